@@ -1,0 +1,110 @@
+//! The interface every cloud implements.
+
+use crate::Error;
+use crate::model::{ClusterInfra, LoadBalancer, LoadBalancerKey};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A cloud that can provision HTTP(S) load balancers.
+///
+/// Implementations own everything they create and must never modify or delete a resource they
+/// did not create. Every method is idempotent: calling it again after a failure, a crash or a
+/// restart converges on the same cloud state without duplicates.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Creates or updates the cloud resources of `lb` until they match it, and deletes the ones
+    /// it no longer needs (a listener turned off, a rotated certificate). Returns the address and
+    /// the names of the resources. Needs [`Provider::ensure_infrastructure`] to have run once.
+    async fn ensure(&self, lb: &LoadBalancer) -> Result<LoadBalancerStatus, Error>;
+
+    /// Deletes every resource of the load balancer of this Ingress (its uid is ignored), in
+    /// reverse dependency order. Shared resources go only when no other load balancer uses them.
+    /// Deleting a load balancer that does not exist succeeds.
+    async fn delete(&self, key: &LoadBalancerKey) -> Result<(), Error>;
+
+    /// Creates or updates the cluster-wide resources: node groups per zone holding the nodes,
+    /// with the node ports in use, and the firewall rule letting health checks and load
+    /// balancers reach them. With no node ports in use and no load balancer left, removes them.
+    async fn ensure_infrastructure(&self, infra: &ClusterInfra) -> Result<InfraStatus, Error>;
+
+    /// The load balancers this cluster owns in the cloud, read from the resources themselves,
+    /// for garbage collection of those whose Ingress is gone.
+    async fn list_owned(&self) -> Result<Vec<LoadBalancerKey>, Error>;
+
+    /// The cloud objects [`Provider::ensure`] would create for `lb`, in creation order, without
+    /// any network call.
+    fn plan(&self, lb: &LoadBalancer) -> Result<serde_json::Value, Error>;
+}
+
+/// What [`Provider::ensure`] built.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadBalancerStatus {
+    /// The IP address clients connect to.
+    pub address: String,
+    /// The names of the resources serving this load balancer, by kind.
+    pub resources: BTreeMap<ResourceKind, Vec<String>>,
+    /// Conditions the user should know of that did not stop the load balancer from working.
+    pub warnings: Vec<String>,
+}
+
+impl LoadBalancerStatus {
+    /// The names of the resources of one kind (empty when there are none).
+    pub fn names(&self, kind: ResourceKind) -> &[String] {
+        self.resources.get(&kind).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
+/// What [`Provider::ensure_infrastructure`] built.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InfraStatus {
+    pub resources: BTreeMap<ResourceKind, Vec<String>>,
+    /// E.g. the command a network administrator must run when the firewall rule cannot be
+    /// written by the controller (Shared VPC).
+    pub warnings: Vec<String>,
+}
+
+/// The kinds of cloud resources a load balancer is made of, in creation order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResourceKind {
+    Firewall,
+    InstanceGroup,
+    HealthCheck,
+    BackendService,
+    UrlMap,
+    RedirectUrlMap,
+    SslCertificate,
+    TargetHttpProxy,
+    TargetHttpsProxy,
+    Address,
+    HttpForwardingRule,
+    HttpsForwardingRule,
+}
+
+impl ResourceKind {
+    /// Lower-case, hyphenated, stable: used in annotations, metrics and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::Firewall => "firewall",
+            ResourceKind::InstanceGroup => "instance-group",
+            ResourceKind::HealthCheck => "health-check",
+            ResourceKind::BackendService => "backend-service",
+            ResourceKind::UrlMap => "url-map",
+            ResourceKind::RedirectUrlMap => "redirect-url-map",
+            ResourceKind::SslCertificate => "ssl-certificate",
+            ResourceKind::TargetHttpProxy => "target-http-proxy",
+            ResourceKind::TargetHttpsProxy => "target-https-proxy",
+            ResourceKind::Address => "address",
+            ResourceKind::HttpForwardingRule => "http-forwarding-rule",
+            ResourceKind::HttpsForwardingRule => "https-forwarding-rule",
+        }
+    }
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
