@@ -13,6 +13,8 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod gce;
+pub mod memory;
 pub mod model;
 pub mod provider;
 

@@ -1,0 +1,355 @@
+//! The cluster-wide resources: an unmanaged instance group per zone holding the nodes, with a
+//! named port per node port in use, and the firewall rule that lets Google's health checkers
+//! and proxies reach those ports.
+
+use super::apply::{Owner, combine};
+use super::desired::named_port;
+use super::links::{Collection, Scope};
+use super::owner::Owner as Record;
+use super::wire::{self, InstanceWithNamedPorts};
+use super::{GceProvider, HEALTH_CHECK_RANGES, diff};
+use crate::Error;
+use crate::model::ClusterInfra;
+use crate::provider::{InfraStatus, ResourceKind};
+use futures::future::join_all;
+use reqwest::Method;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// At most this many instances per addInstances / removeInstances call.
+const INSTANCE_BATCH: usize = 500;
+
+impl GceProvider {
+    pub(super) async fn ensure_infra(&self, infra: &ClusterInfra) -> Result<InfraStatus, Error> {
+        let ig = self.namer.instance_group();
+        let mut by_zone: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for node in &infra.nodes {
+            by_zone.entry(node.zone.clone()).or_default().push(&node.instance);
+        }
+        // Zones we made groups in before, which may have lost their last node.
+        let known: Vec<String> = self.infra_state().groups.keys().cloned().collect();
+        for zone in known {
+            by_zone.entry(zone).or_default();
+        }
+        let teardown = infra.node_ports.is_empty();
+        let ports: Vec<wire::NamedPort> = infra
+            .node_ports
+            .iter()
+            .map(|p| wire::NamedPort {
+                name: named_port(*p),
+                port: *p,
+            })
+            .collect();
+
+        let zones = join_all(
+            by_zone
+                .iter()
+                .map(|(zone, instances)| self.ensure_group(zone, &ig, instances, &ports, teardown)),
+        );
+        let (zones, firewall) = tokio::join!(zones, self.ensure_firewall(infra, teardown));
+        let mut groups = BTreeMap::new();
+        let mut results: Vec<Result<(), Error>> = Vec::new();
+        for ((zone, _), result) in by_zone.iter().zip(zones) {
+            match result {
+                Ok(true) => {
+                    groups.insert(
+                        zone.clone(),
+                        self.links()
+                            .link(&Scope::Zone(zone.clone()), Collection::InstanceGroups, &ig),
+                    );
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    // Keep the zone known, so a later pass finishes it.
+                    groups.insert(
+                        zone.clone(),
+                        self.links()
+                            .link(&Scope::Zone(zone.clone()), Collection::InstanceGroups, &ig),
+                    );
+                    results.push(Err(e));
+                }
+            }
+        }
+        {
+            let mut state = self.infra_state();
+            state.groups = groups.clone();
+            state.ensured = results.is_empty();
+        }
+        let mut warnings = Vec::new();
+        match firewall {
+            Ok(Some(warning)) => warnings.push(warning),
+            Ok(None) => {}
+            Err(e) => results.push(Err(e)),
+        }
+        combine(results)?;
+        let mut resources = BTreeMap::new();
+        if !groups.is_empty() {
+            resources.insert(
+                ResourceKind::InstanceGroup,
+                groups.keys().map(|z| format!("{z}/{ig}")).collect(),
+            );
+        }
+        if !teardown {
+            resources.insert(ResourceKind::Firewall, vec![self.namer.firewall()]);
+        }
+        Ok(InfraStatus { resources, warnings })
+    }
+
+    /// Makes the zone's group hold exactly `instances`, with `ports` named. Returns whether the
+    /// group exists afterwards.
+    async fn ensure_group(
+        &self,
+        zone: &str,
+        name: &str,
+        instances: &[&str],
+        ports: &[wire::NamedPort],
+        teardown: bool,
+    ) -> Result<bool, Error> {
+        let scope = Scope::Zone(zone.to_owned());
+        let links = self.links();
+        let what = "instance group";
+        let current: Option<wire::InstanceGroup> =
+            self.read(Collection::InstanceGroups, &scope, name).await?;
+        let Some(current) = current else {
+            if teardown || instances.is_empty() {
+                return Ok(false);
+            }
+            let desired = wire::InstanceGroup {
+                name: name.to_owned(),
+                description: Record::shared(&self.config.cluster_uid, None).describe(),
+                named_ports: ports.to_vec(),
+                network: Some(links.link(&Scope::Global, Collection::Networks, &self.config.network)),
+                ..Default::default()
+            };
+            if let Some(existing) = self
+                .insert(what, Collection::InstanceGroups, &scope, &desired)
+                .await?
+            {
+                self.check_owned(what, &existing, Owner::Cluster)?;
+            }
+            let add: Vec<String> = instances
+                .iter()
+                .map(|i| links.link(&scope, Collection::Instances, i))
+                .collect();
+            self.change_members(zone, name, "addInstances", &add).await?;
+            return Ok(true);
+        };
+        self.check_owned(what, &current, Owner::Cluster)?;
+        if teardown {
+            // Backend services still pointing at the group keep it (the API refuses), until the
+            // last load balancer is gone.
+            return Ok(!self.remove_if_unused_zonal(zone, name).await?);
+        }
+        let url = links.method_url(&scope, Collection::InstanceGroups, name, "listInstances");
+        let members: Vec<InstanceWithNamedPorts> = self
+            .compute
+            .post_list(
+                "instanceGroups.listInstances",
+                &url,
+                &json!({ "instanceState": "ALL" }),
+            )
+            .await
+            .map_err(|e| e.into_error(&format!("listing the instances of {what} {zone}/{name}")))?;
+        let have: BTreeSet<&str> = members
+            .iter()
+            .map(|m| super::links::name_of(&m.instance))
+            .collect();
+        let want: BTreeSet<&str> = instances.iter().copied().collect();
+        let add: Vec<String> = want
+            .difference(&have)
+            .map(|i| links.link(&scope, Collection::Instances, i))
+            .collect();
+        let remove: Vec<String> = have
+            .difference(&want)
+            .map(|i| links.link(&scope, Collection::Instances, i))
+            .collect();
+        self.change_members(zone, name, "addInstances", &add).await?;
+        self.change_members(zone, name, "removeInstances", &remove)
+            .await?;
+
+        let mut have_ports = current.named_ports.clone();
+        have_ports.sort();
+        let mut want_ports = ports.to_vec();
+        want_ports.sort();
+        if have_ports != want_ports {
+            let url = links.method_url(&scope, Collection::InstanceGroups, name, "setNamedPorts");
+            let body = json!({ "namedPorts": want_ports, "fingerprint": current.fingerprint });
+            self.call_method(what, name, "instanceGroups.setNamedPorts", url, body)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    async fn change_members(
+        &self,
+        zone: &str,
+        name: &str,
+        method: &str,
+        instances: &[String],
+    ) -> Result<(), Error> {
+        let scope = Scope::Zone(zone.to_owned());
+        for batch in instances.chunks(INSTANCE_BATCH) {
+            let url = self
+                .links()
+                .method_url(&scope, Collection::InstanceGroups, name, method);
+            let body =
+                json!({ "instances": batch.iter().map(|i| json!({ "instance": i })).collect::<Vec<_>>() });
+            let result = self
+                .call_method(
+                    "instance group",
+                    name,
+                    &format!("instanceGroups.{method}"),
+                    url,
+                    body,
+                )
+                .await;
+            // Adding a member already there (a crash between two passes) is not a failure.
+            if let Err(e) = result
+                && !e.message.contains("memberAlreadyExists")
+            {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_if_unused_zonal(&self, zone: &str, name: &str) -> Result<bool, Error> {
+        let url = self
+            .links()
+            .resource_url(&Scope::Zone(zone.to_owned()), Collection::InstanceGroups, name);
+        match self
+            .compute
+            .mutate("instanceGroups.delete", Method::DELETE, &url, None::<&()>)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(true),
+            Err(e) if e.is_in_use() => Ok(false),
+            Err(e) => Err(e.into_error(&format!("deleting instance group {zone}/{name}"))),
+        }
+    }
+
+    /// The firewall rule. Returns a warning instead of failing when the controller may not write
+    /// firewall rules (Shared VPC): a network administrator must then run the command it gives.
+    async fn ensure_firewall(&self, infra: &ClusterInfra, teardown: bool) -> Result<Option<String>, Error> {
+        let name = self.namer.firewall();
+        let what = "firewall rule";
+        let current: Option<wire::Firewall> = self.read(Collection::Firewalls, &Scope::Global, &name).await?;
+        if teardown {
+            return match current {
+                Some(c) if super::owner::owned_by(&c.description, &self.config.cluster_uid) => self
+                    .remove(what, Collection::Firewalls, &Scope::Global, &name)
+                    .await
+                    .map(|_| None),
+                _ => Ok(None),
+            };
+        }
+        let desired = self.desired_firewall(infra);
+        let result = match current {
+            None => self
+                .insert(what, Collection::Firewalls, &Scope::Global, &desired)
+                .await
+                .map(|_| ()),
+            Some(current) => {
+                self.check_owned(what, &current, Owner::Cluster)?;
+                let changes = diff::firewall(&current, &desired);
+                if changes.is_empty() {
+                    return Ok(None);
+                }
+                tracing::info!(name, ?changes, "updating firewall rule");
+                let url = self
+                    .links()
+                    .resource_url(&Scope::Global, Collection::Firewalls, &name);
+                let patch = json!({
+                    "sourceRanges": desired.source_ranges,
+                    "targetTags": desired.target_tags,
+                    "allowed": desired.allowed,
+                });
+                self.compute
+                    .mutate("firewalls.patch", Method::PATCH, &url, Some(&patch))
+                    .await
+                    .map_err(|e| e.into_error(&format!("updating {what} {name}")))
+            }
+        };
+        match result {
+            Ok(()) => Ok(None),
+            Err(e) if e.category == crate::ErrorCategory::User && e.message.contains("HTTP 403") => {
+                Ok(Some(self.firewall_command(&desired, e.message)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn desired_firewall(&self, infra: &ClusterInfra) -> wire::Firewall {
+        wire::Firewall {
+            name: self.namer.firewall(),
+            description: Record::shared(&self.config.cluster_uid, None).describe(),
+            network: Some(
+                self.links()
+                    .link(&Scope::Global, Collection::Networks, &self.config.network),
+            ),
+            direction: Some("INGRESS".to_owned()),
+            source_ranges: HEALTH_CHECK_RANGES.iter().map(|r| (*r).to_owned()).collect(),
+            target_tags: self.config.target_tags.clone(),
+            allowed: vec![wire::FirewallAllowed {
+                ip_protocol: "tcp".to_owned(),
+                ports: port_ranges(&infra.node_ports),
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// The command a network administrator runs when we may not write the rule ourselves.
+    fn firewall_command(&self, desired: &wire::Firewall, reason: String) -> String {
+        let allow = desired
+            .allowed
+            .iter()
+            .flat_map(|a| a.ports.iter().map(move |p| format!("{}:{p}", a.ip_protocol)));
+        let mut command = format!(
+            "gcloud compute firewall-rules create {} --project {} --network {} --direction INGRESS --source-ranges {} --allow {}",
+            desired.name,
+            self.links().project(),
+            self.config.network,
+            desired.source_ranges.join(","),
+            allow.collect::<Vec<_>>().join(","),
+        );
+        if !desired.target_tags.is_empty() {
+            command.push_str(&format!(" --target-tags {}", desired.target_tags.join(",")));
+        }
+        format!(
+            "the controller may not write firewall rules ({reason}); health checks cannot reach the nodes until a \
+             network administrator runs (or updates the rule to match): {command}"
+        )
+    }
+}
+
+/// Node ports as firewall port specs, consecutive ports merged into ranges.
+fn port_ranges(ports: &BTreeSet<u16>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut iter = ports.iter().copied().peekable();
+    while let Some(start) = iter.next() {
+        let mut end = start;
+        while iter.peek() == Some(&(end.wrapping_add(1))) && end < u16::MAX {
+            end += 1;
+            iter.next();
+        }
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_consecutive_ports() {
+        let ports: BTreeSet<u16> = [30000, 30001, 30002, 30080, 32767].into_iter().collect();
+        assert_eq!(port_ranges(&ports), vec!["30000-30002", "30080", "32767"]);
+        assert!(port_ranges(&BTreeSet::new()).is_empty());
+    }
+}

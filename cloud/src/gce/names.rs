@@ -1,0 +1,284 @@
+//! Deterministic names for every cloud resource.
+//!
+//! Scheme (all names ≤ 63 characters, matching `[a-z]([-a-z0-9]*[a-z0-9])?`):
+//!
+//! | resource | name |
+//! |---|---|
+//! | per load balancer | `clb-<c8>-<kind>-<namespace>-<name>-<h8>`, kind `um` URL map, `rm` redirect URL map, `tp` HTTP proxy, `ts` HTTPS proxy, `fr` HTTP rule, `fs` HTTPS rule, `ad` address |
+//! | certificate | `clb-<c8>-cr-<h8>-<certificate sha256, 16 hex>` |
+//! | backend service and its health check | `clb-<c8>-be-<namespace>-<service>-<port>-<b8>` |
+//! | backend for unmatched requests | `clb-<c8>-be-default` |
+//! | instance group (one per zone) | `clb-<c8>-ig` |
+//! | firewall rule | `clb-<c8>-fw` |
+//!
+//! `c8` is 8 base-36 characters of the SHA-256 of the cluster UID, so two clusters in one project
+//! never collide; `h8` is the same of `namespace/name`, and `b8` of `namespace/service:port`, so
+//! names stay unique when the readable part is shortened to fit (the namespace and name share
+//! what is left of the 63 characters, each keeping at least its share). Names alone never decide
+//! ownership: the `description` does (see [`super::owner`]).
+
+use sha2::{Digest, Sha256};
+
+/// The longest name the Compute API accepts.
+pub const MAX_LEN: usize = 63;
+
+/// Every name this controller gives starts with this.
+pub const PREFIX: &str = "clb";
+
+/// Kinds of per-load-balancer resources, with their two-letter code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LbPart {
+    UrlMap,
+    RedirectUrlMap,
+    HttpProxy,
+    HttpsProxy,
+    HttpRule,
+    HttpsRule,
+    Address,
+}
+
+impl LbPart {
+    fn code(self) -> &'static str {
+        match self {
+            LbPart::UrlMap => "um",
+            LbPart::RedirectUrlMap => "rm",
+            LbPart::HttpProxy => "tp",
+            LbPart::HttpsProxy => "ts",
+            LbPart::HttpRule => "fr",
+            LbPart::HttpsRule => "fs",
+            LbPart::Address => "ad",
+        }
+    }
+}
+
+/// Names for one cluster.
+#[derive(Clone, Debug)]
+pub struct Namer {
+    cluster: String,
+}
+
+impl Namer {
+    pub fn new(cluster_uid: &str) -> Self {
+        Self {
+            cluster: hash8(cluster_uid),
+        }
+    }
+
+    /// The 8-character tag of this cluster in every name.
+    pub fn cluster_tag(&self) -> &str {
+        &self.cluster
+    }
+
+    /// A `filter` expression matching the names of every resource of this cluster.
+    pub fn cluster_filter(&self) -> String {
+        format!("name eq {PREFIX}-{}-.*", self.cluster)
+    }
+
+    /// The name of one part of the load balancer of Ingress `namespace/name`.
+    pub fn lb(&self, part: LbPart, namespace: &str, name: &str) -> String {
+        let hash = hash8(&format!("{namespace}/{name}"));
+        let head = format!("{PREFIX}-{}-{}-", self.cluster, part.code());
+        let room = MAX_LEN - head.len() - 1 - hash.len() - 1;
+        let (ns, n) = fit_pair(&sanitize(namespace), &sanitize(name), room);
+        format!("{head}{ns}-{n}-{hash}")
+    }
+
+    /// The name of a certificate of the load balancer of `namespace/name`.
+    pub fn certificate(&self, namespace: &str, name: &str, sha256_hex: &str) -> String {
+        let lb = hash8(&format!("{namespace}/{name}"));
+        let content: String = sha256_hex.chars().take(16).collect();
+        format!("{PREFIX}-{}-cr-{lb}-{content}", self.cluster)
+    }
+
+    /// The prefix shared by every certificate of the load balancer of `namespace/name`.
+    pub fn certificate_prefix(&self, namespace: &str, name: &str) -> String {
+        format!(
+            "{PREFIX}-{}-cr-{}-",
+            self.cluster,
+            hash8(&format!("{namespace}/{name}"))
+        )
+    }
+
+    /// The name of the backend service (and health check) of a Service port.
+    pub fn backend(&self, namespace: &str, service: &str, port: u16) -> String {
+        let hash = hash8(&format!("{namespace}/{service}:{port}"));
+        let head = format!("{PREFIX}-{}-be-", self.cluster);
+        let port = port.to_string();
+        let room = MAX_LEN - head.len() - 1 - port.len() - 1 - hash.len() - 1;
+        let (ns, svc) = fit_pair(&sanitize(namespace), &sanitize(service), room);
+        format!("{head}{ns}-{svc}-{port}-{hash}")
+    }
+
+    /// The backend service answering requests no rule matches when an Ingress has no default.
+    pub fn default_backend(&self) -> String {
+        format!("{PREFIX}-{}-be-default", self.cluster)
+    }
+
+    /// The unmanaged instance group holding the cluster's nodes, in every zone.
+    pub fn instance_group(&self) -> String {
+        format!("{PREFIX}-{}-ig", self.cluster)
+    }
+
+    /// The firewall rule letting health checks and load balancers reach the node ports.
+    pub fn firewall(&self) -> String {
+        format!("{PREFIX}-{}-fw", self.cluster)
+    }
+}
+
+/// Kubernetes names may hold `.`; Compute names may not.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Shortens `a` and `b` so that together they take at most `room` characters, each keeping at
+/// least half of `room` when it needs it (the other gets the rest).
+fn fit_pair(a: &str, b: &str, room: usize) -> (String, String) {
+    if a.len() + b.len() <= room {
+        return (a.to_owned(), b.to_owned());
+    }
+    let half = room / 2;
+    let (la, lb) = if a.len() <= half {
+        (a.len(), room - a.len())
+    } else if b.len() <= room - half {
+        (room - b.len(), b.len())
+    } else {
+        (half, room - half)
+    };
+    (a[..la].to_owned(), b[..lb].to_owned())
+}
+
+/// 8 base-36 characters of the SHA-256 of `s`.
+pub fn hash8(s: &str) -> String {
+    let digest = Sha256::digest(s.as_bytes());
+    let mut n = digest
+        .iter()
+        .take(8)
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    let mut out = [b'0'; 8];
+    for slot in out.iter_mut().rev() {
+        *slot = b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize];
+        n /= 36;
+    }
+    out.iter().map(|b| char::from(*b)).collect()
+}
+
+/// Whether `name` is a valid Compute resource name.
+pub fn is_valid(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_LEN
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PARTS: [LbPart; 7] = [
+        LbPart::UrlMap,
+        LbPart::RedirectUrlMap,
+        LbPart::HttpProxy,
+        LbPart::HttpsProxy,
+        LbPart::HttpRule,
+        LbPart::HttpsRule,
+        LbPart::Address,
+    ];
+
+    #[test]
+    fn names_are_valid_and_bounded_for_any_input() {
+        let namer = Namer::new("0f3c2a3e-7a4b-4d1e-9c55-1234567890ab");
+        let long = "a".repeat(253);
+        let cases = [
+            ("default", "test"),
+            ("kube-system", "x"),
+            (long.as_str(), "short"),
+            ("short", long.as_str()),
+            (long.as_str(), long.as_str()),
+            ("ns", "name.with.dots"),
+            ("9ns", "0"),
+        ];
+        for (ns, name) in cases {
+            for part in PARTS {
+                let n = namer.lb(part, ns, name);
+                assert!(is_valid(&n), "{n}");
+            }
+            let cert = namer.certificate(ns, name, &"ab".repeat(32));
+            assert!(is_valid(&cert), "{cert}");
+            let be = namer.backend(ns, name, 65535);
+            assert!(is_valid(&be), "{be}");
+        }
+    }
+
+    #[test]
+    fn names_are_deterministic_and_distinct() {
+        let a = Namer::new("cluster-a");
+        let b = Namer::new("cluster-b");
+        assert_eq!(
+            a.lb(LbPart::UrlMap, "default", "test"),
+            a.lb(LbPart::UrlMap, "default", "test")
+        );
+        assert_ne!(
+            a.lb(LbPart::UrlMap, "default", "test"),
+            b.lb(LbPart::UrlMap, "default", "test")
+        );
+        // Same shortened prefix, different full names: the hash keeps them apart.
+        let long = "x".repeat(80);
+        assert_ne!(
+            a.lb(LbPart::UrlMap, "ns", &format!("{long}1")),
+            a.lb(LbPart::UrlMap, "ns", &format!("{long}2"))
+        );
+        // "a-b/c" and "a/b-c" read the same once joined; the hash tells them apart.
+        assert_ne!(a.lb(LbPart::UrlMap, "a-b", "c"), a.lb(LbPart::UrlMap, "a", "b-c"));
+        assert_ne!(
+            a.backend("default", "echo", 80),
+            a.backend("default", "echo", 8080)
+        );
+    }
+
+    #[test]
+    fn readable_parts_survive() {
+        let namer = Namer::new("uid");
+        let name = namer.lb(LbPart::HttpsRule, "default", "test");
+        assert!(
+            name.starts_with(&format!("clb-{}-fs-default-test-", namer.cluster_tag())),
+            "{name}"
+        );
+        assert!(
+            namer
+                .backend("default", "echoheaders", 8080)
+                .contains("-default-echoheaders-8080-")
+        );
+        assert!(
+            namer
+                .certificate("default", "test", "0123456789abcdef0123")
+                .ends_with("-0123456789abcdef")
+        );
+        assert!(
+            namer
+                .certificate("default", "test", "00")
+                .starts_with(&namer.certificate_prefix("default", "test"))
+        );
+    }
+
+    #[test]
+    fn validity_check_matches_the_api_pattern() {
+        for ok in ["a", "a-1", "clb-x"] {
+            assert!(is_valid(ok), "{ok}");
+        }
+        for bad in ["", "1a", "a-", "A", "a_b", &"a".repeat(64)] {
+            assert!(!is_valid(bad), "{bad}");
+        }
+    }
+}
