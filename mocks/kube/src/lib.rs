@@ -1,1 +1,412 @@
-//! placeholder
+//! A fake kube-apiserver that speaks the real Kubernetes REST protocol, for tests, benchmarks and
+//! the sandbox. kube-rs clients (including `kube::runtime::watcher` and `Controller`) and the real
+//! `kubectl` both work against it.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let kube = fake_kube::FakeKube::start(fake_kube::Config::default()).await?; // 127.0.0.1:0
+//! kube.write_kubeconfig("kc.yaml")?; // KUBECONFIG=kc.yaml kubectl get ing
+//! let client_url = kube.url(); // http://127.0.0.1:PORT
+//! # let _ = client_url;
+//! for r in kube.requests() {
+//!     println!("{} {} {:?}", r.verb, r.resource, r.subresource);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Transport
+//! Plain HTTP/1.1 on loopback, no TLS and no authentication: the kubeconfig names an `http://`
+//! server and an empty user, which both kube-rs 5 and kubectl 1.32 accept. There is no
+//! certificate to generate, trust or rotate, and nothing leaves the machine.
+//!
+//! # What is modelled
+//! - **Kinds** (one table entry each, see `kinds.rs`): core/v1 namespaces, services, secrets,
+//!   configmaps, nodes, events, endpoints; networking.k8s.io/v1 ingresses and ingressclasses;
+//!   coordination.k8s.io/v1 leases; events.k8s.io/v1 events (a view of core/v1 events, as in a real
+//!   cluster, so `kubectl describe` shows Events recorded through it); discovery.k8s.io/v1
+//!   endpointslices. Objects are stored as JSON keyed by kind, namespace and name.
+//! - **Object semantics**: one global resourceVersion; uid, creationTimestamp; generation (Ingress,
+//!   IngressClass, EndpointSlice) bumped only when something outside metadata and status changes;
+//!   writes that change nothing do not bump the resourceVersion and emit no event.
+//!   Create → 409 AlreadyExists, get → 404 NotFound, update with a stale resourceVersion →
+//!   409 Conflict (an empty resourceVersion updates unconditionally), `generateName`, `dryRun=All`.
+//! - **Patches**: JSON patch (with Kubernetes' rule that `test` of `null` matches a missing path),
+//!   JSON merge patch, strategic merge patch (merge keys and set lists per kind; `$patch`,
+//!   `$retainKeys`, `$deleteFromPrimitiveList`, `$setElementOrder`), and server-side apply (see
+//!   below). A resourceVersion in a patch is a precondition.
+//! - **Status subresource** (ingresses, services, nodes, namespaces): writes to `/status` change only
+//!   `.status`; other writes keep it; create drops a client-sent status for ingresses and services.
+//! - **Finalizers**: delete sets `deletionTimestamp`; the object goes when the last finalizer is
+//!   removed; no finalizer may be added while deleting. Deleting a namespace deletes its contents
+//!   and the namespace leaves once empty; nothing can be created in it meanwhile.
+//! - **Defaulting**: Services get a cluster IP (from 10.96.0.0/12) and unique node ports from
+//!   [`Config::node_port_range`], protocol and targetPort defaults; Secret `stringData` is folded
+//!   into `data`; Namespaces get phase and the `kubernetes.io/metadata.name` label.
+//! - **Validation**: names, labels, annotations and finalizers for every kind; Ingress rules,
+//!   backends, paths, hosts and TLS; Service types, ports and protocols; TLS Secret keys;
+//!   IngressClass controller. Bad objects get 422 `Invalid` with `details.causes[]` naming each
+//!   field; malformed bodies 400; unknown kinds or paths 404. Bodies are decoded through the
+//!   k8s-openapi types, so wrong types are rejected and unknown fields are dropped, reported in a
+//!   `Warning` header, or rejected with `fieldValidation=Strict` (what kubectl sends). A rejected
+//!   request changes nothing.
+//! - **Lists**: label selectors (`=`, `!=`, `in`, `notin`, exists, `!`), field selectors
+//!   (`metadata.name`, `metadata.namespace` and per-kind labels such as `involvedObject.name`),
+//!   paging with `limit`/`continue` (tokens keep the first page's resourceVersion; later pages read
+//!   current data, which a following watch from that resourceVersion reconciles), and the
+//!   `PartialObjectMetadata` and `Table` renderings.
+//! - **Watch**: `watch=true` streams ADDED/MODIFIED/DELETED from `resourceVersion` (unset or `0`
+//!   first sends the current state as ADDED), selector-aware (an object leaving a label selection
+//!   is seen as DELETED), `allowWatchBookmarks` (a BOOKMARK every [`Config::bookmark_interval`]),
+//!   `timeoutSeconds`, and streaming lists (`sendInitialEvents=true` ends the initial events with a
+//!   bookmark annotated `k8s.io/initial-events-end`). The last [`Config::watch_history`] changes
+//!   are kept; a watch from an older resourceVersion (or a lagging watch that falls out of the
+//!   window, or any watch after [`FakeKube::compact_history`]) gets an `ERROR` event with a 410
+//!   `Expired` Status, so kube-rs's watcher re-lists.
+//! - **kubectl**: `/version`; legacy and aggregated (`apidiscovery.k8s.io/v2`) discovery; a minimal
+//!   OpenAPI v3 that declares `fieldValidation` on every PATCH path, so kubectl's
+//!   `--validate=strict` defers to the server instead of needing schemas (`/openapi/v2` is 404, so
+//!   `kubectl apply` computes strategic merge patches from its built-in types); server-side `Table`
+//!   output for `kubectl get` with kubectl's usual columns (`kubectl get ing` shows NAME CLASS
+//!   HOSTS ADDRESS PORTS AGE). `create`, `apply` (client- and server-side), `get`, `get -w`,
+//!   `describe`, `patch`, `label`, `delete` (which waits with a watch) work.
+//! - **Records**: every request is recorded as a [`RequestRecord`] (RBAC verb, group, resource,
+//!   subresource, namespace, name, user agent, status).
+//!
+//! # What is not modelled
+//! Authentication and RBAC enforcement; admission webhooks; owner-reference garbage collection;
+//! field ownership conflicts in server-side apply (every apply behaves as if forced;
+//! `managedFields` are not kept); protobuf; Event TTL; pods and the other kinds not listed above;
+//! consistent snapshots for paged lists or `resourceVersionMatch=Exact` on an old resourceVersion
+//! (answered 410); cluster-IP uniqueness for explicitly requested IPs.
+
+#![forbid(unsafe_code)]
+
+mod convert;
+mod defaults;
+mod discovery;
+mod error;
+mod kinds;
+mod kubeconfig;
+mod openapi;
+mod patch;
+mod records;
+mod selectors;
+mod server;
+mod store;
+mod table;
+mod validation;
+mod watch;
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch as signal;
+use tokio::task::JoinHandle;
+
+pub use error::{ApiError, Cause, StatusDetails};
+pub use records::RequestRecord;
+
+use server::Shared;
+use store::{FieldValidation, Filter, Store, StoreConfig, WriteOptions};
+
+/// The uid the seeded `kube-system` namespace gets unless configured otherwise. Controllers derive
+/// a cluster id from it, so keeping it stable keeps cloud resource names stable across runs.
+pub const DEFAULT_KUBE_SYSTEM_UID: &str = "4f2d7c1e-9a3b-4c5d-8e6f-0a1b2c3d4e5f";
+
+/// How to start a [`FakeKube`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port. Keep it on loopback.
+    pub listen: SocketAddr,
+    /// How many changes are kept for watches to resume from (see the crate docs on 410 Gone).
+    pub watch_history: usize,
+    /// How often a watch that asked for bookmarks gets one.
+    pub bookmark_interval: Duration,
+    /// The uid of the seeded `kube-system` namespace.
+    pub kube_system_uid: String,
+    /// Node ports Services may use (the apiserver's `--service-node-port-range`).
+    pub node_port_range: RangeInclusive<u16>,
+    /// Keep a [`RequestRecord`] of every request (turn off for long benchmarks).
+    pub record_requests: bool,
+    /// Name of the cluster, context and user in the kubeconfig.
+    pub context_name: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            watch_history: 100_000,
+            bookmark_interval: Duration::from_secs(10),
+            kube_system_uid: DEFAULT_KUBE_SYSTEM_UID.to_string(),
+            node_port_range: 30000..=32767,
+            record_requests: true,
+            context_name: "fake-kube".to_string(),
+        }
+    }
+}
+
+/// Why [`FakeKube::start`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Seeding the initial namespaces failed (a bug, or a bad [`Config::kube_system_uid`]).
+    #[error("cannot seed the initial objects: {0}")]
+    Seed(#[source] ApiError),
+}
+
+/// A running fake apiserver. Dropping it stops the server and ends open watches.
+pub struct FakeKube {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: signal::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+    config: Config,
+}
+
+impl std::fmt::Debug for FakeKube {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeKube")
+            .field("url", &self.url())
+            .finish_non_exhaustive()
+    }
+}
+
+fn seed(store: &mut Store, config: &Config) -> Result<(), ApiError> {
+    let opts = WriteOptions::default();
+    let namespaces =
+        kinds::find("", "v1", "namespaces").ok_or_else(|| ApiError::internal("no namespaces kind"))?;
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        store.create(namespaces, None, ns, &opts)?;
+    }
+    // The uid is server-owned, so set the configured one by replacing the created object's.
+    store.set_uid(namespaces, None, "kube-system", &config.kube_system_uid)?;
+    let services = kinds::find("", "v1", "services").ok_or_else(|| ApiError::internal("no services kind"))?;
+    let kubernetes = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"type": "ClusterIP", "ports": [{"name": "https", "port": 443, "targetPort": 6443}]},
+    });
+    store.create(services, Some("default"), kubernetes, &opts)?;
+    // The seeds are the initial state, not history a watch could replay.
+    store.compact();
+    Ok(())
+}
+
+impl FakeKube {
+    /// Binds, seeds the namespaces `default`, `kube-system` (uid [`Config::kube_system_uid`]),
+    /// `kube-public`, `kube-node-lease` and the `default/kubernetes` Service, and serves in a
+    /// background task.
+    pub async fn start(config: Config) -> Result<FakeKube, StartError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let (notify_tx, notify_rx) = signal::channel(0);
+        let (stop, stop_rx) = signal::channel(false);
+        let mut store = Store::new(
+            &StoreConfig {
+                history_limit: config.watch_history,
+                node_ports: config.node_port_range.clone(),
+            },
+            notify_tx,
+        );
+        seed(&mut store, &config).map_err(StartError::Seed)?;
+        let shared = Arc::new(Shared::new(
+            store,
+            notify_rx,
+            stop_rx.clone(),
+            config.bookmark_interval,
+            config.record_requests,
+            format!("{addr}"),
+        ));
+        let app = server::router(shared.clone());
+        let mut shutdown = stop_rx;
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "fake-kube server failed");
+            }
+        });
+        tracing::debug!(%addr, "fake-kube listening");
+        Ok(FakeKube {
+            addr,
+            shared,
+            stop,
+            server: Some(server),
+            config,
+        })
+    }
+
+    /// The socket address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig whose current context points at this server (namespace `default`).
+    pub fn kubeconfig_yaml(&self) -> String {
+        kubeconfig::render(&self.config.context_name, &self.url())
+    }
+
+    /// Writes [`Self::kubeconfig_yaml`] to a file.
+    pub fn write_kubeconfig(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        std::fs::write(path, self.kubeconfig_yaml())
+    }
+
+    /// The uid of the `kube-system` namespace.
+    pub fn kube_system_uid(&self) -> &str {
+        &self.config.kube_system_uid
+    }
+
+    /// Every request answered so far, oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared.records().clone()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        self.shared.records().clear();
+    }
+
+    /// The current resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.store().resource_version()
+    }
+
+    /// Drops the watch history: every open watch and every watch resuming from an earlier
+    /// resourceVersion gets a 410 `Expired` error event, forcing clients to re-list.
+    pub fn compact_history(&self) {
+        self.shared.store().compact();
+    }
+
+    /// Creates an object as a POST would (apiVersion and kind pick the resource; a namespaced
+    /// object without a namespace goes to `default`), with strict field validation.
+    pub fn create(&self, object: Value) -> Result<Value, ApiError> {
+        let kind = kind_of(&object)?;
+        let ns = namespace_of(kind, &object);
+        let opts = WriteOptions {
+            field_validation: FieldValidation::Strict,
+            ..WriteOptions::default()
+        };
+        let written = self.shared.store().create(kind, ns.as_deref(), object, &opts)?;
+        Ok((*written.object).clone())
+    }
+
+    /// Creates or updates every object of a (multi-document) YAML or JSON manifest with
+    /// server-side apply, field manager `fake-kube`, and returns the stored objects.
+    pub fn apply_yaml(&self, manifest: &str) -> Result<Vec<Value>, ApiError> {
+        let docs: Vec<Value> = serde_saphyr::from_multiple(manifest)
+            .map_err(|e| ApiError::bad_request(format!("the manifest is not valid YAML: {e}")))?;
+        let opts = WriteOptions {
+            field_validation: FieldValidation::Strict,
+            field_manager: Some("fake-kube".into()),
+            ..WriteOptions::default()
+        };
+        let mut out = Vec::new();
+        for doc in docs.into_iter().filter(|d| !d.is_null()) {
+            let kind = kind_of(&doc)?;
+            let ns = namespace_of(kind, &doc);
+            let name = doc
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::bad_request("every object in the manifest needs metadata.name"))?
+                .to_string();
+            let written = self.shared.store().patch(
+                kind,
+                ns.as_deref(),
+                &name,
+                store::Sub::Main,
+                patch::PatchType::Apply,
+                &doc,
+                true,
+                &opts,
+            )?;
+            out.push((*written.object).clone());
+        }
+        Ok(out)
+    }
+
+    /// Reads one object by apiVersion, kind, namespace and name.
+    pub fn get(&self, api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
+        let kind = kinds::by_kind(api_version, kind)?;
+        self.shared
+            .store()
+            .get(kind, namespace, name)
+            .ok()
+            .map(|o| (*o).clone())
+    }
+
+    /// Lists the objects of a kind, in one namespace or (with `None`) all of them.
+    pub fn list(&self, api_version: &str, kind: &str, namespace: Option<&str>) -> Vec<Value> {
+        let Some(kind) = kinds::by_kind(api_version, kind) else {
+            return Vec::new();
+        };
+        let filter = Filter {
+            namespace: namespace.map(String::from),
+            ..Filter::default()
+        };
+        self.shared
+            .store()
+            .list(kind, &filter, None, None)
+            .map(|page| page.items.iter().map(|o| (**o).clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Stops serving and waits for the server task; open watches end.
+    pub async fn shutdown(mut self) {
+        self.stop.send_replace(true);
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for FakeKube {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+fn kind_of(object: &Value) -> Result<kinds::KindId, ApiError> {
+    let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    kinds::by_kind(api_version, kind).ok_or_else(|| {
+        ApiError::bad_request(format!("no kind {kind:?} is served in version {api_version:?}"))
+    })
+}
+
+fn namespace_of(kind: kinds::KindId, object: &Value) -> Option<String> {
+    kinds::KINDS[kind].namespaced.then(|| {
+        object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .unwrap_or("default")
+            .to_string()
+    })
+}

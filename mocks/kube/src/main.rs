@@ -1,0 +1,85 @@
+//! `fake-kube`: run the fake apiserver until Ctrl-C, writing a kubeconfig for kubectl.
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// A fake kube-apiserver for tests and trying things out with kubectl (plain HTTP, no auth).
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, env = "FAKE_KUBE_LISTEN", default_value = "127.0.0.1:6443")]
+    listen: SocketAddr,
+    /// Write a kubeconfig pointing at the server to this file.
+    #[arg(long, env = "FAKE_KUBE_KUBECONFIG_OUT")]
+    kubeconfig_out: Option<PathBuf>,
+    /// Objects to create at start (multi-document YAML files, applied in order).
+    #[arg(long = "apply", value_name = "FILE")]
+    apply: Vec<PathBuf>,
+    /// Number of changes kept for watches to resume from.
+    #[arg(long, default_value_t = 100_000)]
+    watch_history: usize,
+    /// Seconds between watch bookmarks.
+    #[arg(long, default_value_t = 10)]
+    bookmark_interval: u64,
+    /// uid of the kube-system namespace.
+    #[arg(long, default_value = fake_kube::DEFAULT_KUBE_SYSTEM_UID)]
+    kube_system_uid: String,
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log: String,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let Args {
+        listen,
+        kubeconfig_out,
+        apply,
+        watch_history,
+        bookmark_interval,
+        kube_system_uid,
+        log,
+    } = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&log)?)
+        .with_writer(std::io::stderr)
+        .init();
+    let config = fake_kube::Config {
+        listen,
+        watch_history,
+        bookmark_interval: Duration::from_secs(bookmark_interval.max(1)),
+        kube_system_uid,
+        // A long-running server would otherwise keep every request in memory.
+        record_requests: false,
+        ..fake_kube::Config::default()
+    };
+    let kube = fake_kube::FakeKube::start(config).await?;
+    for file in &apply {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let objects = kube
+            .apply_yaml(&text)
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        tracing::info!(file = %file.display(), objects = objects.len(), "applied");
+    }
+    match &kubeconfig_out {
+        Some(path) => {
+            kube.write_kubeconfig(path)?;
+            eprintln!(
+                "fake-kube listening on {}; export KUBECONFIG={}",
+                kube.url(),
+                path.display()
+            );
+        }
+        None => eprintln!("fake-kube listening on {}", kube.url()),
+    }
+    tokio::signal::ctrl_c().await?;
+    eprintln!("fake-kube: shutting down");
+    kube.shutdown().await;
+    Ok(())
+}
