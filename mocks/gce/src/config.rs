@@ -1,0 +1,218 @@
+//! Start-up configuration and the knobs that can also be changed at run time.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::FaultRule;
+use crate::ratelimit::RateLimit;
+
+/// How the fake is started. `Config::default()` binds `127.0.0.1:0`, has no latency, no faults,
+/// no quotas, no rate limit and no token requirement.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1:0` (an ephemeral port).
+    pub listen: SocketAddr,
+    /// Project id served by the metadata server, and the project of seeded instances when they
+    /// name none. Every project path is accepted by the Compute routes.
+    pub project_id: String,
+    /// When set, every Compute request must carry `Authorization: Bearer <token>` (401
+    /// otherwise), and the metadata server hands out this token.
+    pub require_token: Option<String>,
+    /// How long operations stay RUNNING.
+    pub latency: Latency,
+    /// How long `operations/wait` blocks at most before answering with a RUNNING operation
+    /// (the real API caps it at about two minutes).
+    pub operation_wait_cap: Duration,
+    /// Size limits of URL maps.
+    pub url_map_limits: UrlMapLimits,
+    /// At most this many certificates per target HTTPS proxy (real: 15).
+    pub max_ssl_certificates_per_proxy: usize,
+    /// At most this many backends per backend service (real: 50).
+    pub max_backends_per_service: usize,
+    /// Zones that exist. Seeding an instance into another zone adds that zone.
+    pub zones: Vec<String>,
+    /// Instances that exist at start (and again after [`crate::FakeGce::reset`]).
+    pub instances: Vec<InstanceSeed>,
+    /// Resource quotas per collection (`backendServices`, `globalForwardingRules`, ...).
+    pub quotas: BTreeMap<String, u64>,
+    /// Token-bucket rate limit over Compute requests.
+    pub rate_limit: Option<RateLimit>,
+    /// Fault rules active at start.
+    pub faults: Vec<FaultRule>,
+    /// Seed of every random choice (ids, fingerprints, fault probabilities).
+    pub seed: u64,
+    /// Finished operations kept for `get`; older ones are forgotten first.
+    pub operation_retention: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            project_id: "fake-project".to_string(),
+            require_token: None,
+            latency: Latency::default(),
+            operation_wait_cap: Duration::from_secs(120),
+            url_map_limits: UrlMapLimits::default(),
+            max_ssl_certificates_per_proxy: 15,
+            max_backends_per_service: 50,
+            zones: [
+                "us-central1-a",
+                "us-central1-b",
+                "us-central1-c",
+                "us-central1-f",
+                "europe-west1-b",
+                "europe-west1-c",
+                "europe-west1-d",
+            ]
+            .iter()
+            .map(|z| z.to_string())
+            .collect(),
+            instances: Vec::new(),
+            quotas: BTreeMap::new(),
+            rate_limit: None,
+            faults: Vec::new(),
+            seed: 0,
+            operation_retention: 100_000,
+        }
+    }
+}
+
+/// How long an operation stays RUNNING before its change is applied and it becomes DONE.
+///
+/// The key of `per_operation` is `<collection>.<method>`, with the discovery names used in
+/// stats: `urlMaps.insert`, `targetHttpsProxies.setSslCertificates`, `globalForwardingRules.*`,
+/// `*.delete`. Lookup order: exact key, `<collection>.*`, `*.<method>`, then `default_ms`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Latency {
+    /// Latency of every mutation without a more specific entry, in milliseconds.
+    pub default_ms: u64,
+    /// Per-operation latencies in milliseconds.
+    pub per_operation: BTreeMap<String, u64>,
+}
+
+impl Latency {
+    /// The same latency for every operation.
+    pub fn uniform(latency: Duration) -> Self {
+        Latency {
+            default_ms: millis(latency),
+            per_operation: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a per-operation latency (`"urlMaps.insert"`, `"*.delete"`, `"urlMaps.*"`).
+    pub fn with(mut self, key: &str, latency: Duration) -> Self {
+        self.per_operation.insert(key.to_string(), millis(latency));
+        self
+    }
+
+    /// The latency of `method` on the collection `api_name`.
+    pub fn for_operation(&self, api_name: &str, method: &str) -> Duration {
+        let lookup = |k: String| self.per_operation.get(&k).copied();
+        let ms = lookup(format!("{api_name}.{method}"))
+            .or_else(|| lookup(format!("{api_name}.*")))
+            .or_else(|| lookup(format!("*.{method}")))
+            .unwrap_or(self.default_ms);
+        Duration::from_millis(ms)
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// URL-map limits. Exceeding one gives 413 `fieldSizeTooLarge` at insert/update/patch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct UrlMapLimits {
+    /// Host rules per URL map.
+    pub max_host_rules: usize,
+    /// Path matchers per URL map.
+    pub max_path_matchers: usize,
+    /// Path rules per path matcher.
+    pub max_path_rules_per_matcher: usize,
+    /// Tests per URL map (real: 100).
+    pub max_tests: usize,
+    /// Size of the stored URL map serialized as compact JSON (real: 64 KiB for the classic
+    /// external load balancer, measured on a different encoding).
+    pub max_size_bytes: usize,
+}
+
+impl Default for UrlMapLimits {
+    fn default() -> Self {
+        UrlMapLimits {
+            max_host_rules: 1000,
+            max_path_matchers: 1000,
+            max_path_rules_per_matcher: 1000,
+            max_tests: 100,
+            max_size_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// An instance to create, since instance groups and NEGs may only hold instances that exist.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct InstanceSeed {
+    /// Project; default [`Config::project_id`].
+    pub project: Option<String>,
+    /// Zone, e.g. `us-central1-a`.
+    pub zone: String,
+    /// Instance name.
+    pub name: String,
+    /// Primary internal IP; default the next free `10.128.x.y`.
+    pub ip: Option<String>,
+    /// Network tags.
+    pub tags: Vec<String>,
+}
+
+impl InstanceSeed {
+    /// An instance in `zone` named `name`, with defaults for the rest.
+    pub fn new(zone: &str, name: &str) -> Self {
+        InstanceSeed {
+            zone: zone.to_string(),
+            name: name.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The limits a mutation is checked against.
+#[derive(Clone, Debug)]
+pub(crate) struct Limits {
+    pub url_map: UrlMapLimits,
+    pub max_certs: usize,
+    pub max_backends: usize,
+}
+
+impl Limits {
+    pub(crate) fn from_config(c: &Config) -> Self {
+        Limits {
+            url_map: c.url_map_limits,
+            max_certs: c.max_ssl_certificates_per_proxy,
+            max_backends: c.max_backends_per_service,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_lookup_prefers_the_most_specific_key() {
+        let l = Latency::uniform(Duration::from_millis(1))
+            .with("urlMaps.insert", Duration::from_millis(2))
+            .with("urlMaps.*", Duration::from_millis(3))
+            .with("*.delete", Duration::from_millis(4));
+        let ms = |a, m| l.for_operation(a, m).as_millis();
+        assert_eq!(ms("urlMaps", "insert"), 2);
+        assert_eq!(ms("urlMaps", "delete"), 3);
+        assert_eq!(ms("healthChecks", "delete"), 4);
+        assert_eq!(ms("healthChecks", "insert"), 1);
+    }
+}

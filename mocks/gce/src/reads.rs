@@ -1,0 +1,192 @@
+//! Calls that change nothing: get, list, operations get/list, zones, and the non-mutating POSTs.
+
+use serde_json::Value;
+
+use crate::config::Limits;
+use crate::errors::ApiError;
+use crate::json::Obj;
+use crate::kinds::{CollKey, Key, Kind, LINK_BASE, Scope, region_of_zone};
+use crate::list::{ListParams, envelope};
+use crate::operations::OpKey;
+use crate::resources::{self, Cx};
+use crate::store::Store;
+
+/// `GET` of one resource.
+pub(crate) fn get(store: &Store, key: &Key) -> Result<Obj, ApiError> {
+    store
+        .render_key(key)
+        .ok_or_else(|| ApiError::not_found(&key.path()))
+}
+
+/// `GET` of a collection.
+pub(crate) fn list(store: &Store, coll: &CollKey, params: &ListParams) -> Result<Obj, ApiError> {
+    let items = store
+        .collection(coll)
+        .into_iter()
+        .flatten()
+        .map(|(name, e)| (name.clone(), store.render(&coll.key(name), e)));
+    let (items, next) = params.page(items)?;
+    Ok(envelope(
+        &coll.kind.wire_list_kind(),
+        &coll.path(),
+        &coll.link(),
+        items,
+        next,
+    ))
+}
+
+/// `GET .../operations/{name}`.
+pub(crate) fn get_operation(store: &Store, key: &OpKey) -> Result<Obj, ApiError> {
+    store
+        .ops
+        .get(key)
+        .map(|e| e.obj.clone())
+        .ok_or_else(|| ApiError::not_found(&key.path()))
+}
+
+/// `GET .../operations`.
+pub(crate) fn list_operations(
+    store: &Store,
+    project: &str,
+    scope: &Scope,
+    params: &ListParams,
+) -> Result<Obj, ApiError> {
+    let items = store
+        .ops
+        .list(project, scope)
+        .into_iter()
+        .flatten()
+        .map(|(name, e)| (name.clone(), e.obj.clone()));
+    let (items, next) = params.page(items)?;
+    let coll = CollKey {
+        project: project.to_string(),
+        scope: scope.clone(),
+        kind: Kind::Operation,
+    };
+    Ok(envelope(
+        &Kind::Operation.wire_list_kind(),
+        &coll.path(),
+        &coll.link(),
+        items,
+        next,
+    ))
+}
+
+fn zone_json(project: &str, zone: &str) -> Obj {
+    // A stable id per zone name (FNV-1a), so that reads agree with each other.
+    let h = zone.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let id = 1_000_000_000_000_000_000 + h % 8_000_000_000_000_000_000;
+    let mut o = Obj::new();
+    o.insert("kind".into(), "compute#zone".into());
+    o.insert("id".into(), id.to_string().into());
+    o.insert("creationTimestamp".into(), "1969-12-31T16:00:00.000-08:00".into());
+    o.insert("name".into(), zone.into());
+    o.insert("description".into(), zone.into());
+    o.insert("status".into(), "UP".into());
+    o.insert(
+        "region".into(),
+        format!("{LINK_BASE}projects/{project}/regions/{}", region_of_zone(zone)).into(),
+    );
+    o.insert(
+        "selfLink".into(),
+        format!("{LINK_BASE}projects/{project}/zones/{zone}").into(),
+    );
+    o.insert("supportsPzs".into(), false.into());
+    o
+}
+
+/// `GET .../zones/{zone}`.
+pub(crate) fn zone(store: &Store, project: &str, zone: &str) -> Result<Obj, ApiError> {
+    if !store.zones.contains(zone) {
+        return Err(ApiError::not_found(&format!("projects/{project}/zones/{zone}")));
+    }
+    Ok(zone_json(project, zone))
+}
+
+/// `GET .../zones`.
+pub(crate) fn zones(store: &Store, project: &str, params: &ListParams) -> Result<Obj, ApiError> {
+    let items = store.zones.iter().map(|z| (z.clone(), zone_json(project, z)));
+    let (items, next) = params.page(items)?;
+    Ok(envelope(
+        "compute#zoneList",
+        &format!("projects/{project}/zones"),
+        &format!("{LINK_BASE}projects/{project}/zones"),
+        items,
+        next,
+    ))
+}
+
+/// `POST .../instanceGroups/{name}/listInstances` and
+/// `POST .../networkEndpointGroups/{name}/listNetworkEndpoints`.
+pub(crate) fn list_members(
+    store: &Store,
+    key: &Key,
+    body: &Obj,
+    params: &ListParams,
+) -> Result<Obj, ApiError> {
+    let (items, kind, verb) = if key.kind == Kind::InstanceGroup {
+        (
+            resources::list_instances(store, key, body)?,
+            "compute#instanceGroupsListInstances",
+            "listInstances",
+        )
+    } else {
+        (
+            resources::list_endpoints(store, key, body)?,
+            "compute#networkEndpointGroupsListNetworkEndpoints",
+            "listNetworkEndpoints",
+        )
+    };
+    let (items, next) = params.page(items.into_iter())?;
+    Ok(envelope(
+        kind,
+        &format!("{}/{verb}", key.path()),
+        &format!("{}/{verb}", key.link()),
+        items,
+        next,
+    ))
+}
+
+/// `POST .../backendServices/{name}/getHealth`.
+pub(crate) fn get_health(store: &Store, key: &Key, body: &Obj) -> Result<Obj, ApiError> {
+    resources::get_health(store, key, body)
+}
+
+/// `POST .../urlMaps/{name}/validate`.
+pub(crate) fn validate_url_map(
+    store: &Store,
+    limits: &Limits,
+    key: &Key,
+    body: &Obj,
+) -> Result<Obj, ApiError> {
+    get(store, key)?;
+    let cx = Cx {
+        store,
+        limits,
+        key,
+        own: None,
+    };
+    resources::url_map::validate(&cx, body)
+}
+
+/// `GET .../sslPolicies/listAvailableFeatures`.
+pub(crate) fn ssl_features() -> Obj {
+    resources::ssl_policy::available_features()
+}
+
+/// Resolves a numeric id in a path to the resource's name (the real API accepts both).
+pub(crate) fn resolve_id(store: &Store, key: &mut Key) {
+    if key.name.is_empty() || !key.name.bytes().all(|b| b.is_ascii_digit()) {
+        return;
+    }
+    let found = store.collection(&key.coll()).and_then(|m| {
+        m.iter()
+            .find(|(_, e)| e.obj.get("id").and_then(Value::as_str) == Some(key.name.as_str()))
+            .map(|(n, _)| n.clone())
+    });
+    if let Some(name) = found {
+        key.name = name;
+    }
+}

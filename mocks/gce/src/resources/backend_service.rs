@@ -1,0 +1,334 @@
+//! Backend services (global and regional), and `getHealth`.
+
+use serde_json::{Value, json};
+
+use crate::errors::ApiError;
+use crate::json::{
+    Obj, as_obj, as_str, default_value, enum_field, int_in_range, opt_array, opt_f64, opt_obj, opt_str,
+};
+use crate::kinds::{Key, Kind, Scope};
+use crate::resources::Cx;
+use crate::store::{Members, Store};
+
+const PROTOCOLS: &[&str] = &[
+    "HTTP",
+    "HTTPS",
+    "HTTP2",
+    "TCP",
+    "SSL",
+    "UDP",
+    "GRPC",
+    "UNSPECIFIED",
+];
+const SCHEMES: &[&str] = &[
+    "EXTERNAL",
+    "EXTERNAL_MANAGED",
+    "INTERNAL",
+    "INTERNAL_MANAGED",
+    "INTERNAL_SELF_MANAGED",
+];
+const AFFINITIES: &[&str] = &[
+    "NONE",
+    "CLIENT_IP",
+    "CLIENT_IP_PROTO",
+    "CLIENT_IP_PORT_PROTO",
+    "GENERATED_COOKIE",
+    "HEADER_FIELD",
+    "HTTP_COOKIE",
+    "CLIENT_IP_NO_DESTINATION",
+    "STRONG_COOKIE_AFFINITY",
+];
+const BALANCING_MODES: &[&str] = &["UTILIZATION", "RATE", "CONNECTION", "CUSTOM_METRICS"];
+
+pub(super) fn normalize(cx: &Cx, obj: &mut Obj, old: Option<&Obj>) -> Result<Vec<Key>, ApiError> {
+    default_value(obj, "description", "".into());
+    opt_str(obj, "description", "resource.description")?;
+    enum_field(obj, "protocol", "resource.protocol", PROTOCOLS, Some("HTTP"))?;
+    let scheme = enum_field(
+        obj,
+        "loadBalancingScheme",
+        "resource.loadBalancingScheme",
+        SCHEMES,
+        Some("EXTERNAL"),
+    )?;
+    if let Some(old_scheme) = old
+        .and_then(|o| o.get("loadBalancingScheme"))
+        .and_then(Value::as_str)
+        && scheme.as_deref() != Some(old_scheme)
+    {
+        return Err(ApiError::invalid_field(
+            "resource.loadBalancingScheme",
+            scheme.as_deref().unwrap_or_default(),
+            "The load balancing scheme of a backend service cannot be changed.",
+        ));
+    }
+    int_in_range(obj, "port", "resource.port", Some(80), 1, 65535)?;
+    default_value(obj, "portName", "http".into());
+    opt_str(obj, "portName", "resource.portName")?;
+    int_in_range(obj, "timeoutSec", "resource.timeoutSec", Some(30), 1, 86_400)?;
+    enum_field(
+        obj,
+        "sessionAffinity",
+        "resource.sessionAffinity",
+        AFFINITIES,
+        Some("NONE"),
+    )?;
+    int_in_range(
+        obj,
+        "affinityCookieTtlSec",
+        "resource.affinityCookieTtlSec",
+        Some(0),
+        0,
+        1_209_600,
+    )?;
+    let mut draining = opt_obj(obj, "connectionDraining", "resource.connectionDraining")?
+        .cloned()
+        .unwrap_or_default();
+    int_in_range(
+        &mut draining,
+        "drainingTimeoutSec",
+        "resource.connectionDraining.drainingTimeoutSec",
+        Some(0),
+        0,
+        3600,
+    )?;
+    obj.insert("connectionDraining".into(), Value::Object(draining));
+    default_value(obj, "enableCDN", false.into());
+    if let Some(log) = opt_obj(obj, "logConfig", "resource.logConfig")?
+        && let Some(rate) = opt_f64(log, "sampleRate", "resource.logConfig.sampleRate")?
+        && !(0.0..=1.0).contains(&rate)
+    {
+        return Err(ApiError::invalid_field(
+            "resource.logConfig.sampleRate",
+            &rate.to_string(),
+            "Must be between 0 and 1.",
+        ));
+    }
+
+    let mut refs = cx.ref_list(
+        obj,
+        "healthChecks",
+        "resource.healthChecks",
+        &[Kind::HealthCheck, Kind::HttpHealthCheck],
+    )?;
+    if refs.len() > 1 {
+        return Err(ApiError::invalid_field(
+            "resource.healthChecks",
+            &refs.len().to_string(),
+            "At most one health check can be specified.",
+        ));
+    }
+    let groups = backends(cx, obj)?;
+    if !groups.is_empty() && refs.is_empty() {
+        return Err(ApiError::invalid_field(
+            "resource.healthChecks",
+            "",
+            "A health check must be specified for a backend service with backends.",
+        ));
+    }
+    refs.extend(groups);
+    Ok(refs)
+}
+
+/// Validates `backends[]`, fills their defaults and returns the groups they reference.
+fn backends(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
+    let items = opt_array(obj, "backends", "resource.backends")?.to_vec();
+    if items.len() > cx.limits.max_backends {
+        return Err(ApiError::invalid_field(
+            "resource.backends",
+            &items.len().to_string(),
+            &format!(
+                "A backend service can have at most {} backends.",
+                cx.limits.max_backends
+            ),
+        ));
+    }
+    let mut groups: Vec<Key> = Vec::with_capacity(items.len());
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("resource.backends[{i}]");
+        let mut b = as_obj(item, &field)?.clone();
+        let gfield = format!("{field}.group");
+        let group = match b.get("group") {
+            Some(v) => as_str(v, &gfield)?.to_string(),
+            None => {
+                return Err(ApiError::invalid_field(
+                    &gfield,
+                    "",
+                    "A backend group must be specified.",
+                ));
+            }
+        };
+        // The real API wants a fully-qualified URL here, unlike other reference fields.
+        if !(group.starts_with("https://") || group.starts_with("http://")) {
+            return Err(ApiError::invalid_field(&gfield, &group, "The URL is malformed."));
+        }
+        let key = cx.parse_ref(
+            &group,
+            &gfield,
+            &[Kind::InstanceGroup, Kind::NetworkEndpointGroup],
+        )?;
+        if groups.contains(&key) {
+            return Err(ApiError::invalid_field(
+                &gfield,
+                &group,
+                "Duplicate backend group in the backend service.",
+            ));
+        }
+        b.insert("group".into(), key.link().into());
+        let neg = key.kind == Kind::NetworkEndpointGroup;
+        let explicit_mode = b.get("balancingMode").is_some_and(|v| !v.is_null());
+        let mode = enum_field(
+            &mut b,
+            "balancingMode",
+            &format!("{field}.balancingMode"),
+            BALANCING_MODES,
+            Some(if neg { "RATE" } else { "UTILIZATION" }),
+        )?;
+        if neg && mode.as_deref() == Some("UTILIZATION") {
+            return Err(ApiError::invalid_field(
+                &format!("{field}.balancingMode"),
+                "UTILIZATION",
+                "Balancing mode UTILIZATION is not supported for network endpoint groups.",
+            ));
+        }
+        if explicit_mode && mode.as_deref() == Some("RATE") {
+            let has_rate = ["maxRate", "maxRatePerInstance", "maxRatePerEndpoint"]
+                .iter()
+                .any(|f| b.get(*f).is_some_and(|v| !v.is_null()));
+            if !has_rate {
+                return Err(ApiError::invalid_field(
+                    &field,
+                    "RATE",
+                    "One of maxRate, maxRatePerInstance or maxRatePerEndpoint must be set with balancing mode RATE.",
+                ));
+            }
+        }
+        let scaler = match opt_f64(&b, "capacityScaler", &format!("{field}.capacityScaler"))? {
+            Some(s) => s,
+            None => {
+                b.insert("capacityScaler".into(), json!(1));
+                1.0
+            }
+        };
+        if !(scaler == 0.0 || (0.1..=1.0).contains(&scaler)) {
+            return Err(ApiError::invalid_field(
+                &format!("{field}.capacityScaler"),
+                &scaler.to_string(),
+                "Must be 0 or between 0.1 and 1.",
+            ));
+        }
+        if let Some(u) = opt_f64(&b, "maxUtilization", &format!("{field}.maxUtilization"))?
+            && !(0.0..=1.0).contains(&u)
+        {
+            return Err(ApiError::invalid_field(
+                &format!("{field}.maxUtilization"),
+                &u.to_string(),
+                "Must be between 0 and 1.",
+            ));
+        }
+        groups.push(key);
+        out.push(Value::Object(b));
+    }
+    if out.is_empty() {
+        obj.shift_remove("backends");
+    } else {
+        obj.insert("backends".into(), Value::Array(out));
+    }
+    Ok(groups)
+}
+
+/// `POST .../backendServices/{name}/getHealth`: one entry per instance (instance group) or
+/// endpoint (NEG) of the named backend group.
+pub(crate) fn get_health(store: &Store, key: &Key, body: &Obj) -> Result<Obj, ApiError> {
+    let entry = store.get(key).ok_or_else(|| ApiError::not_found(&key.path()))?;
+    let group = opt_str(body, "group", "resourceGroupReference.group")?.ok_or_else(|| {
+        ApiError::invalid_field("resourceGroupReference.group", "", "A group must be specified.")
+    })?;
+    let gkey = crate::kinds::parse_ref(group, &key.project)
+        .filter(|g| entry.refs.contains(g) && g.kind != Kind::HealthCheck && g.kind != Kind::HttpHealthCheck)
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "resourceGroupReference.group",
+                group,
+                "The group is not a backend of this backend service.",
+            )
+        })?;
+    let gentry = store
+        .get(&gkey)
+        .ok_or_else(|| ApiError::not_found(&gkey.path()))?;
+    let Scope::Zone(zone) = &gkey.scope else {
+        return Ok(health_response(Vec::new()));
+    };
+    let instance = |name: &str| Key {
+        project: gkey.project.clone(),
+        scope: Scope::Zone(zone.clone()),
+        kind: Kind::Instance,
+        name: name.to_string(),
+    };
+    let state = |k: &Key| {
+        if store.unhealthy.contains(k) {
+            "UNHEALTHY"
+        } else {
+            "HEALTHY"
+        }
+    };
+    let mut statuses = Vec::new();
+    match &gentry.members {
+        Members::Instances(names) => {
+            let port = serving_port(&entry.obj, &gentry.obj);
+            for name in names {
+                let ik = instance(name);
+                let ip = store
+                    .get(&ik)
+                    .map(|e| super::instance::primary_ip(&e.obj))
+                    .unwrap_or_default();
+                statuses.push(json!({
+                    "ipAddress": ip,
+                    "port": port,
+                    "instance": ik.link(),
+                    "healthState": state(&ik),
+                }));
+            }
+        }
+        Members::Endpoints(endpoints) => {
+            for ep in endpoints {
+                let ik = instance(&ep.instance);
+                statuses.push(json!({
+                    "ipAddress": ep.ip,
+                    "port": ep.port,
+                    "instance": ik.link(),
+                    "healthState": state(&ik),
+                }));
+            }
+        }
+        Members::None => {}
+    }
+    Ok(health_response(statuses))
+}
+
+fn health_response(statuses: Vec<Value>) -> Obj {
+    let mut o = Obj::new();
+    o.insert("kind".into(), "compute#backendServiceGroupHealth".into());
+    if !statuses.is_empty() {
+        o.insert("healthStatus".into(), Value::Array(statuses));
+    }
+    o
+}
+
+/// The port traffic goes to: the group's named port matching the service's `portName`,
+/// else the service's `port`.
+fn serving_port(service: &Obj, group: &Obj) -> i64 {
+    let port_name = service.get("portName").and_then(Value::as_str);
+    let named = group
+        .get("namedPorts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|np| np.get("name").and_then(Value::as_str) == port_name)
+        .and_then(|np| np.get("port"))
+        .and_then(Value::as_i64);
+    named
+        .or_else(|| service.get("port").and_then(Value::as_i64))
+        .unwrap_or(80)
+}

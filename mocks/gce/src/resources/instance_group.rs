@@ -1,0 +1,161 @@
+//! Unmanaged zonal instance groups: membership (`addInstances`, `removeInstances`,
+//! `listInstances`) and named ports (`setNamedPorts`, fingerprint-checked when one is sent).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::errors::ApiError;
+use crate::json::{Obj, as_obj, enum_field, opt_array, opt_str};
+use crate::kinds::{Key, Kind, Scope, expand_link, valid_name};
+use crate::mutation::{CustomVerb, check_fingerprint};
+use crate::resources::Cx;
+use crate::store::{Entry, Members, Store};
+
+pub(super) fn normalize(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
+    opt_str(obj, "description", "resource.description")?;
+    for f in ["network", "subnetwork"] {
+        if let Some(s) = opt_str(obj, f, &format!("resource.{f}"))? {
+            let link = expand_link(s, cx.project());
+            obj.insert(f.into(), link.into());
+        }
+    }
+    named_ports(obj, "resource.namedPorts")?;
+    Ok(Vec::new())
+}
+
+/// Validates `namedPorts[]`; an empty list is omitted, as the real API does.
+fn named_ports(obj: &mut Obj, field: &str) -> Result<(), ApiError> {
+    let ports = opt_array(obj, "namedPorts", field)?;
+    for (i, p) in ports.iter().enumerate() {
+        let f = format!("{field}[{i}]");
+        let p = as_obj(p, &f)?;
+        let name = opt_str(p, "name", &format!("{f}.name"))?.unwrap_or_default();
+        if !valid_name(name) {
+            return Err(ApiError::invalid_name(&format!("{f}.name"), name));
+        }
+        let port = crate::json::opt_i64(p, "port", &format!("{f}.port"))?.unwrap_or(0);
+        if !(1..=65535).contains(&port) {
+            return Err(ApiError::invalid_field(
+                &format!("{f}.port"),
+                &port.to_string(),
+                "Must be between 1 and 65535.",
+            ));
+        }
+    }
+    if ports.is_empty() {
+        obj.shift_remove("namedPorts");
+    }
+    Ok(())
+}
+
+pub(super) fn custom(cx: &Cx, verb: CustomVerb, entry: &mut Entry, body: &Obj) -> Result<(), ApiError> {
+    let group = cx.key;
+    if verb == CustomVerb::SetNamedPorts {
+        check_fingerprint(&entry.obj, body, "fingerprint", false)?;
+        let mut ports = Obj::new();
+        if let Some(v) = body.get("namedPorts") {
+            ports.insert("namedPorts".into(), v.clone());
+        }
+        named_ports(&mut ports, "namedPorts")?;
+        match ports.remove("namedPorts") {
+            Some(v) => entry.obj.insert("namedPorts".into(), v),
+            None => entry.obj.shift_remove("namedPorts"),
+        };
+        return Ok(());
+    }
+    let Members::Instances(members) = &mut entry.members else {
+        return Ok(());
+    };
+    let mut seen = BTreeSet::new();
+    for (i, item) in opt_array(body, "instances", "instances")?.iter().enumerate() {
+        let f = format!("instances[{i}].instance");
+        let s = opt_str(as_obj(item, &format!("instances[{i}]"))?, "instance", &f)?.unwrap_or_default();
+        let ik = cx.parse_ref(s, &f, &[Kind::Instance])?;
+        if ik.scope != group.scope {
+            return Err(ApiError::invalid_field(
+                &f,
+                s,
+                "The instance must be in the same zone as the instance group.",
+            ));
+        }
+        let is_member = members.contains(&ik.name) || !seen.insert(ik.name.clone());
+        match verb {
+            CustomVerb::AddInstances => {
+                cx.lookup(&ik)?;
+                if is_member {
+                    return Err(ApiError::new(
+                        400,
+                        "memberAlreadyExists",
+                        format!(
+                            "The resource '{}' is already a member of '{}'",
+                            ik.path(),
+                            group.path()
+                        ),
+                    ));
+                }
+            }
+            _ => {
+                if !members.contains(&ik.name) {
+                    return Err(ApiError::new(
+                        400,
+                        "memberNotFound",
+                        format!(
+                            "The resource '{}' is not a member of '{}'",
+                            ik.path(),
+                            group.path()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    match verb {
+        CustomVerb::AddInstances => members.extend(seen),
+        _ => members.retain(|m| !seen.contains(m)),
+    }
+    Ok(())
+}
+
+/// `POST .../instanceGroups/{name}/listInstances`: the members, in name order.
+pub(crate) fn list_instances(store: &Store, key: &Key, body: &Obj) -> Result<Vec<(String, Obj)>, ApiError> {
+    let mut body = body.clone();
+    enum_field(
+        &mut body,
+        "instanceState",
+        "instanceState",
+        &["ALL", "RUNNING"],
+        Some("ALL"),
+    )?;
+    let entry = store.get(key).ok_or_else(|| ApiError::not_found(&key.path()))?;
+    let Members::Instances(members) = &entry.members else {
+        return Ok(Vec::new());
+    };
+    let named_ports = entry.obj.get("namedPorts").cloned();
+    let zone = match &key.scope {
+        Scope::Zone(z) => z.clone(),
+        _ => String::new(),
+    };
+    Ok(members
+        .iter()
+        .map(|name| {
+            let ik = Key {
+                project: key.project.clone(),
+                scope: Scope::Zone(zone.clone()),
+                kind: Kind::Instance,
+                name: name.clone(),
+            };
+            let status = store
+                .get(&ik)
+                .and_then(|e| e.obj.get("status").cloned())
+                .unwrap_or_else(|| json!("RUNNING"));
+            let mut item = Obj::new();
+            item.insert("instance".into(), Value::String(ik.link()));
+            item.insert("status".into(), status);
+            if let Some(np) = &named_ports {
+                item.insert("namedPorts".into(), np.clone());
+            }
+            (name.clone(), item)
+        })
+        .collect())
+}

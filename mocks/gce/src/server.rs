@@ -1,0 +1,219 @@
+//! [`FakeGce`]: a running fake, and the knobs a test turns.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, InstanceSeed, Latency};
+use crate::errors::ApiError;
+use crate::faults::{FaultError, FaultRule, FaultStatus};
+use crate::ratelimit::RateLimit;
+use crate::state::{ConfigError, Shared};
+use crate::stats::Stats;
+
+/// Why the fake could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address from [`Config::listen`].
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// A running fake Compute API. Dropping it stops the server.
+#[derive(Debug)]
+pub struct FakeGce {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl FakeGce {
+    /// Starts serving on [`Config::listen`] (`127.0.0.1:0` by default: an ephemeral port).
+    /// Must be called inside a Tokio runtime.
+    pub async fn start(config: Config) -> Result<FakeGce, StartError> {
+        let shared = Shared::new(config)?;
+        let addr = shared.config.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let app = crate::http::router(Arc::clone(&shared));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+                tracing::warn!("fake-gce server stopped: {e}");
+            }
+        });
+        tracing::debug!("fake-gce listening on {addr}");
+        Ok(FakeGce {
+            shared,
+            addr,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: the root, for the metadata server and the admin API.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/compute/v1/`: the Compute base URL (trailing slash).
+    pub fn base_url(&self) -> String {
+        format!("http://{}/compute/v1/", self.addr)
+    }
+
+    /// `127.0.0.1:PORT`: the value for `GCE_METADATA_HOST`.
+    pub fn metadata_host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The configuration the fake was started with.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Sets how long operations stay RUNNING.
+    pub fn set_latency(&self, latency: Latency) {
+        self.shared.set_latency(latency);
+    }
+
+    /// The current latency settings.
+    pub fn latency(&self) -> Latency {
+        self.shared.latency()
+    }
+
+    /// Installs a fault rule; returns its id.
+    pub fn add_fault(&self, rule: FaultRule) -> Result<u64, FaultError> {
+        self.shared.add_fault(rule)
+    }
+
+    /// The installed fault rules with their counters.
+    pub fn faults(&self) -> Vec<FaultStatus> {
+        self.shared.faults()
+    }
+
+    /// Removes one fault rule; `false` if there was none with that id.
+    pub fn remove_fault(&self, id: u64) -> bool {
+        self.shared.remove_fault(id)
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.shared.clear_faults();
+    }
+
+    /// Sets (or with `None` removes) the quota of a collection, by discovery name
+    /// (`backendServices`, `globalForwardingRules`, `sslCertificates`, ...).
+    pub fn set_quota(&self, kind: &str, limit: Option<u64>) {
+        self.shared.set_quota(kind, limit);
+    }
+
+    /// The quotas in force.
+    pub fn quotas(&self) -> BTreeMap<String, u64> {
+        self.shared.quotas()
+    }
+
+    /// Sets (or with `None` removes) the token-bucket rate limit; the bucket starts full.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        self.shared.set_rate_limit(limit);
+    }
+
+    /// The rate limit in force.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.shared.rate_limit()
+    }
+
+    /// Creates an instance named `name` in `zone` of the default project (next free IP), or
+    /// refreshes it; returns its self link. The zone is created if unknown.
+    pub fn seed_instance(&self, zone: &str, name: &str) -> Result<String, ApiError> {
+        self.shared.seed_instance(&InstanceSeed::new(zone, name))
+    }
+
+    /// Creates or refreshes an instance with every detail given.
+    pub fn seed_instance_with(&self, seed: &InstanceSeed) -> Result<String, ApiError> {
+        self.shared.seed_instance(seed)
+    }
+
+    /// Deletes an instance of the default project; it also leaves its groups and NEGs.
+    pub fn remove_instance(&self, zone: &str, name: &str) -> bool {
+        self.shared.remove_instance(None, zone, name)
+    }
+
+    /// Makes `getHealth` report an instance of the default project HEALTHY or UNHEALTHY.
+    pub fn set_instance_health(&self, zone: &str, name: &str, healthy: bool) -> bool {
+        self.shared.set_instance_health(None, zone, name, healthy)
+    }
+
+    /// A snapshot of the call counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// Zeroes the call counters.
+    pub fn reset_stats(&self) {
+        self.shared.reset_stats();
+    }
+
+    /// Everything stored: `{resources, members, endpoints, operations, pendingOperations, zones,
+    /// unhealthyInstances}`, resources keyed by path (`projects/p/global/urlMaps/x`).
+    pub fn state(&self) -> Value {
+        self.shared.dump()
+    }
+
+    /// The JSON of one resource as a GET returns it, by path (`projects/p/global/urlMaps/x`)
+    /// or self link.
+    pub fn resource(&self, path: &str) -> Option<Value> {
+        let key = crate::kinds::parse_ref(path, &self.shared.config.project_id)?;
+        self.shared.lock().store.render_key(&key).map(Value::Object)
+    }
+
+    /// Back to the start configuration: resources, operations, instances, knobs and counters.
+    /// Timers of operations started before the reset do nothing.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // Connections blocked in `operations/wait` would hold a graceful shutdown; don't wait.
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for FakeGce {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.abort();
+    }
+}
