@@ -30,6 +30,8 @@ pub const SSL_POLICY: &str = "cloud-lb-controller.io/ssl-policy";
 // --- Service annotations read ----------------------------------------------------------------
 /// ingress-gce's JSON map from port name (or number) to `HTTP`, `HTTPS` or `HTTP2`.
 pub const APP_PROTOCOLS: &str = "cloud.google.com/app-protocols";
+/// The older name of [`APP_PROTOCOLS`], read when that is absent (as ingress-gce does).
+pub const APP_PROTOCOLS_LEGACY: &str = "service.alpha.kubernetes.io/app-protocols";
 /// Health-check request path (default `/`).
 pub const HEALTH_CHECK_PATH: &str = "cloud-lb-controller.io/health-check-path";
 /// Health-check port (default: the serving node port).

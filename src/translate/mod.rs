@@ -3,9 +3,42 @@
 //! All validation of user input lives here. [`translate`] returns every error at once, each
 //! naming the object and the field, so that one Event tells the user everything to fix.
 //!
-//! TODO(translator): implemented in the submodules; see the types below for the contract.
+//! The steps, one module each:
+//! - [`class`]: whether the Ingress is ours ([`is_ours`]);
+//! - [`annotations`]: the Ingress's annotations, strictly parsed;
+//! - [`rules`] (with [`hosts`] and [`paths`]): default backend, hosts and paths to the routing
+//!   table; [`backends`] (with [`service_settings`]) resolves each backend to a Service port and
+//!   builds its [`cloud::model::Backend`];
+//! - [`tls`]: Secrets to certificates; [`frontends`]: listeners, redirect, address, limits.
+//!
+//! Beside the translation: [`Snapshot`] (in-memory [`Objects`]), [`references()`] (what an
+//! Ingress names) and [`cluster_nodes`] (Nodes to the cloud's zones and instances).
+//!
+//! When translation fails only the errors are returned; warnings are returned with a
+//! successful [`Translation`].
 
-use cloud::model::LoadBalancer;
+mod annotations;
+mod backends;
+mod class;
+mod frontends;
+mod hosts;
+mod nodes;
+mod paths;
+mod problems;
+mod references;
+mod rules;
+mod service_settings;
+mod snapshot;
+mod syntax;
+mod tls;
+
+pub use nodes::{EXCLUDE_LABEL, LEGACY_ZONE_LABEL, ZONE_LABEL, cluster_nodes};
+pub use references::{References, references};
+pub use service_settings::{DEFAULT_BACKEND_TIMEOUT_SEC, DEFAULT_CONNECTION_DRAINING_TIMEOUT_SEC};
+pub use snapshot::Snapshot;
+pub use tls::MAX_CHAIN_LENGTH;
+
+use cloud::model::{LoadBalancer, LoadBalancerKey};
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use serde::Serialize;
@@ -48,9 +81,20 @@ pub struct Limits {
     pub max_certificates: usize,
 }
 
+/// Google's documented limits for the global external Application Load Balancer (Cloud Load
+/// Balancing "Quotas and limits", <https://cloud.google.com/load-balancing/docs/quotas>, URL
+/// maps and target proxies sections): 1,000 host rules per URL map, 1,000 path rules per path
+/// matcher (one path matcher per host here), 15 SSL certificates per target HTTPS proxy. The
+/// URL map's size limit (64 KB for the classic load balancer, see
+/// <https://cloud.google.com/load-balancing/docs/url-map-size-quota>) may bind earlier for
+/// long host names; the provider reports that one.
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_host_rules: 1000, max_path_rules_per_host: 1000, max_certificates: 15 }
+        Self {
+            max_host_rules: 1000,
+            max_path_rules_per_host: 1000,
+            max_certificates: 15,
+        }
     }
 }
 
@@ -93,12 +137,60 @@ impl fmt::Display for Problem {
 
 /// Whether this controller serves the Ingress, per `spec.ingressClassName`, the legacy class
 /// annotation, or the default IngressClass.
+///
+/// See [`class`] for the precedence.
 pub fn is_ours(ingress: &Ingress, objects: &dyn Objects, config: &Config) -> bool {
-    todo!()
+    class::is_ours(ingress, objects, config)
 }
 
 /// Translates one Ingress (which [`is_ours`]) into the load balancer it asks for, or every
 /// problem that prevents it.
-pub fn translate(ingress: &Ingress, objects: &dyn Objects, config: &Config) -> Result<Translation, Vec<Problem>> {
-    todo!()
+///
+/// The output is deterministic: hosts in order of first appearance, paths in Ingress order,
+/// backends sorted by key and unique, certificates in `spec.tls` order.
+pub fn translate(
+    ingress: &Ingress,
+    objects: &dyn Objects,
+    config: &Config,
+) -> Result<Translation, Vec<Problem>> {
+    let namespace = ingress.metadata.namespace.as_deref().unwrap_or("default");
+    let name = ingress.metadata.name.as_deref().unwrap_or("");
+    let mut problems = problems::Problems::new(format!("{namespace}/{name}"));
+    if name.is_empty() {
+        problems.error("metadata.name", "is required");
+    }
+
+    let settings = annotations::parse(ingress, &mut problems);
+    let mut backends = backends::Backends::new(objects, namespace);
+    let routes = rules::routing_table(ingress, &mut backends, &config.limits, &mut problems);
+    let has_pre_shared = !settings.pre_shared_certs.is_empty();
+    let tls = tls::certificates(
+        ingress,
+        objects,
+        namespace,
+        config.now,
+        has_pre_shared,
+        &mut problems,
+    );
+    let tls_entries = ingress
+        .spec
+        .as_ref()
+        .and_then(|s| s.tls.as_ref())
+        .map_or(0, Vec::len);
+    let frontends = frontends::frontends(&settings, tls, tls_entries, &config.limits, &mut problems);
+
+    if !problems.errors.is_empty() {
+        return Err(problems.errors);
+    }
+    let uid = ingress.metadata.uid.clone().unwrap_or_default();
+    Ok(Translation {
+        load_balancer: LoadBalancer {
+            key: LoadBalancerKey::new(namespace, name, uid),
+            frontends,
+            address: frontends::address(&settings),
+            routes,
+            backends: backends.into_backends(),
+        },
+        warnings: problems.warnings,
+    })
 }
