@@ -58,7 +58,7 @@ pub(crate) fn parse_path(path: Option<&str>, path_type: &str) -> Result<ParsedPa
             }
             check_common(path)?;
             // The only '*' allowed is the last character, right after a '/'.
-            if path.contains('*') && !path.strip_suffix("/*").is_some_and(|stem| !stem.contains('*')) {
+            if path.contains('*') && path.strip_suffix("/*").is_none_or(|stem| stem.contains('*')) {
                 return Err(PathError::Path(format!(
                     "{path:?} is not a valid path: '*' is only allowed as a final \"/*\""
                 )));

@@ -45,7 +45,7 @@ pub(crate) fn routing_table(
     let mut hosts: Vec<HostEntry> = Vec::new();
     // Rules that name a host but no paths: warned about once all rules are seen, since another
     // rule may give the same host paths.
-    let mut pathless: Vec<(usize, Option<usize>)> = Vec::new();
+    let mut pathless: Vec<(usize, usize)> = Vec::new();
 
     for (i, rule) in rules.iter().enumerate() {
         let host_field = format!("spec.rules[{i}].host");
@@ -75,7 +75,7 @@ pub(crate) fn routing_table(
         };
         let rule_paths = rule.http.as_ref().map(|h| h.paths.as_slice()).unwrap_or(&[]);
         if rule_paths.is_empty() {
-            pathless.push((i, Some(index)));
+            pathless.push((i, index));
             continue;
         }
         match entry.first_rule_with_paths {
@@ -126,7 +126,7 @@ pub(crate) fn routing_table(
     }
 
     for (i, index) in pathless {
-        let entry = index.and_then(|index| hosts.get(index));
+        let entry = hosts.get(index);
         let served_elsewhere = entry.is_some_and(|e| e.first_rule_with_paths.is_some());
         if served_elsewhere {
             continue;
