@@ -30,6 +30,8 @@ mod rules;
 mod service_settings;
 mod snapshot;
 mod syntax;
+#[cfg(test)]
+mod tests;
 mod tls;
 
 pub use nodes::{EXCLUDE_LABEL, LEGACY_ZONE_LABEL, ZONE_LABEL, cluster_nodes};
