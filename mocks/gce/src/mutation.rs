@@ -325,7 +325,14 @@ pub(crate) fn apply(store: &mut Store, change: Change) {
             insert,
         } => {
             let kind = key.kind;
-            if kind.has_fingerprint() {
+            // An instance group's fingerprint covers its named ports only (membership changes
+            // leave it alone); every other fingerprint changes on every write.
+            let old = store.get(&key).map(|e| &e.obj);
+            let changed = match (kind, old) {
+                (Kind::InstanceGroup, Some(o)) => o.get("namedPorts") != entry.obj.get("namedPorts"),
+                _ => true,
+            };
+            if kind.has_fingerprint() && changed {
                 let fp = store.rng.fingerprint();
                 entry.obj.insert("fingerprint".into(), fp.into());
             }

@@ -79,7 +79,8 @@ pub(super) fn custom(cx: &Cx, verb: CustomVerb, entry: &mut Entry, body: &Obj) -
                 "The instance must be in the same zone as the instance group.",
             ));
         }
-        let is_member = members.contains(&ik.name) || !seen.insert(ik.name.clone());
+        let repeated = !seen.insert(ik.name.clone());
+        let is_member = members.contains(&ik.name) || repeated;
         match verb {
             CustomVerb::AddInstances => {
                 cx.lookup(&ik)?;

@@ -485,5 +485,10 @@ mod tests {
         assert_eq!(r("foo.com", "/x/y").as_deref(), Some("foo-default"));
         assert_eq!(r("bar.com", "/a/").as_deref(), Some("any-default"));
         assert_eq!(r("bar.org", "/").as_deref(), Some("d"));
+        let only_foo = json!({"defaultService": "d",
+            "hostRules": [{"hosts": ["foo.com"], "pathMatcher": "foo"}],
+            "pathMatchers": [{"name": "foo", "defaultService": "fd", "pathRules": [{"paths": ["/api/*"], "service": "api"}]}]});
+        let only_foo = only_foo.as_object().cloned().unwrap_or_default();
+        assert_eq!(route(&only_foo, "bar.com", "/api/v1").as_deref(), Some("d"));
     }
 }
