@@ -9,8 +9,24 @@
 //!
 //! - [`translate`]: Kubernetes objects to the provider-neutral [`cloud::model`]; all validation
 //!   of user input lives there.
+//! - [`controller`]: watches, reconcile, finalizer, status, Events, garbage collection.
 //! - [`annotations`]: the annotation keys the controller reads and writes.
+//! - [`cli`], [`run`], [`plan`]: the commands; [`leader`], [`cluster_uid`], [`telemetry`]:
+//!   what a production controller needs around the loop.
 #![forbid(unsafe_code)]
 
 pub mod annotations;
+pub mod cli;
+pub mod cluster_uid;
+pub mod controller;
+pub mod leader;
+pub mod plan;
+pub mod run;
+pub mod telemetry;
 pub mod translate;
+
+/// Installs rustls's ring provider as the process default. kube, reqwest and gcp_auth all use
+/// rustls; the first client built without a default panics. Calling it twice is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

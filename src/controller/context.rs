@@ -1,0 +1,161 @@
+//! What every reconcile shares.
+
+use super::events::Events;
+use super::infra::InfraSync;
+use super::stores::Stores;
+use crate::telemetry::metrics::Metrics;
+use crate::translate;
+use cloud::model::LoadBalancer;
+use cloud::{LoadBalancerStatus, Provider};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The finalizer that holds an Ingress until its load balancer is deleted.
+pub const FINALIZER: &str = "cloud-lb-controller.io/cleanup";
+
+/// The last successful ensure of one load balancer: while the model, the infrastructure
+/// generation and the resync period hold, a reconcile needs no cloud call at all.
+#[derive(Clone)]
+struct Memo {
+    model: LoadBalancer,
+    infra_generation: u64,
+    at: Instant,
+    status: LoadBalancerStatus,
+}
+
+pub struct Context {
+    pub client: kube::Client,
+    pub provider: Arc<dyn Provider>,
+    pub stores: Stores,
+    pub events: Events,
+    pub metrics: Arc<Metrics>,
+    pub infra: Arc<InfraSync>,
+    pub translate: translate::Config,
+    pub resync: Duration,
+    pub watch_namespace: Option<String>,
+    memo: Mutex<HashMap<String, Memo>>,
+    failures: Mutex<HashMap<String, u32>>,
+    primed: tokio::sync::OnceCell<()>,
+}
+
+impl Context {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: kube::Client,
+        provider: Arc<dyn Provider>,
+        stores: Stores,
+        events: Events,
+        metrics: Arc<Metrics>,
+        infra: Arc<InfraSync>,
+        translate: translate::Config,
+        resync: Duration,
+        watch_namespace: Option<String>,
+    ) -> Self {
+        Self {
+            client,
+            provider,
+            stores,
+            events,
+            metrics,
+            infra,
+            translate,
+            resync,
+            watch_namespace,
+            memo: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            primed: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The translation settings, at the current time (for certificate expiry).
+    pub fn translate_config(&self) -> translate::Config {
+        translate::Config {
+            now: jiff::Timestamp::now(),
+            ..self.translate.clone()
+        }
+    }
+
+    /// Runs once, before the first reconcile: waits for every cache, then ensures the
+    /// infrastructure with the node ports of every Ingress at once (rather than growing it one
+    /// Ingress at a time).
+    pub async fn prime(&self) -> Result<(), super::Error> {
+        self.primed
+            .get_or_try_init(|| async {
+                self.stores
+                    .wait_ready()
+                    .await
+                    .map_err(|_| super::Error::Cloud(cloud::Error::bug("a watch ended")))?;
+                let config = self.translate_config();
+                for ingress in self.stores.ingresses.state() {
+                    if ingress.metadata.deletion_timestamp.is_none()
+                        && translate::is_ours(&ingress, &self.stores, &config)
+                        && let Ok(t) = translate::translate(&ingress, &self.stores, &config)
+                    {
+                        self.infra
+                            .set_ports(&t.load_balancer.key.to_string(), t.load_balancer.node_ports());
+                    }
+                }
+                self.infra.ensure().await?;
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// The status of the last ensure, if nothing that matters changed since.
+    pub fn memo_hit(&self, key: &str, model: &LoadBalancer) -> Option<LoadBalancerStatus> {
+        let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        let m = memo.get(key)?;
+        (m.model == *model && m.infra_generation == self.infra.generation() && m.at.elapsed() < self.resync)
+            .then(|| m.status.clone())
+    }
+
+    pub fn memo_store(&self, key: &str, model: LoadBalancer, status: LoadBalancerStatus) {
+        let memo = Memo {
+            model,
+            infra_generation: self.infra.generation(),
+            at: Instant::now(),
+            status,
+        };
+        self.memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned(), memo);
+    }
+
+    /// Forgets everything about an Ingress no longer served.
+    pub fn forget(&self, key: &str) {
+        self.memo.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        self.metrics.set_state(key, None);
+    }
+
+    /// The delay before retrying a failed Ingress: exponential from 1 s to 5 min, with jitter.
+    pub fn next_backoff(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = failures.entry(key.to_owned()).or_default();
+        *n = n.saturating_add(1);
+        let base = Duration::from_secs(1).saturating_mul(1u32 << (*n - 1).min(9));
+        let capped = base.min(Duration::from_secs(300));
+        // ±20 % so that Ingresses failing together do not retry together.
+        let jitter = (std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+            % 400) as f64
+            / 1000.0;
+        capped.mul_f64(0.8 + jitter)
+    }
+
+    pub fn reset_backoff(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}

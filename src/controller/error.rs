@@ -1,0 +1,51 @@
+//! The controller's errors, classified for the retry policy and for users.
+
+use crate::translate::Problem;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Ingress (or a Service or Secret it uses) is invalid. Waits for a change.
+    #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Translate { problems: Vec<Problem> },
+
+    /// The cloud refused or failed.
+    #[error("{0}")]
+    Cloud(#[from] cloud::Error),
+
+    /// The Kubernetes API refused or failed.
+    #[error("{action}: {source}")]
+    Kube {
+        action: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    pub fn kube(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+        let action = action.into();
+        move |source| Error::Kube { action, source }
+    }
+
+    /// Stable and low-cardinality: the metric label, the state annotation's reason, and the
+    /// first word of the Warning event.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Translate { .. } => "invalid-spec",
+            Error::Cloud(e) => match e.category {
+                cloud::ErrorCategory::User => "cloud-user",
+                cloud::ErrorCategory::RateLimited => "cloud-rate-limited",
+                cloud::ErrorCategory::Transient => "cloud-transient",
+                cloud::ErrorCategory::Conflict => "cloud-conflict",
+                cloud::ErrorCategory::Bug => "cloud-bug",
+            },
+            Error::Kube { .. } => "kubernetes",
+        }
+    }
+
+    /// Errors only the user can fix: retrying on a timer does not help.
+    pub fn needs_user(&self) -> bool {
+        matches!(self, Error::Translate { .. })
+            || matches!(self, Error::Cloud(e) if e.category == cloud::ErrorCategory::User)
+    }
+}

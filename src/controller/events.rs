@@ -1,0 +1,193 @@
+//! Kubernetes Events on Ingresses (events.k8s.io/v1), with the reasons users filter by.
+//!
+//! kube-runtime's recorder folds repeats by reason alone and keeps the first message; when a
+//! user fixes one problem and meets the next, that would show the stale message. This
+//! publisher folds only exact repeats (same reason and message) into a series.
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::{Event, EventSeries};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// The Ingress's spec (or a Service or Secret it uses) is invalid: nothing was changed in the cloud.
+pub const TRANSLATE: &str = "Translate";
+/// Something in the Ingress's configuration works but deserves attention (e.g. an unknown
+/// annotation key, an expiring certificate).
+pub const CONFIG_WARNING: &str = "ConfigWarning";
+/// The load balancer was changed to match the Ingress.
+pub const SYNC: &str = "Sync";
+/// Bringing the cloud in line failed; the message starts with the error category.
+pub const SYNC_FAILED: &str = "SyncFailed";
+/// The load balancer was created.
+pub const CREATED: &str = "Created";
+/// The Ingress's address was set or changed.
+pub const IP_ASSIGNED: &str = "IPAssigned";
+/// The load balancer was deleted (Ingress deleted, or no longer of our class).
+pub const DELETED: &str = "Deleted";
+/// The health-check firewall rule needs a change the controller may not make itself.
+pub const FIREWALL_CHANGE_REQUIRED: &str = "FirewallChangeRequired";
+
+/// How long a published event is remembered for folding repeats.
+const FOLD_WINDOW: Duration = Duration::from_secs(6 * 60);
+/// The API's limit on a note.
+const MAX_NOTE: usize = 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Normal,
+    Warning,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    uid: String,
+    kind: Kind,
+    reason: String,
+    note: String,
+}
+
+struct Published {
+    namespace: String,
+    name: String,
+    count: i32,
+    at: Timestamp,
+}
+
+/// Publishes Events as one controller instance.
+pub struct Events {
+    client: Client,
+    controller: String,
+    instance: String,
+    recent: Mutex<HashMap<Key, Published>>,
+}
+
+impl Events {
+    pub fn new(client: Client, controller: &str, instance: &str) -> Self {
+        Self {
+            client,
+            controller: controller.to_owned(),
+            instance: instance.to_owned(),
+            recent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Publishes an event about `regarding`. Failure is logged, never returned: an Event that
+    /// could not be written must not stop the load balancer from being built.
+    pub async fn publish(
+        &self,
+        regarding: &ObjectReference,
+        kind: Kind,
+        reason: &str,
+        action: &str,
+        note: &str,
+    ) {
+        let note = truncate(note, MAX_NOTE);
+        match kind {
+            Kind::Warning => tracing::warn!(reason, message = note, "event"),
+            Kind::Normal => tracing::info!(reason, message = note, "event"),
+        }
+        if let Err(e) = self.write(regarding, kind, reason, action, note).await {
+            tracing::warn!(reason, error = %e, "could not publish the event");
+        }
+    }
+
+    async fn write(
+        &self,
+        regarding: &ObjectReference,
+        kind: Kind,
+        reason: &str,
+        action: &str,
+        note: &str,
+    ) -> Result<(), kube::Error> {
+        let now = Timestamp::now();
+        let key = Key {
+            uid: regarding.uid.clone().unwrap_or_default(),
+            kind,
+            reason: reason.to_owned(),
+            note: note.to_owned(),
+        };
+        let mut recent = self.recent.lock().await;
+        let window = jiff::SignedDuration::try_from(FOLD_WINDOW).unwrap_or_default();
+        recent.retain(|_, p| p.at + window > now);
+        if let Some(p) = recent.get_mut(&key) {
+            p.count += 1;
+            p.at = now;
+            let patch = serde_json::json!({
+                "series": EventSeries { count: p.count, last_observed_time: MicroTime(now) }
+            });
+            let api: Api<Event> = Api::namespaced(self.client.clone(), &p.namespace);
+            api.patch(&p.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
+            return Ok(());
+        }
+        let namespace = regarding
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned());
+        let name = format!(
+            "{}.{:x}",
+            regarding.name.as_deref().unwrap_or("event"),
+            now.as_nanosecond()
+        );
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(namespace.clone()),
+                ..Default::default()
+            },
+            event_time: Some(MicroTime(now)),
+            type_: Some(match kind {
+                Kind::Normal => "Normal".to_owned(),
+                Kind::Warning => "Warning".to_owned(),
+            }),
+            reason: Some(reason.to_owned()),
+            action: Some(action.to_owned()),
+            note: Some(note.to_owned()),
+            regarding: Some(regarding.clone()),
+            reporting_controller: Some(self.controller.clone()),
+            reporting_instance: Some(self.instance.clone()),
+            ..Default::default()
+        };
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        api.create(&PostParams::default(), &event).await?;
+        recent.insert(
+            key,
+            Published {
+                namespace,
+                name,
+                count: 1,
+                at: now,
+            },
+        );
+        Ok(())
+    }
+}
+
+/// At most `max` bytes, cut on a character boundary, marked when cut.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_on_character_boundaries() {
+        assert_eq!(truncate("abc", 10), "abc");
+        assert_eq!(truncate("abcdef", 3), "abc");
+        assert_eq!(truncate("ééé", 3), "é");
+    }
+}

@@ -1,0 +1,107 @@
+//! The controller: watches Ingresses (and the Services, Secrets, IngressClasses and Nodes they
+//! depend on), reconciles each through the provider, and reports back on the Ingress.
+//!
+//! - [`stores`]: one watch per kind, feeding both the caches and the reconcile triggers.
+//! - [`reconcile`]: class filter → finalizer → translate → ensure → status, annotations, Events.
+//! - [`infra`]: nodes and node ports → the cluster-wide cloud resources, debounced.
+//! - [`gc`]: load balancers whose Ingress is gone.
+//! - [`report`], [`events`]: what the user sees on the Ingress.
+
+pub mod context;
+pub mod error;
+pub mod events;
+pub mod gc;
+pub mod infra;
+pub mod reconcile;
+pub mod report;
+pub mod stores;
+
+pub use context::{Context, FINALIZER};
+pub use error::Error;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::runtime::controller::{Config, Controller};
+use kube::runtime::reflector::ObjectRef;
+use std::sync::Arc;
+use std::time::Duration;
+use stores::Streams;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the controller until `cancel` fires.
+pub async fn run(
+    ctx: Arc<Context>,
+    streams: Streams,
+    reconcile_all: tokio::sync::mpsc::UnboundedReceiver<()>,
+    concurrency: u16,
+    cancel: CancellationToken,
+) {
+    let Streams {
+        ingresses,
+        services,
+        secrets,
+        classes,
+        nodes,
+    } = streams;
+    tokio::spawn(ctx.infra.clone().run(nodes, cancel.clone()));
+    tokio::spawn(collect_garbage(ctx.clone(), cancel.clone()));
+
+    let by_service = ctx.stores.clone();
+    let by_secret = ctx.stores.clone();
+    let by_class = ctx.stores.clone();
+    let all = tokio_stream_of(reconcile_all);
+    let shutdown = cancel.clone();
+    Controller::for_stream(ingresses, ctx.stores.ingresses.clone())
+        .with_config(Config::default().concurrency(concurrency))
+        .watches_stream(services, move |s: Service| {
+            by_service.ingresses_using_service(
+                s.metadata.namespace.as_deref().unwrap_or_default(),
+                s.metadata.name.as_deref().unwrap_or_default(),
+            )
+        })
+        .watches_stream(secrets, move |s: Secret| {
+            by_secret.ingresses_using_secret(
+                s.metadata.namespace.as_deref().unwrap_or_default(),
+                s.metadata.name.as_deref().unwrap_or_default(),
+            )
+        })
+        .watches_stream(classes, move |_| by_class.all_ingresses())
+        .reconcile_all_on(all)
+        .graceful_shutdown_on(async move { shutdown.cancelled().await })
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile");
+            }
+        })
+        .await;
+}
+
+fn tokio_stream_of(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<()>,
+) -> impl futures::Stream<Item = ()> + Send {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Collects orphaned load balancers once the caches are ready, then every resync period.
+async fn collect_garbage(ctx: Arc<Context>, cancel: CancellationToken) {
+    loop {
+        if ctx.prime().await.is_ok() {
+            match gc::collect(&ctx).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "collected orphaned load balancers"),
+                Err(e) => tracing::warn!(error = %e, "garbage collection"),
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(ctx.resync.max(Duration::from_secs(1))) => {}
+        }
+    }
+}
+
+/// The object reference of an Ingress, for mappers.
+pub fn ingress_ref(namespace: &str, name: &str) -> ObjectRef<Ingress> {
+    ObjectRef::new(name).within(namespace)
+}

@@ -1,0 +1,189 @@
+//! Leader election on a coordination.k8s.io/v1 Lease, so that of several replicas only one
+//! writes to the cloud and the cluster.
+//!
+//! A lease is expired when its record has not changed for its duration, measured on this
+//! replica's clock from when it last saw the record change (not from the `renewTime` written
+//! by another machine, whose clock may differ).
+
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::Client;
+use kube::api::{Api, PostParams};
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Timings, as client-go's defaults.
+#[derive(Clone, Copy, Debug)]
+pub struct Timings {
+    /// How long a lease holds without renewal.
+    pub lease_duration: Duration,
+    /// The leader gives up when it has not renewed for this long.
+    pub renew_deadline: Duration,
+    /// How often to try to acquire or renew.
+    pub retry_period: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            lease_duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        }
+    }
+}
+
+/// One replica's candidacy.
+pub struct LeaderElection {
+    api: Api<Lease>,
+    name: String,
+    identity: String,
+    timings: Timings,
+    /// The record last seen and when it was seen changing.
+    observed: tokio::sync::Mutex<Option<(LeaseSpec, Instant)>>,
+}
+
+impl LeaderElection {
+    pub fn new(client: Client, namespace: &str, name: &str, identity: &str, timings: Timings) -> Self {
+        Self {
+            api: Api::namespaced(client, namespace),
+            name: name.to_owned(),
+            identity: identity.to_owned(),
+            timings,
+            observed: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Waits until this replica holds the lease, or `cancel` fires (then `false`).
+    pub async fn acquire(&self, cancel: &CancellationToken) -> bool {
+        loop {
+            match self.try_acquire_or_renew().await {
+                Ok(true) => {
+                    tracing::info!(lease = %self.name, identity = %self.identity, "became the leader");
+                    return true;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "leader election: cannot read or write the lease"),
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return false,
+                _ = tokio::time::sleep(self.timings.retry_period) => {}
+            }
+        }
+    }
+
+    /// Renews the lease until `cancel` fires (then releases it and returns `Ok`), or until it
+    /// cannot be renewed within the renew deadline (then returns `Err`: leadership is lost and
+    /// the caller must stop writing).
+    pub async fn hold(&self, cancel: &CancellationToken) -> Result<(), String> {
+        let mut last_renewed = Instant::now();
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    self.release().await;
+                    return Ok(());
+                }
+                _ = tokio::time::sleep(self.timings.retry_period) => {}
+            }
+            match self.try_acquire_or_renew().await {
+                Ok(true) => last_renewed = Instant::now(),
+                Ok(false) => return Err("another replica holds the lease".to_owned()),
+                Err(e) => tracing::warn!(error = %e, "leader election: renewing the lease failed"),
+            }
+            if last_renewed.elapsed() > self.timings.renew_deadline {
+                return Err(format!(
+                    "the lease was not renewed for {:?}",
+                    self.timings.renew_deadline
+                ));
+            }
+        }
+    }
+
+    /// Gives the lease up, so a standby takes over at once rather than after it expires.
+    pub async fn release(&self) {
+        let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await else {
+            return;
+        };
+        let spec = lease.spec.get_or_insert_with(Default::default);
+        if spec.holder_identity.as_deref() != Some(&self.identity) {
+            return;
+        }
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
+        match self.api.replace(&self.name, &PostParams::default(), &lease).await {
+            Ok(_) => tracing::info!(lease = %self.name, "released the lease"),
+            Err(e) => tracing::warn!(error = %e, "could not release the lease"),
+        }
+    }
+
+    /// One round: `Ok(true)` when we hold the lease afterwards.
+    async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
+        let now = Timestamp::now();
+        let duration = i32::try_from(self.timings.lease_duration.as_secs()).unwrap_or(15);
+        let Some(mut lease) = self.api.get_opt(&self.name).await? else {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(self.name.clone()),
+                    ..Default::default()
+                },
+                spec: Some(LeaseSpec {
+                    holder_identity: Some(self.identity.clone()),
+                    lease_duration_seconds: Some(duration),
+                    acquire_time: Some(MicroTime(now)),
+                    renew_time: Some(MicroTime(now)),
+                    lease_transitions: Some(0),
+                    ..Default::default()
+                }),
+            };
+            return match self.api.create(&PostParams::default(), &lease).await {
+                Ok(_) => Ok(true),
+                Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+                Err(e) => Err(e),
+            };
+        };
+        let spec = lease.spec.clone().unwrap_or_default();
+        let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
+        let mine = holder.as_deref() == Some(&self.identity);
+        if !mine && holder.is_some() && !self.expired(&spec).await {
+            return Ok(false);
+        }
+        let transitions = spec.lease_transitions.unwrap_or(0) + i32::from(!mine);
+        lease.spec = Some(LeaseSpec {
+            holder_identity: Some(self.identity.clone()),
+            lease_duration_seconds: Some(duration),
+            acquire_time: if mine {
+                spec.acquire_time
+            } else {
+                Some(MicroTime(now))
+            },
+            renew_time: Some(MicroTime(now)),
+            lease_transitions: Some(transitions),
+            ..spec
+        });
+        // The resourceVersion in `lease` makes this fail if someone else wrote meanwhile.
+        match self.api.replace(&self.name, &PostParams::default(), &lease).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether another holder's record has stood unchanged for longer than its duration.
+    async fn expired(&self, spec: &LeaseSpec) -> bool {
+        let mut observed = self.observed.lock().await;
+        let now = Instant::now();
+        let seen_at = match observed.as_ref() {
+            Some((s, at)) if s == spec => *at,
+            _ => {
+                *observed = Some((spec.clone(), now));
+                now
+            }
+        };
+        let duration =
+            Duration::from_secs(u64::try_from(spec.lease_duration_seconds.unwrap_or(15)).unwrap_or(15));
+        now.duration_since(seen_at) > duration
+    }
+}

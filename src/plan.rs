@@ -1,0 +1,142 @@
+//! `plan`: translate Ingress manifests offline and print the cloud resources they would become.
+//!
+//! No cluster and no cloud is contacted; Services, Secrets and IngressClasses come from the
+//! same files. The output is JSON: per Ingress, its problems, its warnings, and either the
+//! Compute objects in creation order or (with `--model`) the provider-neutral model. Private
+//! keys are never printed.
+
+use crate::cli::PlanArgs;
+use crate::translate::{self, Snapshot};
+use anyhow::Context as _;
+use cloud::Provider;
+use cloud::gce::{GceConfig, GceProvider, StaticToken};
+use k8s_openapi::api::networking::v1::Ingress;
+use serde_json::{Value, json};
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
+    let mut documents = Vec::new();
+    for file in &args.files {
+        documents.extend(load(file)?);
+    }
+    let (snapshot, ingresses, skipped) = sort(documents)?;
+    for s in &skipped {
+        eprintln!("skipped {s}: plan reads Ingresses, Services, Secrets and IngressClasses");
+    }
+    let provider = GceProvider::new(
+        GceConfig::new(&args.project, &args.cluster_uid),
+        Arc::new(StaticToken(String::new())),
+    )?;
+    let config = translate::Config::default();
+    let mut out = Vec::new();
+    let mut failed = false;
+    for ingress in &ingresses {
+        let name = format!(
+            "{}/{}",
+            ingress.metadata.namespace.as_deref().unwrap_or("default"),
+            ingress.metadata.name.as_deref().unwrap_or_default()
+        );
+        let ours = translate::is_ours(ingress, &snapshot, &config);
+        let entry = match translate::translate(ingress, &snapshot, &config) {
+            Ok(t) => {
+                let body = if args.model {
+                    serde_json::to_value(&t.load_balancer)?
+                } else {
+                    provider.plan(&t.load_balancer)?
+                };
+                json!({
+                    "ingress": name,
+                    "servedByThisController": ours,
+                    "warnings": t.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    (if args.model { "model" } else { "resources" }): body,
+                })
+            }
+            Err(problems) => {
+                failed = true;
+                json!({
+                    "ingress": name,
+                    "servedByThisController": ours,
+                    "errors": problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                })
+            }
+        };
+        out.push(entry);
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    if failed {
+        anyhow::bail!("some Ingresses are invalid (see \"errors\")");
+    }
+    if ingresses.is_empty() {
+        anyhow::bail!("no Ingress in the given files");
+    }
+    Ok(())
+}
+
+/// The YAML documents of a file (`-`: standard input), lists expanded.
+fn load(path: &Path) -> anyhow::Result<Vec<Value>> {
+    let text = if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        s
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+    };
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not valid YAML: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for doc in docs.into_iter().filter(|d| !d.is_null()) {
+        match doc.get("kind").and_then(Value::as_str) {
+            Some(k) if k.ends_with("List") => out.extend(
+                doc.get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            _ => out.push(doc),
+        }
+    }
+    Ok(out)
+}
+
+/// Files the objects by kind.
+fn sort(documents: Vec<Value>) -> anyhow::Result<(Snapshot, Vec<Ingress>, Vec<String>)> {
+    let mut snapshot = Snapshot::new();
+    let mut ingresses = Vec::new();
+    let mut skipped = Vec::new();
+    for doc in documents {
+        let api_version = doc
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let kind = doc
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let name = doc
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
+        let what = format!("{kind} {name}");
+        match (api_version.as_str(), kind.as_str()) {
+            ("v1", "Service") => {
+                snapshot.insert_service(serde_json::from_value(doc).with_context(|| what.clone())?)
+            }
+            ("v1", "Secret") => {
+                snapshot.insert_secret(serde_json::from_value(doc).with_context(|| what.clone())?)
+            }
+            ("networking.k8s.io/v1", "IngressClass") => {
+                snapshot.insert_ingress_class(serde_json::from_value(doc).with_context(|| what.clone())?)
+            }
+            ("networking.k8s.io/v1", "Ingress") => {
+                ingresses.push(serde_json::from_value(doc).with_context(|| what.clone())?)
+            }
+            _ => skipped.push(format!("{api_version} {what}")),
+        }
+    }
+    Ok((snapshot, ingresses, skipped))
+}

@@ -1,0 +1,236 @@
+//! The `run` command: connects to the cluster and the cloud, wins the leader election, and runs
+//! the controller and the admin server until SIGTERM or Ctrl-C.
+
+use crate::cli::RunArgs;
+use crate::controller::{self, Context, events::Events, infra::InfraSync, stores};
+use crate::leader::{LeaderElection, Timings};
+use crate::telemetry::{admin, metrics::Metrics};
+use crate::translate;
+use anyhow::Context as _;
+use cloud::Provider;
+use cloud::gce::{
+    ComputeSettings, GceConfig, GceProvider, GoogleTokens, Rate, RateLimits, Scheme, StaticToken, TokenSource,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long node changes settle before the infrastructure follows them.
+const INFRA_DEBOUNCE: Duration = Duration::from_secs(2);
+
+/// Runs until `cancel` fires (the caller wires it to signals) or leadership is lost.
+pub async fn run(args: RunArgs, cancel: CancellationToken) -> anyhow::Result<()> {
+    let client = kube_client(args.kubeconfig.as_deref()).await?;
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(admin::Health::default());
+
+    let listeners = admin::bind(args.health_addr, args.metrics_addr)
+        .await
+        .context("binding the admin addresses")?;
+    let admin = tokio::spawn(admin::serve(
+        listeners,
+        health.clone(),
+        metrics.clone(),
+        cancel.clone(),
+    ));
+
+    let election = args.leader_elect.then(|| {
+        LeaderElection::new(
+            client.clone(),
+            &args.leader_election_namespace,
+            &args.leader_election_id,
+            &identity,
+            Timings::default(),
+        )
+    });
+    if let Some(election) = &election {
+        // A standby is healthy and ready: it takes over when the leader goes.
+        health.set_ready(true);
+        tracing::info!(identity, "waiting to become the leader");
+        if !election.acquire(&cancel).await {
+            return Ok(());
+        }
+        health.set_ready(false);
+    }
+    metrics.set_leader(true);
+
+    let cluster_uid = match &args.cluster_uid {
+        Some(uid) => uid.clone(),
+        None => crate::cluster_uid::load_or_create(client.clone(), &args.leader_election_namespace)
+            .await
+            .context("reading or creating the cluster UID")?,
+    };
+    tracing::info!(cluster_uid, "starting");
+    let provider = provider(&args, &cluster_uid, metrics.clone()).await?;
+
+    let (stores, streams) = stores::watch(&client, args.watch_namespace.as_deref());
+    let (all_tx, all_rx) = tokio::sync::mpsc::unbounded_channel();
+    let infra = Arc::new(InfraSync::new(
+        provider.clone(),
+        stores.nodes.clone(),
+        args.zones.clone(),
+        INFRA_DEBOUNCE,
+        all_tx,
+    ));
+    let translate = translate::Config {
+        controller_name: args.controller_name.clone(),
+        legacy_class: args.ingress_class.clone(),
+        ..translate::Config::default()
+    };
+    let events = Events::new(client.clone(), "cloud-lb-controller", &identity);
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        provider,
+        stores.clone(),
+        events,
+        metrics.clone(),
+        infra,
+        translate,
+        args.resync_period,
+        args.watch_namespace.clone(),
+    ));
+
+    // Ready once the caches have synced.
+    let ready_health = health.clone();
+    let ready_stores = stores.clone();
+    tokio::spawn(async move {
+        if ready_stores.wait_ready().await.is_ok() {
+            ready_health.set_ready(true);
+        }
+    });
+
+    let controller_cancel = cancel.child_token();
+    let mut controller = tokio::spawn(controller::run(
+        ctx,
+        streams,
+        all_rx,
+        args.concurrency,
+        controller_cancel.clone(),
+    ));
+    let outcome = match &election {
+        Some(election) => tokio::select! {
+            held = election.hold(&cancel) => held.map_err(|e| anyhow::anyhow!("lost the leadership: {e}")),
+            _ = &mut controller => Ok(()),
+        },
+        None => {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = &mut controller => {}
+            }
+            Ok(())
+        }
+    };
+    controller_cancel.cancel();
+    let _ = controller.await;
+    metrics.set_leader(false);
+    cancel.cancel();
+    let _ = admin.await;
+    outcome
+}
+
+/// A client from the given kubeconfig, or the in-cluster or default configuration.
+pub async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) if !path.as_os_str().is_empty() => {
+            let paths = std::env::split_paths(path).collect::<Vec<_>>();
+            let mut merged = kube::config::Kubeconfig::read_from(&paths[0])
+                .with_context(|| format!("reading kubeconfig {}", paths[0].display()))?;
+            for p in &paths[1..] {
+                merged = merged.merge(kube::config::Kubeconfig::read_from(p)?)?;
+            }
+            kube::Config::from_custom_kubeconfig(merged, &kube::config::KubeConfigOptions::default()).await?
+        }
+        _ => kube::Config::infer()
+            .await
+            .context("finding a cluster (in-cluster or ~/.kube/config)")?,
+    };
+    kube::Client::try_from(config).context("building the Kubernetes client")
+}
+
+/// The provider the flags describe.
+async fn provider(
+    args: &RunArgs,
+    cluster_uid: &str,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Arc<dyn Provider>> {
+    let gce = &args.gce;
+    let (tokens, credential_project): (Arc<dyn TokenSource>, Option<String>) = match &gce.access_token {
+        Some(token) => (Arc::new(StaticToken(token.clone())), None),
+        None => {
+            let google = GoogleTokens::discover().await?;
+            let project = match &gce.project {
+                Some(_) => None,
+                None => Some(google.project_id().await?),
+            };
+            (Arc::new(google), project)
+        }
+    };
+    let project = gce
+        .project
+        .clone()
+        .or(credential_project)
+        .context("no Google Cloud project: pass --gce-project (or GCE_PROJECT)")?;
+    let rate = Rate {
+        qps: gce.qps,
+        burst: gce.burst,
+    };
+    let mut config = GceConfig::new(project, cluster_uid);
+    config.endpoint = gce.endpoint.clone();
+    config.network = gce.network.clone();
+    config.target_tags = gce.target_tags.clone();
+    config.scheme = if gce.classic {
+        Scheme::External
+    } else {
+        Scheme::ExternalManaged
+    };
+    config.compute = ComputeSettings {
+        rate_limits: RateLimits {
+            reads: rate,
+            mutations: rate,
+            operation_polls: rate,
+        },
+        operation_timeout: gce.operation_timeout,
+        dry_run: args.dry_run,
+        observer: Some(Arc::new(move |call| {
+            metrics.cloud_request(&call.operation, call.result)
+        })),
+        ..ComputeSettings::default()
+    };
+    Ok(Arc::new(GceProvider::new(config, tokens)?))
+}
+
+fn default_identity() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "cloud-lb-controller".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+/// A token cancelled on SIGTERM or Ctrl-C.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+        tracing::info!("shutting down");
+        t.cancel();
+    });
+    token
+}

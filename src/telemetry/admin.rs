@@ -1,0 +1,107 @@
+//! The admin HTTP server: `/healthz` (the process serves), `/readyz` (the controller's caches
+//! have synced, or it is a standby replica waiting for the lease), `/metrics`.
+
+use super::metrics::Metrics;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Readiness, shared between the controller and the admin server.
+#[derive(Debug, Default)]
+pub struct Health {
+    ready: AtomicBool,
+}
+
+impl Health {
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+}
+
+/// The routes; `health` and `metrics` choose which of them this listener serves.
+fn router(state: AppState, health: bool, metrics: bool) -> Router {
+    let mut router = Router::new();
+    if health {
+        router = router
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(readyz));
+    }
+    if metrics {
+        router = router.route("/metrics", get(metrics_text));
+    }
+    router.with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.health.is_ready() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+/// Binds the admin listeners (one when both addresses are equal).
+pub async fn bind(
+    health_addr: SocketAddr,
+    metrics_addr: SocketAddr,
+) -> std::io::Result<Vec<(tokio::net::TcpListener, bool, bool)>> {
+    if health_addr == metrics_addr {
+        return Ok(vec![(
+            tokio::net::TcpListener::bind(health_addr).await?,
+            true,
+            true,
+        )]);
+    }
+    Ok(vec![
+        (tokio::net::TcpListener::bind(health_addr).await?, true, false),
+        (tokio::net::TcpListener::bind(metrics_addr).await?, false, true),
+    ])
+}
+
+/// Serves the bound listeners until `shutdown` resolves.
+pub async fn serve(
+    listeners: Vec<(tokio::net::TcpListener, bool, bool)>,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    let state = AppState { health, metrics };
+    let servers = listeners.into_iter().map(|(listener, h, m)| {
+        let app = router(state.clone(), h, m);
+        let shutdown = shutdown.clone();
+        async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        }
+    });
+    for result in futures::future::join_all(servers).await {
+        result?;
+    }
+    Ok(())
+}

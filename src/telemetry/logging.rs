@@ -1,0 +1,21 @@
+//! Structured logs through `tracing`, as text or JSON; level from `RUST_LOG` (default `info`).
+
+use crate::cli::LogFormat;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. Calling it twice keeps the first.
+pub fn init(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,kube=warn,hyper=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+    };
+}

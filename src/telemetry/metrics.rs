@@ -1,0 +1,170 @@
+//! Prometheus metrics (prometheus-client, OpenMetrics text). Labels are low-cardinality:
+//! result and error category, cloud operation names, Ingress states — never object names.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CategoryLabels {
+    pub category: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CloudLabels {
+    pub operation: String,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: &'static str,
+}
+
+/// Every metric the controller exports, prefixed `cloud_lb_controller_`.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ResultLabels, Counter>,
+    reconcile_errors: Family<CategoryLabels, Counter>,
+    reconcile_duration: Histogram,
+    cloud_requests: Family<CloudLabels, Counter>,
+    ingresses: Family<StateLabels, Gauge>,
+    leader: Gauge,
+    states: Mutex<HashMap<String, &'static str>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("cloud_lb_controller");
+        let reconciles = Family::<ResultLabels, Counter>::default();
+        registry.register("reconciles", "Ingress reconciles by result", reconciles.clone());
+        let reconcile_errors = Family::<CategoryLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles by error category",
+            reconcile_errors.clone(),
+        );
+        let reconcile_duration = Histogram::new(exponential_buckets(0.01, 2.0, 14));
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time per reconcile",
+            reconcile_duration.clone(),
+        );
+        let cloud_requests = Family::<CloudLabels, Counter>::default();
+        registry.register(
+            "cloud_requests",
+            "Cloud API requests by operation and result",
+            cloud_requests.clone(),
+        );
+        let ingresses = Family::<StateLabels, Gauge>::default();
+        registry.register("ingresses", "Ingresses served, by state", ingresses.clone());
+        let leader = Gauge::default();
+        registry.register("leader", "1 when this replica is the leader", leader.clone());
+        Self {
+            registry,
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            cloud_requests,
+            ingresses,
+            leader,
+            states: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn reconciled(&self, duration: Duration, error_category: Option<&'static str>) {
+        self.reconcile_duration.observe(duration.as_secs_f64());
+        let result = if error_category.is_some() { "error" } else { "ok" };
+        self.reconciles.get_or_create(&ResultLabels { result }).inc();
+        if let Some(category) = error_category {
+            self.reconcile_errors
+                .get_or_create(&CategoryLabels { category })
+                .inc();
+        }
+    }
+
+    pub fn cloud_request(&self, operation: &str, result: &'static str) {
+        self.cloud_requests
+            .get_or_create(&CloudLabels {
+                operation: operation.to_owned(),
+                result,
+            })
+            .inc();
+    }
+
+    /// Records the state of one Ingress (`None`: no longer served).
+    pub fn set_state(&self, ingress: &str, state: Option<&'static str>) {
+        let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        match state {
+            Some(s) => {
+                states.insert(ingress.to_owned(), s);
+            }
+            None => {
+                states.remove(ingress);
+            }
+        }
+        let mut counts: HashMap<&'static str, i64> = HashMap::new();
+        for s in states.values() {
+            *counts.entry(s).or_default() += 1;
+        }
+        for state in ["Ready", "Provisioning", "Error"] {
+            self.ingresses
+                .get_or_create(&StateLabels { state })
+                .set(counts.get(state).copied().unwrap_or(0));
+        }
+    }
+
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_what_was_recorded() {
+        let m = Metrics::default();
+        m.reconciled(Duration::from_millis(20), None);
+        m.reconciled(Duration::from_millis(20), Some("transient"));
+        m.cloud_request("urlMaps.insert", "ok");
+        m.set_state("default/a", Some("Ready"));
+        m.set_state("default/b", Some("Error"));
+        m.set_state("default/b", None);
+        m.set_leader(true);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"cloud_lb_controller_reconciles_total{result="error"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"cloud_lb_controller_reconcile_errors_total{category="transient"} 1"#));
+        assert!(text.contains(
+            r#"cloud_lb_controller_cloud_requests_total{operation="urlMaps.insert",result="ok"} 1"#
+        ));
+        assert!(text.contains(r#"cloud_lb_controller_ingresses{state="Ready"} 1"#));
+        assert!(text.contains(r#"cloud_lb_controller_ingresses{state="Error"} 0"#));
+        assert!(text.contains("cloud_lb_controller_leader 1"));
+    }
+}

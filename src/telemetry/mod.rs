@@ -1,0 +1,5 @@
+//! Logs, metrics, and the admin HTTP server (`/healthz`, `/readyz`, `/metrics`).
+
+pub mod admin;
+pub mod logging;
+pub mod metrics;
