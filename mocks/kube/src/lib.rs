@@ -298,8 +298,9 @@ impl FakeKube {
         self.shared.store().resource_version()
     }
 
-    /// Drops the watch history: every open watch and every watch resuming from an earlier
-    /// resourceVersion gets a 410 `Expired` error event, forcing clients to re-list.
+    /// Drops the watch history and expires open watches: every open watch, and every watch
+    /// resuming from a resourceVersion before now, gets an `ERROR` event with a 410 `Expired`
+    /// Status, forcing clients such as kube-rs's watcher to re-list.
     pub fn compact_history(&self) {
         self.shared.store().compact();
     }

@@ -56,9 +56,11 @@ fn path_param(name: &str) -> Value {
     json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "uniqueItems": true}})
 }
 
-fn operation(action: &str, gvk: &Value, body_types: &[&str]) -> Value {
+/// An operation; kubectl looks for query parameters on the operation itself.
+fn operation(action: &str, gvk: &Value, body_types: &[&str], params: &[Value]) -> Value {
     let mut op = json!({
         "operationId": action,
+        "parameters": params,
         "responses": {"200": {"description": "OK"}},
         "x-kubernetes-action": action,
         "x-kubernetes-group-version-kind": gvk,
@@ -101,25 +103,25 @@ pub(crate) fn document(group: &str, version: &str) -> Option<Value> {
         };
         let mut collection_params = scope.clone();
         collection_params.extend(WRITE_PARAMS.iter().map(|p| query_param(p)));
+        let c = &collection_params;
         paths.insert(
             prefix.clone(),
             json!({
-                "get": operation("list", &gvk, &[]),
-                "post": operation("post", &gvk, &["*/*"]),
-                "delete": operation("deletecollection", &gvk, &[]),
-                "parameters": collection_params,
+                "get": operation("list", &gvk, &[], c),
+                "post": operation("post", &gvk, &["*/*"], c),
+                "delete": operation("deletecollection", &gvk, &[], c),
             }),
         );
         let mut item_params = scope.clone();
         item_params.push(path_param("name"));
         item_params.extend(WRITE_PARAMS.iter().map(|p| query_param(p)));
         item_params.push(query_param("force"));
+        let i = &item_params;
         let item = json!({
-            "get": operation("get", &gvk, &[]),
-            "put": operation("put", &gvk, &["*/*"]),
-            "patch": operation("patch", &gvk, PATCH_TYPES),
-            "delete": operation("delete", &gvk, &[]),
-            "parameters": item_params,
+            "get": operation("get", &gvk, &[], i),
+            "put": operation("put", &gvk, &["*/*"], i),
+            "patch": operation("patch", &gvk, PATCH_TYPES, i),
+            "delete": operation("delete", &gvk, &[], i),
         });
         paths.insert(format!("{prefix}/{{name}}"), item.clone());
         if k.status {
@@ -149,12 +151,11 @@ mod tests {
             item["patch"]["x-kubernetes-group-version-kind"]["kind"],
             "Ingress"
         );
+        let params = item["patch"]["parameters"].as_array().unwrap();
         assert!(
-            item["parameters"]
-                .as_array()
-                .unwrap()
+            params
                 .iter()
-                .any(|p| p["name"] == "fieldValidation")
+                .any(|p| p["name"] == "fieldValidation" && p["in"] == "query")
         );
         let root = root();
         assert!(

@@ -145,6 +145,8 @@ pub(crate) struct Store {
     history: VecDeque<Arc<Change>>,
     /// Watches may resume from any resourceVersion ≥ floor: every later change is in `history`.
     floor: u64,
+    /// Bumped by [`Store::compact`]; a watch started in an earlier epoch is expired.
+    epoch: u64,
     history_limit: usize,
     applied: HashMap<AppliedKey, Value>,
     alloc: Allocator,
@@ -231,6 +233,7 @@ impl Store {
             objects: KINDS.iter().map(|_| BTreeMap::new()).collect(),
             history: VecDeque::new(),
             floor: 0,
+            epoch: 0,
             history_limit: config.history_limit.max(1),
             applied: HashMap::new(),
             alloc: Allocator::new(config.node_ports.clone()),
@@ -244,10 +247,19 @@ impl Store {
         self.rv
     }
 
-    /// Forgets the change history: watches resuming from an older resourceVersion get 410 Gone.
+    /// Forgets the change history and expires open watches: they, and watches resuming from an
+    /// older resourceVersion, get 410 Gone.
     pub fn compact(&mut self) {
         self.history.clear();
         self.floor = self.rv;
+        self.epoch += 1;
+        // Wake every watch so it notices the new epoch now rather than at the next write.
+        self.notify.send_replace(self.rv);
+    }
+
+    /// The current watch epoch (see [`Store::compact`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Replaces a stored object's uid without a change event (only for seeding, before any client).
@@ -402,9 +414,10 @@ impl Store {
         (items, self.rv)
     }
 
-    /// Changes after `cursor`, at most `max`; `Err` with the floor when `cursor` is too old.
-    pub fn changes_since(&self, cursor: u64, max: usize) -> Result<Vec<Arc<Change>>, u64> {
-        if cursor < self.floor {
+    /// Changes after `cursor`, at most `max`; `Err` with the floor when `cursor` is too old or
+    /// the watch's `epoch` has been expired.
+    pub fn changes_since(&self, cursor: u64, epoch: u64, max: usize) -> Result<Vec<Arc<Change>>, u64> {
+        if cursor < self.floor || epoch != self.epoch {
             return Err(self.floor);
         }
         let start = self.history.partition_point(|c| c.rv <= cursor);
@@ -452,15 +465,26 @@ impl Store {
     ) -> Result<(Value, Vec<String>), ApiError> {
         let kind = &KINDS[kind_id];
         let name = meta_str(&obj, "name").unwrap_or("").to_string();
+        let validate = |causes: &mut Vec<_>| {
+            validation::metadata(kind, &obj, old, causes);
+            if let Some(validate) = kind.validate {
+                validate(&obj, old, causes);
+            }
+        };
         let mut causes = Vec::new();
-        validation::metadata(kind, &obj, old, &mut causes);
-        if let Some(validate) = kind.validate {
-            validate(&obj, old, &mut causes);
-        }
-        if !causes.is_empty() {
-            return Err(ApiError::invalid(kind, &name, causes));
-        }
-        let normalized = (kind.schema)(obj.clone()).map_err(|e| parse_body_error(kind, e))?;
+        // Decoding comes first, as in the real apiserver, so unknown fields are reported before
+        // semantic errors; but when decoding fails, the validators usually name the field better
+        // (a missing required field), so their answer is preferred.
+        let normalized = match (kind.schema)(obj.clone()) {
+            Ok(n) => n,
+            Err(e) => {
+                validate(&mut causes);
+                if causes.is_empty() {
+                    return Err(parse_body_error(kind, e));
+                }
+                return Err(ApiError::invalid(kind, &name, causes));
+            }
+        };
         let unknown = validation::unknown_fields(&obj, &normalized);
         let warnings = match opts.field_validation {
             FieldValidation::Strict if !unknown.is_empty() => {
@@ -473,6 +497,10 @@ impl Store {
             FieldValidation::Warn => unknown.iter().map(|f| format!("unknown field {f:?}")).collect(),
             _ => Vec::new(),
         };
+        validate(&mut causes);
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(kind, &name, causes));
+        }
         let mut obj = normalized;
         if let Some(prepare) = kind.prepare {
             prepare(&mut obj, old, &mut self.alloc).map_err(|c| ApiError::invalid(kind, &name, c))?;

@@ -65,6 +65,7 @@ struct State {
     shared: Arc<Shared>,
     spec: WatchSpec,
     cursor: u64,
+    epoch: u64,
     initial: VecDeque<Arc<Value>>,
     pending_end_marker: bool,
     notify: watch::Receiver<u64>,
@@ -219,7 +220,7 @@ impl State {
                 return Some(self.bookmark(true));
             }
             self.notify.borrow_and_update();
-            let changes = self.shared.store().changes_since(self.cursor, BATCH);
+            let changes = self.shared.store().changes_since(self.cursor, self.epoch, BATCH);
             match changes {
                 Err(floor) => return Some(self.gone(floor)),
                 Ok(changes) if !changes.is_empty() => {
@@ -268,14 +269,14 @@ pub(crate) fn start(shared: Arc<Shared>, spec: WatchSpec) -> impl Stream<Item = 
     // Subscribe before reading the store so no change between the two is missed.
     let mut notify = shared.notify.clone();
     notify.borrow_and_update();
-    let (initial, cursor) = {
+    let (initial, cursor, epoch) = {
         let store = shared.store();
         match spec.start {
             Start::Snapshot => {
                 let (items, rv) = store.snapshot(spec.kind, &spec.filter);
-                (items.into(), rv)
+                (items.into(), rv, store.epoch())
             }
-            Start::After(rv) => (VecDeque::new(), rv),
+            Start::After(rv) => (VecDeque::new(), rv, store.epoch()),
         }
     };
     let now = Instant::now();
@@ -285,6 +286,7 @@ pub(crate) fn start(shared: Arc<Shared>, spec: WatchSpec) -> impl Stream<Item = 
         deadline: now + spec.timeout,
         pending_end_marker: spec.initial_events_end,
         cursor,
+        epoch,
         initial,
         notify,
         shared,
