@@ -130,8 +130,9 @@ fn fail(status: StatusCode, message: impl std::fmt::Display) -> Response {
     json_response(status, &json!({"error": message.to_string()}), "v1")
 }
 
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| fail(StatusCode::BAD_REQUEST, e))
+/// Parses a JSON body; the error is the message for a 400.
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| e.to_string())
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Response {
@@ -169,7 +170,7 @@ async fn put_latency(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
             s.set_latency(l);
             to_json(&s.latency())
         }
-        Err(r) => r,
+        Err(e) => fail(StatusCode::BAD_REQUEST, e),
     }
 }
 
@@ -180,7 +181,7 @@ async fn list_faults(State(s): State<Arc<Shared>>) -> Response {
 async fn add_fault(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let rule = match parse::<FaultRule>(&body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(e) => return fail(StatusCode::BAD_REQUEST, e),
     };
     match s.add_fault(rule) {
         Ok(id) => ok(json!({ "id": id })),
@@ -216,7 +217,7 @@ async fn put_quota(State(s): State<Arc<Shared>>, Path(kind): Path<String>, body:
             s.set_quota(&kind, Some(q.limit));
             to_json(&s.quotas())
         }
-        Err(r) => r,
+        Err(e) => fail(StatusCode::BAD_REQUEST, e),
     }
 }
 
@@ -236,7 +237,7 @@ async fn put_rate_limit(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
             to_json(&s.rate_limit())
         }
         Ok(_) => fail(StatusCode::BAD_REQUEST, "qps must be a finite number >= 0"),
-        Err(r) => r,
+        Err(e) => fail(StatusCode::BAD_REQUEST, e),
     }
 }
 
@@ -248,7 +249,7 @@ async fn delete_rate_limit(State(s): State<Arc<Shared>>) -> Response {
 async fn seed_instance(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let seed = match parse::<InstanceSeed>(&body) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(e) => return fail(StatusCode::BAD_REQUEST, e),
     };
     match s.seed_instance(&seed) {
         Ok(link) => ok(json!({ "selfLink": link })),
@@ -294,7 +295,7 @@ async fn set_health(
                 "healthState must be HEALTHY or UNHEALTHY",
             );
         }
-        Err(r) => return r,
+        Err(e) => return fail(StatusCode::BAD_REQUEST, e),
     };
     if s.set_instance_health(q.project.as_deref(), &zone, &name, healthy) {
         ok(json!({}))

@@ -1,5 +1,10 @@
 //! Contract tests over HTTP: every request goes through reqwest to a fake on an ephemeral port.
 
+mod binary;
 mod common;
+mod knobs;
+mod lists;
+mod metadata;
+mod operations;
 mod resources;
 mod transcript;

@@ -1255,7 +1255,7 @@ async fn zones_instances_and_regional_collections() {
             .status,
         404
     );
-    api.get(&format!("zones/nowhere-1/instances"))
+    api.get("zones/nowhere-1/instances")
         .await
         .assert_error(400, "invalid");
     // Regional collections: sweeping clients list them; they work like the global ones.
