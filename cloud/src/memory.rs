@@ -91,6 +91,7 @@ impl Provider for MemoryProvider {
             ));
         }
         let key = (lb.key.namespace.clone(), lb.key.name.clone());
+        let changed = state.lbs.get(&key).is_none_or(|(old, _)| old != lb);
         let ip = match &lb.address {
             AddressRequest::Static { name } => match state.static_addresses.get(name) {
                 Some(ip) => ip.clone(),
@@ -138,6 +139,7 @@ impl Provider for MemoryProvider {
             address: ip,
             resources,
             warnings: Vec::new(),
+            changed,
         })
     }
 

@@ -47,6 +47,8 @@ pub struct LoadBalancerStatus {
     pub resources: BTreeMap<ResourceKind, Vec<String>>,
     /// Conditions the user should know of that did not stop the load balancer from working.
     pub warnings: Vec<String>,
+    /// Whether this call created, changed or deleted anything.
+    pub changed: bool,
 }
 
 impl LoadBalancerStatus {

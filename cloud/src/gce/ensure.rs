@@ -119,7 +119,7 @@ impl GceProvider {
         if self.dropped_backends(&view, &desired) {
             self.sweep_backends().await?;
         }
-        Ok(self.status(lb, &desired, ip))
+        Ok(self.status(lb, &desired, ip, wrote))
     }
 
     /// A health check and its backend service, one backend at a time across passes.
@@ -575,7 +575,13 @@ impl GceProvider {
             .any(|s| !wanted.contains(path_of(s)))
     }
 
-    fn status(&self, lb: &LoadBalancer, desired: &Desired, ip: Option<String>) -> LoadBalancerStatus {
+    fn status(
+        &self,
+        lb: &LoadBalancer,
+        desired: &Desired,
+        ip: Option<String>,
+        changed: bool,
+    ) -> LoadBalancerStatus {
         let mut resources: BTreeMap<ResourceKind, Vec<String>> = BTreeMap::new();
         let mut add = |kind, name: &str| resources.entry(kind).or_default().push(name.to_owned());
         for b in &desired.backends {
@@ -620,6 +626,7 @@ impl GceProvider {
             address: ip.unwrap_or_default(),
             resources,
             warnings,
+            changed,
         }
     }
 }

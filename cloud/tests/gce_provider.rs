@@ -1,0 +1,701 @@
+//! The GCE provider against the fake Compute API, over HTTP: building, updating and deleting
+//! load balancers, and its behaviour under faults, foreign resources and quotas.
+
+mod common;
+
+use cloud::model::*;
+use cloud::{ErrorCategory, Provider, ResourceKind};
+use common::*;
+use fake_gce::{FaultAction, FaultRule};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+#[tokio::test]
+async fn http_only_load_balancer_is_built_and_wired() {
+    let env = Env::start(&[30080]).await;
+    let lb = lb("default", "web", vec![backend("default", "echo", 80, 30080)]);
+    let status = env.provider.ensure(&lb).await.expect("ensure");
+
+    assert!(status.changed);
+    let address = env.get("addresses", &status.names(ResourceKind::Address)[0]);
+    assert_eq!(address["address"], status.address.as_str());
+    assert_eq!(
+        env.counts(),
+        vec![
+            ("addresses", 1),
+            ("healthChecks", 1),
+            ("backendServices", 1),
+            ("urlMaps", 1),
+            ("targetHttpProxies", 1),
+            ("targetHttpsProxies", 0),
+            ("sslCertificates", 0),
+            ("forwardingRules", 1),
+        ]
+    );
+    let rule = env.get(
+        "forwardingRules",
+        &status.names(ResourceKind::HttpForwardingRule)[0],
+    );
+    assert_eq!(rule["IPAddress"], status.address.as_str());
+    assert_eq!(rule["portRange"], "80-80");
+    assert_eq!(
+        name(&rule["target"]),
+        status.names(ResourceKind::TargetHttpProxy)[0]
+    );
+    let proxy = env.get(
+        "targetHttpProxies",
+        &status.names(ResourceKind::TargetHttpProxy)[0],
+    );
+    assert_eq!(name(&proxy["urlMap"]), status.names(ResourceKind::UrlMap)[0]);
+    let map = env.get("urlMaps", &status.names(ResourceKind::UrlMap)[0]);
+    let be = &status.names(ResourceKind::BackendService)[0];
+    assert_eq!(name(&map["defaultService"]), *be);
+    let service = env.get("backendServices", be);
+    assert_eq!(service["portName"], "port30080");
+    assert_eq!(name(&service["healthChecks"][0]), *be);
+    let groups: Vec<String> = service["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["group"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(groups.len(), 2, "one instance group per zone: {groups:?}");
+    assert!(
+        groups.iter().any(|g| g.contains("/zones/us-central1-a/"))
+            && groups.iter().any(|g| g.contains("/zones/us-central1-b/"))
+    );
+    // Every resource records its owner.
+    for (_, r) in env.resources().iter().filter(|(p, _)| p.contains("/global/")) {
+        assert!(
+            r["description"].as_str().unwrap_or_default().contains(CLUSTER),
+            "{r}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn infrastructure_holds_the_nodes_and_named_ports() {
+    let env = Env::start(&[30080, 30081]).await;
+    let ig = env.provider.namer().instance_group();
+    let state = env.gce.state();
+    for (zone, expected) in [("us-central1-a", 2), ("us-central1-b", 1)] {
+        let path = format!("projects/{PROJECT}/zones/{zone}/instanceGroups/{ig}");
+        let group = env.gce.resource(&path).expect("group");
+        let ports: Vec<&str> = group["namedPorts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(ports, vec!["port30080", "port30081"]);
+        assert_eq!(
+            state["members"][&path].as_array().map(Vec::len),
+            Some(expected),
+            "{zone}"
+        );
+    }
+    let fw = env.get("firewalls", &env.provider.namer().firewall());
+    assert_eq!(fw["sourceRanges"], json!(["130.211.0.0/22", "35.191.0.0/16"]));
+    assert_eq!(
+        fw["allowed"],
+        json!([{"IPProtocol": "tcp", "ports": ["30080-30081"]}])
+    );
+
+    // A node leaves, a port is added: the same groups follow.
+    let mut infra = env.infra.clone();
+    infra.nodes.retain(|n| n.name != "node-a2");
+    infra.node_ports.insert(31000);
+    env.provider.ensure_infrastructure(&infra).await.unwrap();
+    let state = env.gce.state();
+    let a = format!("projects/{PROJECT}/zones/us-central1-a/instanceGroups/{ig}");
+    assert_eq!(state["members"][&a].as_array().map(Vec::len), Some(1));
+    let fw = env.get("firewalls", &env.provider.namer().firewall());
+    assert_eq!(fw["allowed"][0]["ports"], json!(["30080-30081", "31000"]));
+}
+
+#[tokio::test]
+async fn https_with_two_certificates_and_the_redirect() {
+    let env = Env::start(&[30080]).await;
+    let certs = vec![
+        certificate("default/tls-a", "a.example.com"),
+        certificate("default/tls-b", "b.example.com"),
+    ];
+    let mut lb = with_https(
+        lb("default", "tls", vec![backend("default", "echo", 80, 30080)]),
+        certs,
+    );
+    lb.frontends.redirect_to_https = Some(RedirectCode::MovedPermanently);
+    let status = env.provider.ensure(&lb).await.expect("ensure");
+
+    let https = env.get(
+        "targetHttpsProxies",
+        &status.names(ResourceKind::TargetHttpsProxy)[0],
+    );
+    let attached: Vec<String> = https["sslCertificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(name)
+        .collect();
+    assert_eq!(attached, status.names(ResourceKind::SslCertificate));
+    assert_eq!(attached.len(), 2);
+    assert_eq!(name(&https["urlMap"]), status.names(ResourceKind::UrlMap)[0]);
+    // :80 goes to the redirect map, which routes nothing.
+    let http = env.get(
+        "targetHttpProxies",
+        &status.names(ResourceKind::TargetHttpProxy)[0],
+    );
+    let redirect = env.get("urlMaps", &name(&http["urlMap"]));
+    assert_eq!(
+        status.names(ResourceKind::RedirectUrlMap),
+        [name(&http["urlMap"])]
+    );
+    assert_eq!(redirect["defaultUrlRedirect"]["httpsRedirect"], true);
+    assert_eq!(
+        redirect["defaultUrlRedirect"]["redirectResponseCode"],
+        "MOVED_PERMANENTLY_DEFAULT"
+    );
+    // Both rules share the one address.
+    let fr = env.get(
+        "forwardingRules",
+        &status.names(ResourceKind::HttpForwardingRule)[0],
+    );
+    let fs = env.get(
+        "forwardingRules",
+        &status.names(ResourceKind::HttpsForwardingRule)[0],
+    );
+    assert_eq!(fr["IPAddress"], fs["IPAddress"]);
+    assert_eq!(fs["portRange"], "443-443");
+    assert_eq!(env.names("addresses").len(), 1);
+
+    // Redirect off: the HTTP proxy serves the routing map again and the redirect map goes.
+    lb.frontends.redirect_to_https = None;
+    let status = env.provider.ensure(&lb).await.unwrap();
+    let http = env.get(
+        "targetHttpProxies",
+        &status.names(ResourceKind::TargetHttpProxy)[0],
+    );
+    assert_eq!(name(&http["urlMap"]), status.names(ResourceKind::UrlMap)[0]);
+    assert_eq!(env.names("urlMaps").len(), 1);
+}
+
+#[tokio::test]
+async fn named_static_address_is_used_and_never_deleted() {
+    let env = Env::start(&[30080]).await;
+    // The user reserved it: plant it through the API as a user would.
+    let client = reqwest::Client::new();
+    let url = format!("{}projects/{PROJECT}/global/addresses", env.gce.base_url());
+    let op: Value = client
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "my-static-ip"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(op["name"].is_string());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let static_ip = env.get("addresses", "my-static-ip")["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut lb = lb("default", "static", vec![backend("default", "echo", 80, 30080)]);
+    lb.address = AddressRequest::Static {
+        name: "my-static-ip".into(),
+    };
+    let status = env.provider.ensure(&lb).await.expect("ensure");
+    assert_eq!(status.address, static_ip);
+    assert_eq!(env.names("addresses").len(), 1, "no address of our own");
+
+    env.provider.delete(&lb.key).await.unwrap();
+    assert_eq!(
+        env.names("addresses").into_iter().collect::<Vec<_>>(),
+        ["my-static-ip"]
+    );
+
+    // A name that does not exist is the user's to fix.
+    lb.address = AddressRequest::Static {
+        name: "missing-ip".into(),
+    };
+    let err = env.provider.ensure(&lb).await.unwrap_err();
+    assert_eq!(err.category, ErrorCategory::User);
+    assert!(err.message.contains("missing-ip"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn paths_hosts_and_node_ports_change_in_place() {
+    let env = Env::start(&[30080, 30081, 30090]).await;
+    let mut lb = lb(
+        "default",
+        "routes",
+        vec![
+            backend("default", "a", 80, 30080),
+            backend("default", "b", 80, 30081),
+        ],
+    );
+    let status = env.provider.ensure(&lb).await.unwrap();
+    let ip = status.address.clone();
+    let map_name = status.names(ResourceKind::UrlMap)[0].clone();
+    let map = env.get("urlMaps", &map_name);
+    assert_eq!(map["hostRules"][0]["hosts"], json!(["app.example.com"]));
+    assert_eq!(
+        map["pathMatchers"][0]["pathRules"][0]["paths"],
+        json!(["/b1", "/b1/*"])
+    );
+
+    // A new host and an Exact path; the URL map is updated, everything else kept.
+    lb.routes.hosts.push(HostRule {
+        host: HostMatch::Wildcard("example.org".into()),
+        paths: vec![PathRule {
+            path: "/exact".into(),
+            kind: PathMatch::Exact,
+            backend: lb.backends[0].key.clone(),
+        }],
+    });
+    env.gce.reset_stats();
+    let status = env.provider.ensure(&lb).await.unwrap();
+    assert_eq!(status.address, ip);
+    let stats = env.gce.stats();
+    assert_eq!(stats.total.mutations, 1, "only the URL map: {stats:?}");
+    assert_eq!(stats.kind("urlMaps").mutations, 1);
+    let map = env.get("urlMaps", &map_name);
+    assert_eq!(map["hostRules"][1]["hosts"], json!(["*.example.org"]));
+    assert_eq!(map["pathMatchers"][1]["pathRules"][0]["paths"], json!(["/exact"]));
+
+    // The Service's node port changes: the backend service follows, nothing else.
+    lb.backends[1].node_port = 30090;
+    env.gce.reset_stats();
+    env.provider.ensure(&lb).await.unwrap();
+    assert_eq!(env.gce.stats().total.mutations, 1);
+    let be = env.provider.namer().backend("default", "b", 80);
+    assert_eq!(env.get("backendServices", &be)["portName"], "port30090");
+
+    // Backend b is no longer used: its backend service and health check go.
+    lb.routes.hosts.remove(0);
+    lb.backends.retain(|b| b.key.service == "a");
+    env.provider.ensure(&lb).await.unwrap();
+    assert!(env.try_get("backendServices", &be).is_none());
+    assert!(env.try_get("healthChecks", &be).is_none());
+    assert_eq!(env.names("backendServices").len(), 1);
+}
+
+#[tokio::test]
+async fn certificate_rotation_never_leaves_the_proxy_without_a_certificate() {
+    let env = Env::start_with(fake_config(), &[30080], |_| {}).await;
+    env.gce
+        .set_latency(fake_gce::Latency::uniform(Duration::from_millis(30)));
+    let old = certificate("default/tls", "rotate.example.com");
+    let mut lb = with_https(
+        lb("default", "rotate", vec![backend("default", "echo", 80, 30080)]),
+        vec![old],
+    );
+    let status = env.provider.ensure(&lb).await.unwrap();
+    let proxy_name = status.names(ResourceKind::TargetHttpsProxy)[0].clone();
+    let old_name = status.names(ResourceKind::SslCertificate)[0].clone();
+
+    // Watch the proxy as the rotation runs: it must always name at least one certificate,
+    // and every certificate it names must exist.
+    let new = certificate("default/tls", "rotate.example.com");
+    lb.frontends.https.as_mut().unwrap().certificates = vec![new];
+    let watcher = {
+        let path = format!("projects/{PROJECT}/global/targetHttpsProxies/{proxy_name}");
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let d = done.clone();
+        let gce = &env.gce;
+        let watch = async move {
+            let mut observations = 0;
+            while !d.load(std::sync::atomic::Ordering::Relaxed) {
+                let proxy = gce.resource(&path).expect("proxy exists throughout");
+                let certs = proxy["sslCertificates"].as_array().cloned().unwrap_or_default();
+                assert!(!certs.is_empty(), "the proxy had no certificate");
+                for c in &certs {
+                    assert!(
+                        gce.resource(c.as_str().unwrap()).is_some(),
+                        "the proxy named a missing certificate {c}"
+                    );
+                }
+                observations += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            observations
+        };
+        (done, watch)
+    };
+    let (done, watch) = watcher;
+    let rotate = async {
+        let status = env.provider.ensure(&lb).await.unwrap();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        status
+    };
+    let (status, observations) = tokio::join!(rotate, watch);
+    assert!(observations > 10, "watched {observations} times");
+    let new_name = status.names(ResourceKind::SslCertificate)[0].clone();
+    assert_ne!(new_name, old_name);
+    assert_eq!(
+        env.names("sslCertificates").into_iter().collect::<Vec<_>>(),
+        [new_name]
+    );
+}
+
+#[tokio::test]
+async fn turning_http_off_removes_only_the_http_rule_and_proxy() {
+    let env = Env::start(&[30080]).await;
+    let mut lb = with_https(
+        lb("default", "noplain", vec![backend("default", "echo", 80, 30080)]),
+        vec![certificate("default/tls", "x.example.com")],
+    );
+    let before = env.provider.ensure(&lb).await.unwrap();
+    lb.frontends.http = false;
+    env.gce.reset_stats();
+    let after = env.provider.ensure(&lb).await.unwrap();
+    assert_eq!(after.address, before.address, "the address is kept");
+    assert!(after.names(ResourceKind::HttpForwardingRule).is_empty());
+    assert!(env.names("targetHttpProxies").is_empty());
+    assert_eq!(env.names("forwardingRules").len(), 1);
+    let stats = env.gce.stats();
+    assert_eq!(
+        stats.total.mutations, 2,
+        "delete the rule, then the proxy: {stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn delete_leaves_nothing_but_foreign_resources() {
+    let env = Env::start(&[30080, 30081]).await;
+    // A resource of someone else, with a name nothing like ours.
+    let client = reqwest::Client::new();
+    let url = format!("{}projects/{PROJECT}/global/healthChecks", env.gce.base_url());
+    client
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "users-own-check", "type": "TCP", "tcpHealthCheck": {"port": 22}}))
+        .send()
+        .await
+        .unwrap();
+
+    let a = with_https(
+        lb(
+            "default",
+            "a",
+            vec![
+                backend("default", "shared", 80, 30080),
+                backend("default", "only-a", 80, 30081),
+            ],
+        ),
+        vec![certificate("default/tls", "a.example.com")],
+    );
+    let b = lb("other", "b", vec![backend("default", "shared", 80, 30080)]);
+    env.provider.ensure(&a).await.unwrap();
+    env.provider.ensure(&b).await.unwrap();
+    assert_eq!(
+        env.names("backendServices").len(),
+        2,
+        "the shared backend exists once"
+    );
+
+    env.provider.delete(&a.key).await.unwrap();
+    let shared = env.provider.namer().backend("default", "shared", 80);
+    assert!(
+        env.try_get("backendServices", &shared).is_some(),
+        "still used by b"
+    );
+    assert!(
+        env.try_get(
+            "backendServices",
+            &env.provider.namer().backend("default", "only-a", 80)
+        )
+        .is_none()
+    );
+
+    env.provider.delete(&b.key).await.unwrap();
+    env.provider.delete(&b.key).await.expect("deleting twice is fine");
+    let infra = ClusterInfra {
+        nodes: nodes(),
+        node_ports: Default::default(),
+    };
+    env.provider.ensure_infrastructure(&infra).await.unwrap();
+    let left: Vec<String> = env
+        .resources()
+        .keys()
+        .filter(|p| !p.contains("/instances/"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        left,
+        vec![format!("projects/{PROJECT}/global/healthChecks/users-own-check")]
+    );
+}
+
+#[tokio::test]
+async fn a_resource_with_our_name_but_a_foreign_description_is_left_untouched() {
+    let env = Env::start(&[30080]).await;
+    let lb = lb("default", "taken", vec![backend("default", "echo", 80, 30080)]);
+    let taken = env
+        .provider
+        .namer()
+        .lb(cloud::gce::names::LbPart::HttpProxy, "default", "taken");
+    // Someone made a URL map and a proxy under the name our proxy would have.
+    let client = reqwest::Client::new();
+    let base = env.gce.base_url();
+    let post = |coll: &str, body: Value| {
+        client
+            .post(format!("{base}projects/{PROJECT}/global/{coll}"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    post("backendServices", json!({"name": "their-service"}))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    post("urlMaps", json!({"name": "their-map", "defaultService": format!("projects/{PROJECT}/global/backendServices/their-service")})).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    post("targetHttpProxies", json!({"name": taken, "description": "made by hand", "urlMap": format!("projects/{PROJECT}/global/urlMaps/their-map")})).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let before = env.get("targetHttpProxies", &taken);
+
+    let err = env.provider.ensure(&lb).await.unwrap_err();
+    assert_eq!(err.category, ErrorCategory::User);
+    assert!(
+        err.message.contains(&taken) && err.message.contains("not managed"),
+        "{}",
+        err.message
+    );
+    assert_eq!(env.get("targetHttpProxies", &taken), before, "not modified");
+
+    env.provider.delete(&lb.key).await.unwrap();
+    assert_eq!(env.get("targetHttpProxies", &taken), before, "not deleted");
+    assert!(env.names("urlMaps").contains("their-map"));
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_to_success() {
+    let env = Env::start(&[30080]).await;
+    env.gce
+        .add_fault(
+            FaultRule::new(
+                "POST",
+                ".*/global/backendServices$",
+                FaultAction::Error {
+                    status: 503,
+                    reason: "backendError".into(),
+                    message: "Backend Error".into(),
+                },
+            )
+            .times(2),
+        )
+        .unwrap();
+    env.gce
+        .add_fault(
+            FaultRule::new(
+                "POST",
+                ".*/global/urlMaps$",
+                FaultAction::Error {
+                    status: 403,
+                    reason: "rateLimitExceeded".into(),
+                    message: "Rate Limit Exceeded".into(),
+                },
+            )
+            .times(1),
+        )
+        .unwrap();
+    env.gce
+        .add_fault(
+            FaultRule::new(
+                "POST",
+                ".*/global/targetHttpProxies$",
+                FaultAction::FailOperation {
+                    status: 500,
+                    code: "INTERNAL_ERROR".into(),
+                    message: "try again".into(),
+                },
+            )
+            .times(1),
+        )
+        .unwrap();
+    env.gce
+        .add_fault(
+            FaultRule::new(
+                "GET",
+                ".*/global/forwardingRules.*",
+                FaultAction::Error {
+                    status: 500,
+                    reason: "internalError".into(),
+                    message: "oops".into(),
+                },
+            )
+            .times(1),
+        )
+        .unwrap();
+    let lb = lb("default", "flaky", vec![backend("default", "echo", 80, 30080)]);
+    let status = env.provider.ensure(&lb).await.expect("retried to success");
+    assert!(!status.address.is_empty());
+    let stats = env.gce.stats();
+    assert_eq!(stats.rejected.injected, 4, "{stats:?}");
+    assert_eq!(stats.operations.failed, 1);
+    assert_eq!(
+        env.names("targetHttpProxies").len(),
+        1,
+        "no duplicate after the failed operation"
+    );
+    for f in env.gce.faults() {
+        assert_eq!(Some(f.fired), f.rule.times, "every fault fired: {f:?}");
+    }
+}
+
+#[tokio::test]
+async fn quota_exceeded_is_the_users_to_fix() {
+    let env = Env::start(&[30080]).await;
+    env.gce.set_quota("backendServices", Some(0));
+    let err = env
+        .provider
+        .ensure(&lb(
+            "default",
+            "quota",
+            vec![backend("default", "echo", 80, 30080)],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.category, ErrorCategory::User, "{}", err.message);
+    assert!(err.message.to_lowercase().contains("quota"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn an_interrupted_ensure_converges_without_duplicates() {
+    let env = Env::start(&[30080]).await;
+    env.gce
+        .set_latency(fake_gce::Latency::uniform(Duration::from_millis(40)));
+    let lb = with_https(
+        lb(
+            "default",
+            "crash",
+            vec![
+                backend("default", "echo", 80, 30080),
+                backend("default", "two", 80, 30080),
+            ],
+        ),
+        vec![certificate("default/tls", "c.example.com")],
+    );
+    // The process dies while the chain is half built.
+    let run = env.provider.ensure(&lb);
+    let _ = tokio::time::timeout(Duration::from_millis(100), run).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let partial = env.counts();
+    assert!(
+        partial.iter().any(|(_, n)| *n > 0),
+        "something was built: {partial:?}"
+    );
+    assert!(
+        env.names("forwardingRules").is_empty(),
+        "not everything: {partial:?}"
+    );
+
+    // A new process (no memory of the first) finishes the job.
+    let restarted = new_provider(&env.gce, |_| {});
+    restarted.ensure_infrastructure(&env.infra).await.unwrap();
+    let status = restarted.ensure(&lb).await.expect("converges");
+    assert_eq!(
+        env.counts(),
+        vec![
+            ("addresses", 1),
+            ("healthChecks", 2),
+            ("backendServices", 2),
+            ("urlMaps", 1),
+            ("targetHttpProxies", 1),
+            ("targetHttpsProxies", 1),
+            ("sslCertificates", 1),
+            ("forwardingRules", 2),
+        ]
+    );
+    env.gce.reset_stats();
+    let again = restarted.ensure(&lb).await.unwrap();
+    assert_eq!(again.address, status.address);
+    assert_eq!(env.gce.stats().total.mutations, 0);
+}
+
+#[tokio::test]
+async fn an_unchanged_load_balancer_costs_no_writes_and_reads_per_kind() {
+    let env = Env::start(&[30080, 30081, 30082, 30083, 30084]).await;
+    let one = lb("default", "one", vec![backend("default", "s0", 80, 30080)]);
+    let five = with_https(
+        lb(
+            "default",
+            "five",
+            (0..5)
+                .map(|i| backend("default", &format!("s{i}"), 80, 30080 + i))
+                .collect(),
+        ),
+        vec![certificate("default/tls", "five.example.com")],
+    );
+    let mut reads = Vec::new();
+    for lb in [&one, &five] {
+        env.provider.ensure(lb).await.unwrap();
+        env.gce.reset_stats();
+        let status = env.provider.ensure(lb).await.unwrap();
+        assert!(!status.changed);
+        let stats = env.gce.stats();
+        assert_eq!(stats.total.mutations, 0, "{stats:?}");
+        assert_eq!(stats.total.operation_polls, 0);
+        reads.push((stats.total.reads, stats.total.lists));
+    }
+    // One list per kind, whatever the number of resources.
+    assert_eq!(reads[0], (0, 8));
+    assert_eq!(reads[1], reads[0]);
+}
+
+#[tokio::test]
+async fn list_owned_finds_every_load_balancer_of_this_cluster_only() {
+    let env = Env::start(&[30080]).await;
+    env.provider
+        .ensure(&lb("default", "one", vec![backend("default", "s", 80, 30080)]))
+        .await
+        .unwrap();
+    env.provider
+        .ensure(&lb("prod", "two", vec![backend("default", "s", 80, 30080)]))
+        .await
+        .unwrap();
+    // Another cluster in the same project.
+    let other = new_provider(&env.gce, |c| c.cluster_uid = "another-cluster".into());
+    other.ensure_infrastructure(&env.infra).await.unwrap();
+    other
+        .ensure(&lb("default", "theirs", vec![backend("default", "s", 80, 30080)]))
+        .await
+        .unwrap();
+
+    let owned: Vec<String> = env
+        .provider
+        .list_owned()
+        .await
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(owned, ["default/one", "prod/two"]);
+    assert_eq!(other.list_owned().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_load_balancers_share_one_backend() {
+    let env = Env::start(&[30080]).await;
+    env.gce
+        .set_latency(fake_gce::Latency::uniform(Duration::from_millis(10)));
+    let lbs: Vec<LoadBalancer> = (0..6)
+        .map(|i| {
+            lb(
+                "default",
+                &format!("lb{i}"),
+                vec![backend("default", "shared", 80, 30080)],
+            )
+        })
+        .collect();
+    let results = futures::future::join_all(lbs.iter().map(|lb| env.provider.ensure(lb))).await;
+    for r in results {
+        r.expect("every ensure succeeds");
+    }
+    assert_eq!(env.names("backendServices").len(), 1);
+    assert_eq!(env.names("healthChecks").len(), 1);
+    assert_eq!(env.names("urlMaps").len(), 6);
+}
