@@ -103,6 +103,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch as signal;
@@ -141,7 +142,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            watch_history: 100_000,
+            watch_history: 20_000,
             bookmark_interval: Duration::from_secs(10),
             kube_system_uid: DEFAULT_KUBE_SYSTEM_UID.to_string(),
             node_port_range: 30000..=32767,
@@ -240,6 +241,12 @@ impl FakeKube {
         ));
         let app = server::router(shared.clone());
         let mut shutdown = stop_rx;
+        // Watch events are small writes; without TCP_NODELAY Nagle's algorithm can hold them back.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = shutdown.wait_for(|stop| *stop).await;

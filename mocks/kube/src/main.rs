@@ -22,7 +22,7 @@ struct Args {
     #[arg(long = "apply", value_name = "FILE")]
     apply: Vec<PathBuf>,
     /// Number of changes kept for watches to resume from.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 20_000)]
     watch_history: usize,
     /// Seconds between watch bookmarks.
     #[arg(long, default_value_t = 10)]

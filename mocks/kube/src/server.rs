@@ -743,7 +743,7 @@ fn watch(
         (Some(rv), _) => Start::After(parse_rv(rv)?),
     };
     let timeout = match params.get("timeoutSeconds") {
-        None | Some("") => DEFAULT_WATCH_TIMEOUT,
+        None | Some("") | Some("0") => DEFAULT_WATCH_TIMEOUT,
         Some(t) => Duration::from_secs(
             t.parse::<u64>()
                 .map_err(|_| ApiError::bad_request(format!("timeoutSeconds must be a number, not {t:?}")))?,
