@@ -100,6 +100,11 @@ async fn compute(
     body: Bytes,
 ) -> Response {
     let path = uri.path();
+    // Only Compute paths are counted and token-checked; anything else (a mistyped admin
+    // route, say) is a plain 404.
+    if !path.starts_with("/compute/") {
+        return unknown_route(path);
+    }
     if let Some(token) = &shared.config.require_token {
         let sent = headers
             .get(header::AUTHORIZATION)
@@ -230,42 +235,53 @@ async fn handle(
                 }
             }
         }
-        call => {
-            let body = match &call {
-                Call::GetHealth(_) | Call::Validate(_) | Call::ListInstances(_) | Call::ListEndpoints(_) => {
-                    parse_body(raw_body)?
-                }
-                _ => Obj::new(),
-            };
-            let st = shared.lock();
-            let store = &st.store;
-            let params = || ListParams::parse(query);
-            let obj = match call {
-                Call::Get(mut key) => {
-                    check_path_name(&key.name)?;
-                    reads::resolve_id(store, &mut key);
-                    reads::get(store, &key)?
-                }
-                Call::List(coll) => reads::list(store, &coll, &params()?)?,
-                Call::GetHealth(key) => reads::get_health(store, &key, &body)?,
-                Call::Validate(key) => reads::validate_url_map(store, &shared.limits, &key, &body)?,
-                Call::ListInstances(key) | Call::ListEndpoints(key) => {
-                    reads::list_members(store, &key, &body, &params()?)?
-                }
-                Call::ListAvailableFeatures(_) => reads::ssl_features(),
-                Call::OpGet(key) => reads::get_operation(store, &key)?,
-                Call::OpList { project, scope } => {
-                    reads::list_operations(store, &project, &scope, &params()?)?
-                }
-                Call::ZoneGet { project, zone } => reads::zone(store, &project, &zone)?,
-                Call::ZoneList { project } => reads::zones(store, &project, &params()?)?,
-                Call::Insert(_) | Call::Mutate(..) | Call::OpWait(_) | Call::OpDelete(_) => {
-                    return Err(ApiError::invalid("unreachable"));
-                }
-            };
-            Ok(Reply::Json(obj))
+        Call::Get(mut key) => {
+            check_path_name(&key.name)?;
+            read(shared, |store| {
+                reads::resolve_id(store, &mut key);
+                reads::get(store, &key)
+            })
+        }
+        Call::List(coll) => {
+            let params = ListParams::parse(query)?;
+            read(shared, |store| reads::list(store, &coll, &params))
+        }
+        Call::GetHealth(key) => {
+            let body = parse_body(raw_body)?;
+            read(shared, |store| reads::get_health(store, &key, &body))
+        }
+        Call::Validate(key) => {
+            let body = parse_body(raw_body)?;
+            read(shared, |store| {
+                reads::validate_url_map(store, &shared.limits, &key, &body)
+            })
+        }
+        Call::ListInstances(key) | Call::ListEndpoints(key) => {
+            let (body, params) = (parse_body(raw_body)?, ListParams::parse(query)?);
+            read(shared, |store| reads::list_members(store, &key, &body, &params))
+        }
+        Call::ListAvailableFeatures(_) => Ok(Reply::Json(reads::ssl_features())),
+        Call::OpGet(key) => read(shared, |store| reads::get_operation(store, &key)),
+        Call::OpList { project, scope } => {
+            let params = ListParams::parse(query)?;
+            read(shared, |store| {
+                reads::list_operations(store, &project, &scope, &params)
+            })
+        }
+        Call::ZoneGet { project, zone } => read(shared, |store| reads::zone(store, &project, &zone)),
+        Call::ZoneList { project } => {
+            let params = ListParams::parse(query)?;
+            read(shared, |store| reads::zones(store, &project, &params))
         }
     }
+}
+
+/// Runs a read under the lock.
+fn read(
+    shared: &Shared,
+    f: impl FnOnce(&crate::store::Store) -> Result<Obj, ApiError>,
+) -> Result<Reply, ApiError> {
+    f(&shared.lock().store).map(Reply::Json)
 }
 
 fn mutate(

@@ -3,8 +3,9 @@
 //! Every request under `/compute/` that reaches an API method is counted exactly once, in one
 //! category and under one collection name, whether the method then succeeds or answers with an
 //! API error (404, 409, 412, ...). Requests refused before reaching a method (missing token, rate
-//! limit, injected synchronous fault, unknown route) are counted only under `rejected`. Admin
-//! (`/_fake/`) requests are not counted; metadata-server requests are counted under `metadata`.
+//! limit, injected synchronous fault, unknown route under `/compute/`) are counted only under
+//! `rejected`. Admin (`/_fake/`) requests and other paths are not counted; metadata-server
+//! requests are counted under `metadata`.
 
 use std::collections::BTreeMap;
 
@@ -66,7 +67,7 @@ pub struct Rejected {
     pub rate_limited: u64,
     /// Synchronous errors injected by a fault rule.
     pub injected: u64,
-    /// 404 for a path or method the fake does not serve.
+    /// 404 for a path under `/compute/` or a method the fake does not serve.
     pub unknown_route: u64,
     /// The sum of the four above.
     pub total: u64,

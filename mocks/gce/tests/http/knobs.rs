@@ -302,6 +302,7 @@ async fn counters_count_each_call_once_in_its_category() {
     api.get("global/nope").await; // unknown route
     api.get("/computeMetadata/v1/project/project-id").await; // metadata (header missing, still counted)
     api.get("/_fake/state").await.ok(); // admin: not counted
+    assert_eq!(api.get("/_fake/nope").await.status, 404); // not a Compute path: not counted
 
     let s = api.stats().await;
     let k = |kind: &str| s["byKind"][kind].clone();
