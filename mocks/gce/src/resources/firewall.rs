@@ -38,7 +38,10 @@ pub(super) fn normalize(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
         ));
     }
     for list in ["allowed", "denied"] {
-        for (i, rule) in opt_array(obj, list, "")?.iter().enumerate() {
+        for (i, rule) in opt_array(obj, list, &format!("resource.{list}"))?
+            .iter()
+            .enumerate()
+        {
             check_rule(
                 as_obj(rule, &format!("resource.{list}[{i}]"))?,
                 &format!("resource.{list}[{i}]"),

@@ -208,7 +208,9 @@ fn check_redirect(r: &Obj, field: &str) -> Result<(), ApiError> {
     )?;
     opt_bool(&r, "httpsRedirect", &format!("{field}.httpsRedirect"))?;
     opt_bool(&r, "stripQuery", &format!("{field}.stripQuery"))?;
-    if opt_str(&r, "pathRedirect", "")?.is_some() && opt_str(&r, "prefixRedirect", "")?.is_some() {
+    let path = opt_str(&r, "pathRedirect", &format!("{field}.pathRedirect"))?;
+    let prefix = opt_str(&r, "prefixRedirect", &format!("{field}.prefixRedirect"))?;
+    if path.is_some() && prefix.is_some() {
         return Err(ApiError::invalid_field(
             &format!("{field}.pathRedirect"),
             "",
