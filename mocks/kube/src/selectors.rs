@@ -261,12 +261,8 @@ impl FieldSelector {
         })
     }
 
-    /// The name this selector pins, if it has a `metadata.name=` term (lets lists skip a scan).
-    pub fn pinned_name(&self) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|r| r.equal && r.path == "metadata.name")
-            .map(|r| r.value.as_str())
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

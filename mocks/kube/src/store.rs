@@ -367,39 +367,37 @@ impl Store {
         };
         let pinned_ns = filter.namespace.clone().filter(|_| KINDS[kind].namespaced);
         let in_scope = |k: &Key| pinned_ns.as_ref().is_none_or(|ns| &k.0 == ns);
-        let range = map
+        let mut range = map
             .range((start, Bound::Unbounded))
             .take_while(|(k, _)| in_scope(k));
         let limit = limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
         let mut items = Vec::new();
         let mut last_key = None;
-        let mut more = false;
-        let simple = filter.labels.is_empty() && filter.fields.pinned_name().is_none();
-        let mut remaining = 0usize;
-        for (k, obj) in range {
+        let mut remaining = None;
+        for (k, obj) in range.by_ref() {
             let api = Self::to_api(kind, obj);
             if !filter.matches(&api) {
                 continue;
             }
             if items.len() == limit {
-                more = true;
-                if !simple {
-                    break;
-                }
-                remaining += 1;
-                continue;
+                // Like the real apiserver, count what is left only when no selector is involved:
+                // then it is a cheap walk of the keys.
+                let unfiltered = filter.labels.is_empty() && filter.fields.is_empty();
+                remaining = Some(if unfiltered { 1 + range.count() } else { 0 });
+                break;
             }
             last_key = Some(k.clone());
             items.push(api);
         }
-        let continue_token = match (more, last_key) {
-            (true, Some(key)) => Some(encode_continue(list_rv, &key)),
+        let continue_token = match (&remaining, last_key) {
+            (Some(_), Some(key)) => Some(encode_continue(list_rv, &key)),
             _ => None,
         };
+        let unfiltered = filter.labels.is_empty() && filter.fields.is_empty();
         Ok(ListPage {
             items,
             resource_version: list_rv,
-            remaining: (continue_token.is_some() && simple).then_some(remaining),
+            remaining: remaining.filter(|_| unfiltered),
             continue_token,
         })
     }
