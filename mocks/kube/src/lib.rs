@@ -75,7 +75,10 @@
 //! # What is not modelled
 //! Authentication and RBAC enforcement; admission webhooks; owner-reference garbage collection;
 //! field ownership conflicts in server-side apply (every apply behaves as if forced;
-//! `managedFields` are not kept); protobuf; Event TTL; pods and the other kinds not listed above;
+//! `managedFields` are not kept); protobuf request bodies, which kubectl's `create <kind>`
+//! generators send (`kubectl create secret tls …` gets 415 with a hint; pipe
+//! `--dry-run=client -o yaml` into `kubectl apply -f -` instead; responses are always JSON, which
+//! every client accepts); OpenAPI schemas (`kubectl explain`); Event TTL; pods and the other kinds not listed above;
 //! consistent snapshots for paged lists or `resourceVersionMatch=Exact` on an old resourceVersion
 //! (answered 410); cluster-IP uniqueness for explicitly requested IPs.
 

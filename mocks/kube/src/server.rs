@@ -449,6 +449,15 @@ fn check_write_content_type(parts: &Parts) -> Result<(), ApiError> {
     let media = ct.split(';').next().unwrap_or("").trim();
     match media {
         "" | "application/json" | "application/yaml" | "*/*" => Ok(()),
+        // kubectl's `create <kind>` generators send protobuf; say how to get there with JSON.
+        "application/vnd.kubernetes.protobuf" => {
+            let mut e = ApiError::unsupported_media_type(media);
+            e.message.push_str(
+                " (fake-kube speaks JSON only; instead of `kubectl create <kind> ...` use \
+                 `kubectl create <kind> ... --dry-run=client -o yaml | kubectl apply -f -`)",
+            );
+            Err(e)
+        }
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }
