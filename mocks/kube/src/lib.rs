@@ -32,8 +32,8 @@
 //!   409 Conflict (an empty resourceVersion updates unconditionally), `generateName`, `dryRun=All`.
 //! - **Patches**: JSON patch (with Kubernetes' rule that `test` of `null` matches a missing path),
 //!   JSON merge patch, strategic merge patch (merge keys and set lists per kind; `$patch`,
-//!   `$retainKeys`, `$deleteFromPrimitiveList`, `$setElementOrder`), and server-side apply (see
-//!   below). A resourceVersion in a patch is a precondition.
+//!   `$retainKeys`, `$deleteFromPrimitiveList`, `$setElementOrder`), and server-side apply (below).
+//!   A resourceVersion in a patch is a precondition.
 //! - **Status subresource** (ingresses, services, nodes, namespaces): writes to `/status` change only
 //!   `.status`; other writes keep it; create drops a client-sent status for ingresses and services.
 //! - **Finalizers**: delete sets `deletionTimestamp`; the object goes when the last finalizer is
@@ -72,15 +72,40 @@
 //! - **Records**: every request is recorded as a [`RequestRecord`] (RBAC verb, group, resource,
 //!   subresource, namespace, name, user agent, status).
 //!
+//! - **Server-side apply** (`application/apply-patch+yaml`, JSON or YAML body, `fieldManager`
+//!   required): the configuration is merged into the live object (maps recursively, keyed lists by
+//!   key, other lists replaced), fields the same manager applied before and no longer lists are
+//!   removed, and a missing object is created. Good for kube-rs `Patch::Apply` (also on `/status`)
+//!   and `kubectl apply --server-side`.
+//!
 //! # What is not modelled
 //! Authentication and RBAC enforcement; admission webhooks; owner-reference garbage collection;
 //! field ownership conflicts in server-side apply (every apply behaves as if forced;
 //! `managedFields` are not kept); protobuf request bodies, which kubectl's `create <kind>`
-//! generators send (`kubectl create secret tls …` gets 415 with a hint; pipe
+//! generators send (`kubectl create secret tls …` gets 415 with a hint: pipe
 //! `--dry-run=client -o yaml` into `kubectl apply -f -` instead; responses are always JSON, which
-//! every client accepts); OpenAPI schemas (`kubectl explain`); Event TTL; pods and the other kinds not listed above;
-//! consistent snapshots for paged lists or `resourceVersionMatch=Exact` on an old resourceVersion
-//! (answered 410); cluster-IP uniqueness for explicitly requested IPs.
+//! every client accepts); OpenAPI schemas (`kubectl explain`); Event TTL; pods and the other kinds
+//! not listed above; consistent snapshots for paged lists, and `resourceVersionMatch=Exact` on an
+//! old resourceVersion (answered 410); cluster-IP uniqueness for explicitly requested IPs.
+//!
+//! # Library API
+//! [`FakeKube::start`] binds (port 0 picks one), seeds the namespaces `default`, `kube-system`
+//! (uid [`Config::kube_system_uid`], stable across runs), `kube-public`, `kube-node-lease` and the
+//! `default/kubernetes` Service, and serves in a background task until [`FakeKube::shutdown`] or
+//! drop. [`FakeKube::kubeconfig_yaml`] / [`FakeKube::write_kubeconfig`] point clients at it.
+//! [`FakeKube::requests`] returns the [`RequestRecord`]s. For test setup and assertions without a
+//! client there are [`FakeKube::create`], [`FakeKube::apply_yaml`], [`FakeKube::get`] and
+//! [`FakeKube::list`]; [`FakeKube::compact_history`] forces 410s.
+//!
+//! # Binary
+//! `fake-kube --listen 127.0.0.1:6443 --kubeconfig-out kc.yaml [--apply manifest.yaml]…` serves
+//! until Ctrl-C (`--help` lists the rest). Then `KUBECONFIG=kc.yaml kubectl apply -f …`.
+//!
+//! # Layout
+//! `kinds` (the table) · `store` (objects, resourceVersions, history, write rules) · `watch` ·
+//! `patch` (merge, strategic, JSON patch, apply) · `selectors` · `validation` · `defaults`
+//! (allocation and defaulting) · `convert` (events.k8s.io view) · `discovery` · `openapi` ·
+//! `table` · `records` · `server` (routing and negotiation) · `kubeconfig` · `error` (`Status`).
 
 #![forbid(unsafe_code)]
 

@@ -29,7 +29,8 @@ pub struct RequestRecord {
     pub path: String,
     /// Query string, if any.
     pub query: Option<String>,
-    /// `User-Agent` header.
+    /// `User-Agent` header. kubectl sends `kubectl/…`; kube-rs 5 sends none unless one is added
+    /// through `kube::Config::headers`, which is how a test tells a controller's requests apart.
     pub user_agent: Option<String>,
     /// HTTP status of the response.
     pub status: u16,

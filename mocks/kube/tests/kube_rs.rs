@@ -861,3 +861,22 @@ async fn requests_are_recorded() {
     );
     assert!(kube.requests().iter().all(|r| r.is_resource_request()));
 }
+
+#[tokio::test]
+async fn shutdown_ends_open_watches() {
+    let (kube, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(300), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let reader = tokio::spawn(async move { while let Ok(Some(_)) = stream.try_next().await {} });
+    tokio::time::timeout(std::time::Duration::from_secs(10), kube.shutdown())
+        .await
+        .expect("shutdown does not wait for the watch's timeout");
+    tokio::time::timeout(std::time::Duration::from_secs(10), reader)
+        .await
+        .expect("the client sees the watch end")
+        .unwrap();
+}
