@@ -35,6 +35,22 @@ struct Args {
     log: String,
 }
 
+/// Waits for Ctrl-C, or SIGTERM where there is one (how test harnesses and `kill` stop it).
+async fn stopped() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Args {
@@ -78,7 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => eprintln!("fake-kube listening on {}", kube.url()),
     }
-    tokio::signal::ctrl_c().await?;
+    stopped().await?;
     eprintln!("fake-kube: shutting down");
     kube.shutdown().await;
     Ok(())
