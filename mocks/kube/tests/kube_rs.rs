@@ -880,3 +880,112 @@ async fn shutdown_ends_open_watches() {
         .expect("the client sees the watch end")
         .unwrap();
 }
+
+#[tokio::test]
+async fn watches_end_after_timeout_seconds() {
+    let (_kube, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(1).disable_bookmarks(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), stream.try_next())
+        .await
+        .expect("the server ends the watch");
+    assert!(ended.unwrap().is_none(), "no events, just the end");
+}
+
+/// The shape of the real controller: a kube-rs `Controller` over Ingresses that also watches
+/// Services, with a finalizer and status writes. Create gets an address; delete runs cleanup.
+#[tokio::test]
+async fn a_kube_rs_controller_runs_against_the_fake() {
+    use kube::Client;
+    use kube::runtime::Controller;
+    use kube::runtime::reflector::ObjectRef;
+
+    let (kube, client) = start().await;
+    let ingresses: Api<Ingress> = Api::all(client.clone());
+    let services: Api<Service> = Api::all(client.clone());
+    let cleaned = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+
+    let ctx = (client.clone(), cleaned.clone());
+    let controller = Controller::new(ingresses.clone(), watcher::Config::default())
+        .watches(services, watcher::Config::default(), |svc: Service| {
+            // Every Ingress in the Service's namespace named after it.
+            let ns = svc.namespace().unwrap_or_default();
+            Some(ObjectRef::new(&svc.name_any()).within(&ns))
+        })
+        .run(
+            |ing: Arc<Ingress>, ctx: Arc<(Client, Arc<std::sync::Mutex<Vec<String>>>)>| async move {
+                let api: Api<Ingress> = Api::namespaced(ctx.0.clone(), &ing.namespace().unwrap_or_default());
+                finalizer(&api, "example.com/lb", ing, |event| async {
+                    match event {
+                        Finalizer::Apply(ing) => {
+                            let status =
+                                json!({"status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.50"}]}}});
+                            api.patch_status(&ing.name_any(), &PatchParams::default(), &Patch::Merge(status))
+                                .await
+                                .map_err(Box::new)?;
+                            Ok(Action::await_change())
+                        }
+                        Finalizer::Cleanup(ing) => {
+                            ctx.1.lock().unwrap().push(ing.name_any());
+                            Ok(Action::await_change())
+                        }
+                    }
+                })
+                .await
+                .map_err(|e: kube::runtime::finalizer::Error<Box<kube::Error>>| {
+                    std::io::Error::other(e.to_string())
+                })
+            },
+            |_, _, _| Action::requeue(std::time::Duration::from_millis(100)),
+            Arc::new(ctx),
+        )
+        .for_each(|_| futures::future::ready(()));
+    let running = tokio::spawn(controller);
+
+    let api: Api<Ingress> = Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &ingress("web")).await.unwrap();
+    eventually("the controller to write the address", || {
+        let api = api.clone();
+        async move {
+            let ing = api.get("web").await.unwrap();
+            let lb = ing.status?.load_balancer?.ingress?;
+            (lb[0].ip.as_deref() == Some("203.0.113.50")).then_some(())
+        }
+    })
+    .await;
+    api.delete("web", &DeleteParams::default()).await.unwrap();
+    eventually("cleanup to finish and the Ingress to go", || {
+        let api = api.clone();
+        async move { api.get_opt("web").await.unwrap().is_none().then_some(()) }
+    })
+    .await;
+    assert_eq!(*cleaned.lock().unwrap(), ["web"]);
+    let verbs: std::collections::BTreeSet<(String, String, Option<String>)> = kube
+        .requests()
+        .into_iter()
+        .map(|r| (r.verb, r.resource, r.subresource))
+        .collect();
+    for (verb, resource, sub) in [
+        ("list", "ingresses", None),
+        ("watch", "ingresses", None),
+        ("list", "services", None),
+        ("watch", "services", None),
+        ("patch", "ingresses", Some("status")),
+        ("patch", "ingresses", None),
+    ] {
+        let want = (verb.to_string(), resource.to_string(), sub.map(String::from));
+        assert!(verbs.contains(&want), "{want:?} not in {verbs:?}");
+    }
+    running.abort();
+}
