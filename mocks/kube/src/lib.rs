@@ -379,7 +379,6 @@ impl FakeKube {
                 store::Sub::Main,
                 patch::PatchType::Apply,
                 &doc,
-                true,
                 &opts,
             )?;
             out.push((*written.object).clone());

@@ -646,7 +646,7 @@ async fn resource(
             let patch = parse_object(parts, &read_body(body).await?, ty == PatchType::Apply)?;
             let written = shared
                 .store()
-                .patch(rp.kind, ns, &name, rp.sub, ty, &patch, force, &opts)?;
+                .patch(rp.kind, ns, &name, rp.sub, ty, &patch, &opts)?;
             Ok(written_response(kind, written, format))
         }
         (Method::DELETE, name) => {

@@ -677,7 +677,8 @@ impl Store {
         self.commit_update(kind_id, ns, name, sub, &current, obj, opts)
     }
 
-    /// PATCH: applies a patch to an object (or its status). Server-side apply creates a missing object.
+    /// PATCH: applies a patch to an object (or its status). Server-side apply creates a missing
+    /// object; conflicts between field managers are not modelled, so `force` makes no difference.
     #[allow(clippy::too_many_arguments)]
     pub fn patch(
         &mut self,
@@ -687,10 +688,8 @@ impl Store {
         sub: Sub,
         ty: PatchType,
         patch: &Value,
-        force_conflicts: bool,
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
-        let _ = force_conflicts; // conflicts between managers are not modelled: apply always wins
         let kind = &KINDS[kind_id];
         let manager = opts.field_manager.clone().unwrap_or_default();
         if ty == PatchType::Apply {
