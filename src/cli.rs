@@ -85,6 +85,18 @@ pub struct RunArgs {
     #[arg(long, env = "CLC_LEADER_ELECTION_ID", default_value = "cloud-lb-controller")]
     pub leader_election_id: String,
 
+    /// How long a leader's lease holds without renewal; a standby takes over after it.
+    #[arg(long, env = "CLC_LEADER_ELECT_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub leader_elect_lease_duration: Duration,
+
+    /// The leader steps down when it could not renew its lease for this long.
+    #[arg(long, env = "CLC_LEADER_ELECT_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    pub leader_elect_renew_deadline: Duration,
+
+    /// How often leader election tries to acquire or renew the lease.
+    #[arg(long, env = "CLC_LEADER_ELECT_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
+    pub leader_elect_retry_period: Duration,
+
     /// This replica's identity in the Lease and in Events; default: the pod name (`POD_NAME`)
     /// or the host name.
     #[arg(long, env = "POD_NAME")]

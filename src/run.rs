@@ -18,10 +18,14 @@ use tokio_util::sync::CancellationToken;
 /// How long node changes settle before the infrastructure follows them.
 const INFRA_DEBOUNCE: Duration = Duration::from_secs(2);
 
+/// How long reconciles in flight may run on after a shutdown signal (the Deployment's
+/// termination grace period is longer).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
 /// Runs until `cancel` fires (the caller wires it to signals) or leadership is lost.
 pub async fn run(args: RunArgs, cancel: CancellationToken) -> anyhow::Result<()> {
-    let client = kube_client(args.kubeconfig.as_deref()).await?;
     let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let client = kube_client(args.kubeconfig.as_deref(), &identity).await?;
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(admin::Health::default());
 
@@ -108,30 +112,48 @@ pub async fn run(args: RunArgs, cancel: CancellationToken) -> anyhow::Result<()>
         args.concurrency,
         controller_cancel.clone(),
     ));
+    let mut controller_done = false;
     let outcome = match &election {
         Some(election) => tokio::select! {
             held = election.hold(&cancel) => held.map_err(|e| anyhow::anyhow!("lost the leadership: {e}")),
-            _ = &mut controller => Ok(()),
+            _ = &mut controller => {
+                controller_done = true;
+                election.release().await;
+                Ok(())
+            }
         },
         None => {
             tokio::select! {
                 _ = cancel.cancelled() => {}
-                _ = &mut controller => {}
+                _ = &mut controller => controller_done = true,
             }
             Ok(())
         }
     };
     controller_cancel.cancel();
-    let _ = controller.await;
+    // Reconciles in flight may finish; a cloud operation that hangs must not hold the process
+    // past its termination grace period.
+    if !controller_done
+        && tokio::time::timeout(SHUTDOWN_GRACE, &mut controller)
+            .await
+            .is_err()
+    {
+        tracing::warn!("reconciles still running after {SHUTDOWN_GRACE:?}: exiting anyway");
+        controller.abort();
+    }
     metrics.set_leader(false);
     cancel.cancel();
     let _ = admin.await;
     outcome
 }
 
-/// A client from the given kubeconfig, or the in-cluster or default configuration.
-pub async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
+/// A client from the given kubeconfig, or the in-cluster or default configuration. Requests
+/// carry `cloud-lb-controller/VERSION (IDENTITY)` as User-Agent, so audit logs tell replicas apart.
+pub async fn kube_client(
+    kubeconfig: Option<&std::path::Path>,
+    identity: &str,
+) -> anyhow::Result<kube::Client> {
+    let mut config = match kubeconfig {
         Some(path) if !path.as_os_str().is_empty() => {
             let paths = std::env::split_paths(path).collect::<Vec<_>>();
             let mut merged = kube::config::Kubeconfig::read_from(&paths[0])
@@ -145,6 +167,10 @@ pub async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result
             .await
             .context("finding a cluster (in-cluster or ~/.kube/config)")?,
     };
+    let agent = format!("cloud-lb-controller/{} ({identity})", env!("CARGO_PKG_VERSION"));
+    if let Ok(value) = axum::http::HeaderValue::from_str(&agent) {
+        config.headers.push((axum::http::header::USER_AGENT, value));
+    }
     kube::Client::try_from(config).context("building the Kubernetes client")
 }
 

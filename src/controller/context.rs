@@ -110,7 +110,10 @@ impl Context {
         let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
         let m = memo.get(key)?;
         (m.model == *model && m.infra_generation == self.infra.generation() && m.at.elapsed() < self.resync)
-            .then(|| m.status.clone())
+            .then(|| LoadBalancerStatus {
+                changed: false,
+                ..m.status.clone()
+            })
     }
 
     pub fn memo_store(&self, key: &str, model: LoadBalancer, status: LoadBalancerStatus) {

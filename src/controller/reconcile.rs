@@ -21,6 +21,7 @@ pub async fn reconcile(ingress: Arc<Ingress>, ctx: Arc<Context>) -> Result<Actio
     let span = tracing::info_span!("reconcile", ingress = %key);
     async move {
         let started = std::time::Instant::now();
+        tracing::debug!("reconciling");
         let result = match ctx.prime().await {
             Ok(()) => reconcile_inner(&ingress, &ctx, &key).await,
             Err(e) => Err(e),
@@ -266,16 +267,16 @@ pub fn has_finalizer(ingress: &Ingress) -> bool {
 }
 
 /// Adds our finalizer before the first cloud call, so that deleting the Ingress waits for its
-/// load balancer to be deleted. The resourceVersion test makes concurrent writers retry.
+/// load balancer to be deleted. The `test` makes a concurrent change of the list fail (and the
+/// reconcile retry) instead of being overwritten.
 async fn add_finalizer(ingress: &Ingress, ctx: &Context) -> Result<(), Error> {
-    let rv = ingress.metadata.resource_version.clone().unwrap_or_default();
-    let patch = match ingress.metadata.finalizers.as_ref().filter(|f| !f.is_empty()) {
-        Some(_) => serde_json::json!([
-            { "op": "test", "path": "/metadata/resourceVersion", "value": rv },
+    let patch = match ingress.metadata.finalizers.as_ref() {
+        Some(current) => serde_json::json!([
+            { "op": "test", "path": "/metadata/finalizers", "value": current },
             { "op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER },
         ]),
         None => serde_json::json!([
-            { "op": "test", "path": "/metadata/resourceVersion", "value": rv },
+            { "op": "test", "path": "/metadata/finalizers", "value": null },
             { "op": "add", "path": "/metadata/finalizers", "value": [FINALIZER] },
         ]),
     };
@@ -292,10 +293,10 @@ async fn remove_finalizer(ingress: &Ingress, ctx: &Context) -> Result<(), Error>
     else {
         return Ok(());
     };
-    let rv = ingress.metadata.resource_version.clone().unwrap_or_default();
+    let path = format!("/metadata/finalizers/{index}");
     let patch = serde_json::json!([
-        { "op": "test", "path": "/metadata/resourceVersion", "value": rv },
-        { "op": "remove", "path": format!("/metadata/finalizers/{index}") },
+        { "op": "test", "path": path, "value": FINALIZER },
+        { "op": "remove", "path": path },
     ]);
     json_patch(ingress, ctx, patch, "removing the finalizer").await
 }

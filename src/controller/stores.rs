@@ -98,6 +98,25 @@ where
     (store, stream)
 }
 
+/// Waits until `store` has its first full list.
+///
+/// kube-runtime's `Store::wait_until_ready` wakes only the last of several concurrent waiters
+/// (it polls a oneshot receiver, which keeps one waker), and the `Controller` itself waits on the
+/// main store: a second waiter can sleep forever. Re-polling on a short timer makes a lost wake-up
+/// cost at most that long.
+async fn ready<K>(store: &Store<K>) -> Result<(), reflector::store::WriterDropped>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_millis(100), store.wait_until_ready()).await {
+            Ok(result) => return result,
+            Err(_elapsed) => continue,
+        }
+    }
+}
+
 fn trim_metadata(meta: &mut ObjectMeta) {
     meta.managed_fields = None;
     if let Some(a) = meta.annotations.as_mut() {
@@ -130,11 +149,11 @@ fn trim_node(node: &mut Node) {
 impl Stores {
     /// Waits until every store has its first full list.
     pub async fn wait_ready(&self) -> Result<(), reflector::store::WriterDropped> {
-        self.ingresses.wait_until_ready().await?;
-        self.services.wait_until_ready().await?;
-        self.secrets.wait_until_ready().await?;
-        self.classes.wait_until_ready().await?;
-        self.nodes.wait_until_ready().await?;
+        ready(&self.ingresses).await?;
+        ready(&self.services).await?;
+        ready(&self.secrets).await?;
+        ready(&self.classes).await?;
+        ready(&self.nodes).await?;
         Ok(())
     }
 

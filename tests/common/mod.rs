@@ -1,0 +1,318 @@
+//! A fake cluster and a fake Compute API on loopback, the controller run in-process against
+//! them, and helpers to drive and observe both — all over HTTP.
+#![allow(dead_code)]
+
+use clap::Parser;
+use cloud_lb_controller::cli::{Cli, Command, RunArgs};
+use fake_gce::{FakeGce, InstanceSeed};
+use fake_kube::FakeKube;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
+use kube::{Api, Client};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub const PROJECT: &str = "test-project";
+pub const TOKEN: &str = "test-token";
+/// Nodes of the fake cluster: (zone, name).
+pub const NODES: [(&str, &str); 3] = [
+    ("us-central1-a", "node-a1"),
+    ("us-central1-a", "node-a2"),
+    ("us-central1-b", "node-b1"),
+];
+
+pub struct Harness {
+    pub kube: FakeKube,
+    pub gce: FakeGce,
+    pub client: Client,
+    pub kubeconfig: PathBuf,
+}
+
+/// A controller running in this process.
+pub struct Running {
+    pub cancel: CancellationToken,
+    pub handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops it as SIGTERM would.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.handle).await;
+    }
+
+    /// Stops it as a crash would: no cleanup, no lease release.
+    pub fn kill(self) {
+        self.handle.abort();
+    }
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let gce = FakeGce::start(fake_gce::Config {
+            project_id: PROJECT.into(),
+            require_token: Some(TOKEN.into()),
+            instances: NODES.iter().map(|(z, n)| InstanceSeed::new(z, n)).collect(),
+            ..fake_gce::Config::default()
+        })
+        .await
+        .expect("fake-gce");
+        let kube = FakeKube::start(fake_kube::Config::default())
+            .await
+            .expect("fake-kube");
+        static N: AtomicU32 = AtomicU32::new(0);
+        let kubeconfig = std::env::temp_dir().join(format!(
+            "clc-test-{}-{}.kubeconfig",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        kube.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+        let config = kube::Config::new(kube.url().parse().expect("url"));
+        let client = Client::try_from(config).expect("client");
+        let h = Harness {
+            kube,
+            gce,
+            client,
+            kubeconfig,
+        };
+        for (zone, name) in NODES {
+            h.apply(&format!(
+                "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{topology.kubernetes.io/zone: {zone}}}\nspec:\n  providerID: gce://{PROJECT}/{zone}/{name}\n"
+            ))
+            .await;
+        }
+        h
+    }
+
+    /// `run` arguments pointing at the fakes, with short leader-election timings.
+    pub fn args(&self, extra: &[&str]) -> RunArgs {
+        let kubeconfig = self.kubeconfig.to_string_lossy().into_owned();
+        let base = self.gce.base_url();
+        let mut argv = vec![
+            "cloud-lb-controller",
+            "run",
+            "--kubeconfig",
+            &kubeconfig,
+            "--gce-endpoint",
+            &base,
+            "--gce-project",
+            PROJECT,
+            "--gce-access-token",
+            TOKEN,
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--health-addr",
+            "127.0.0.1:0",
+            "--resync-period",
+            "1h",
+            "--leader-elect-lease-duration",
+            "2s",
+            "--leader-elect-renew-deadline",
+            "1500ms",
+            "--leader-elect-retry-period",
+            "200ms",
+        ];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).expect("arguments").command {
+            Command::Run(args) => *args,
+            _ => unreachable!(),
+        }
+    }
+
+    pub fn spawn_controller(&self, extra: &[&str]) -> Running {
+        let args = self.args(extra);
+        let cancel = CancellationToken::new();
+        let handle = tokio::spawn(cloud_lb_controller::run::run(args, cancel.clone()));
+        Running { cancel, handle }
+    }
+
+    /// Server-side applies every document of `yaml`, through the API.
+    pub async fn apply(&self, yaml: &str) {
+        let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).expect("yaml");
+        for doc in docs.into_iter().filter(|d| !d.is_null()) {
+            self.apply_value(doc).await;
+        }
+    }
+
+    pub async fn apply_value(&self, doc: Value) {
+        let kind = doc["kind"].as_str().expect("kind").to_owned();
+        let name = doc["metadata"]["name"].as_str().expect("name").to_owned();
+        let namespace = doc["metadata"]["namespace"].as_str().map(str::to_owned);
+        let resource = match kind.as_str() {
+            "Service" => ApiResource::erase::<Service>(&()),
+            "Secret" => ApiResource::erase::<Secret>(&()),
+            "Ingress" => ApiResource::erase::<Ingress>(&()),
+            "IngressClass" => ApiResource::erase::<IngressClass>(&()),
+            "Node" => ApiResource::erase::<Node>(&()),
+            other => panic!("unsupported kind {other}"),
+        };
+        let cluster_scoped = matches!(kind.as_str(), "IngressClass" | "Node");
+        let api: Api<DynamicObject> = if cluster_scoped {
+            Api::all_with(self.client.clone(), &resource)
+        } else {
+            Api::namespaced_with(
+                self.client.clone(),
+                namespace.as_deref().unwrap_or("default"),
+                &resource,
+            )
+        };
+        api.patch(&name, &PatchParams::apply("test").force(), &Patch::Apply(&doc))
+            .await
+            .unwrap_or_else(|e| panic!("apply {kind} {name}: {e}"));
+    }
+
+    /// A TLS Secret with a fresh self-signed certificate for `host`.
+    pub async fn tls_secret(&self, name: &str, host: &str) {
+        let ck = rcgen::generate_simple_self_signed(vec![host.to_owned()]).expect("certificate");
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("default".into()),
+                ..Default::default()
+            },
+            type_: Some("kubernetes.io/tls".into()),
+            data: Some(BTreeMap::from([
+                ("tls.crt".to_owned(), ByteString(ck.cert.pem().into_bytes())),
+                (
+                    "tls.key".to_owned(),
+                    ByteString(ck.signing_key.serialize_pem().into_bytes()),
+                ),
+            ])),
+            ..Default::default()
+        };
+        let mut doc = serde_json::to_value(&secret).expect("json");
+        doc["apiVersion"] = "v1".into();
+        doc["kind"] = "Secret".into();
+        self.apply_value(doc).await;
+    }
+
+    pub fn ingresses(&self) -> Api<Ingress> {
+        Api::namespaced(self.client.clone(), "default")
+    }
+
+    pub async fn ingress(&self, name: &str) -> Option<Ingress> {
+        self.ingresses().get_opt(name).await.expect("get ingress")
+    }
+
+    /// The Ingress's address, if it has one.
+    pub async fn address(&self, name: &str) -> Option<String> {
+        let ing = self.ingress(name).await?;
+        ing.status?.load_balancer?.ingress?.first()?.ip.clone()
+    }
+
+    pub async fn annotation(&self, name: &str, key: &str) -> Option<String> {
+        self.ingress(name).await?.metadata.annotations?.get(key).cloned()
+    }
+
+    /// The state annotation's `state` field.
+    pub async fn state(&self, name: &str) -> Option<String> {
+        let raw = self
+            .annotation(name, cloud_lb_controller::annotations::STATE)
+            .await?;
+        serde_json::from_str::<Value>(&raw).ok()?["state"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// Events about the Ingress `name`: (type, reason, note).
+    pub async fn events(&self, name: &str) -> Vec<(String, String, String)> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), "default");
+        api.list(&Default::default())
+            .await
+            .expect("events")
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .map(|e| {
+                (
+                    e.type_.unwrap_or_default(),
+                    e.reason.unwrap_or_default(),
+                    e.note.unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// Names of the global resources of a Compute collection.
+    pub fn gce_names(&self, collection: &str) -> BTreeSet<String> {
+        let marker = format!("/global/{collection}/");
+        let state = self.gce.state();
+        state["resources"]
+            .as_object()
+            .map(|r| {
+                r.keys()
+                    .filter_map(|p| p.split_once(&marker).map(|(_, n)| n.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn gce_resource(&self, collection: &str, name: &str) -> Option<Value> {
+        self.gce
+            .resource(&format!("projects/{PROJECT}/global/{collection}/{name}"))
+    }
+
+    /// Every Compute resource path except the seeded instances.
+    pub fn gce_paths(&self) -> Vec<String> {
+        let state = self.gce.state();
+        state["resources"]
+            .as_object()
+            .map(|r| r.keys().filter(|p| !p.contains("/instances/")).cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub const ECHO: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: default}
+spec:
+  type: NodePort
+  selector: {app: echo}
+  ports:
+  - {name: http, port: 80, targetPort: 8080, protocol: TCP}
+"#;
+
+/// An Ingress of our class, default backend `echo:80`.
+pub fn ingress(name: &str) -> String {
+    format!(
+        r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: {name}, namespace: default}}
+spec:
+  ingressClassName: gce
+  defaultBackend:
+    service: {{name: echo, port: {{number: 80}}}}
+"#
+    )
+}
