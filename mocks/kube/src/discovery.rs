@@ -215,9 +215,9 @@ mod tests {
         assert!(names.contains(&"services/status"));
         assert!(names.contains(&"secrets"));
         assert!(resource_list("networking.k8s.io", "v1").is_some());
-        assert!(resource_list("apps", "v1").is_none());
+        assert!(resource_list("batch", "v1").is_none());
         assert!(api_group("networking.k8s.io").is_some());
-        assert!(api_group("apps").is_none());
+        assert!(api_group("batch").is_none());
     }
 
     #[test]

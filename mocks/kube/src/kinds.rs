@@ -1,7 +1,7 @@
 //! The table of served kinds. Everything else (routing, discovery, OpenAPI, storage, watch) is
 //! generic over it, so serving another kind is one more entry in [`KINDS`].
 
-use k8s_openapi::api::{coordination, core, discovery, events, networking};
+use k8s_openapi::api::{apps, coordination, core, discovery, events, networking, policy, rbac, scheduling};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
@@ -352,6 +352,96 @@ pub(crate) static KINDS: &[Kind] = &[
             "endpointslice",
             "EndpointSlice",
             typed::<discovery::v1::EndpointSlice>,
+        )
+    },
+    // Kinds a controller's own installation is made of, so `kubectl apply -k deploy/` (and its
+    // client-side dry run) works against the fake. Stored and served; nothing acts on them (no
+    // pods are started, no RBAC is enforced).
+    Kind {
+        short_names: &["sa"],
+        ..base(
+            "",
+            "serviceaccounts",
+            "serviceaccount",
+            "ServiceAccount",
+            typed::<core::v1::ServiceAccount>,
+        )
+    },
+    Kind {
+        namespaced: false,
+        ..base(
+            "rbac.authorization.k8s.io",
+            "clusterroles",
+            "clusterrole",
+            "ClusterRole",
+            typed::<rbac::v1::ClusterRole>,
+        )
+    },
+    Kind {
+        namespaced: false,
+        ..base(
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            "clusterrolebinding",
+            "ClusterRoleBinding",
+            typed::<rbac::v1::ClusterRoleBinding>,
+        )
+    },
+    base(
+        "rbac.authorization.k8s.io",
+        "roles",
+        "role",
+        "Role",
+        typed::<rbac::v1::Role>,
+    ),
+    base(
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        typed::<rbac::v1::RoleBinding>,
+    ),
+    Kind {
+        short_names: &["deploy"],
+        categories: &["all"],
+        status: true,
+        reset_status_on_create: true,
+        generation: true,
+        lists: &[
+            ("spec.template.spec.containers", ListType::Map("name")),
+            ("spec.template.spec.volumes", ListType::Map("name")),
+            ("status.conditions", ListType::Map("type")),
+        ],
+        ..base(
+            "apps",
+            "deployments",
+            "deployment",
+            "Deployment",
+            typed::<apps::v1::Deployment>,
+        )
+    },
+    Kind {
+        short_names: &["pdb"],
+        status: true,
+        reset_status_on_create: true,
+        generation: true,
+        ..base(
+            "policy",
+            "poddisruptionbudgets",
+            "poddisruptionbudget",
+            "PodDisruptionBudget",
+            typed::<policy::v1::PodDisruptionBudget>,
+        )
+    },
+    Kind {
+        namespaced: false,
+        short_names: &["pc"],
+        ..base(
+            "scheduling.k8s.io",
+            "priorityclasses",
+            "priorityclass",
+            "PriorityClass",
+            typed::<scheduling::v1::PriorityClass>,
         )
     },
 ];

@@ -24,7 +24,11 @@
 //!   configmaps, nodes, events, endpoints; networking.k8s.io/v1 ingresses and ingressclasses;
 //!   coordination.k8s.io/v1 leases; events.k8s.io/v1 events (a view of core/v1 events, as in a real
 //!   cluster, so `kubectl describe` shows Events recorded through it); discovery.k8s.io/v1
-//!   endpointslices. Objects are stored as JSON keyed by kind, namespace and name.
+//!   endpointslices. For installing a controller (`kubectl apply -k deploy/`), also core/v1
+//!   serviceaccounts, rbac.authorization.k8s.io/v1 clusterroles, clusterrolebindings, roles and
+//!   rolebindings, apps/v1 deployments, policy/v1 poddisruptionbudgets and scheduling.k8s.io/v1
+//!   priorityclasses: stored and served only (no pods run, RBAC is not enforced). Objects are
+//!   stored as JSON keyed by kind, namespace and name.
 //! - **Object semantics**: one global resourceVersion; uid, creationTimestamp; generation (Ingress,
 //!   IngressClass, EndpointSlice) bumped only when something outside metadata and status changes;
 //!   writes that change nothing do not bump the resourceVersion and emit no event.

@@ -164,6 +164,6 @@ mod tests {
                 .unwrap()
                 .starts_with("/openapi/v3/api/v1?hash=")
         );
-        assert!(document("apps", "v1").is_none());
+        assert!(document("batch", "v1").is_none());
     }
 }

@@ -798,7 +798,7 @@ mod tests {
         );
         assert!(r("/api/v1/namespaces/a/configmaps/b/status").starts_with("UnknownResource"));
         assert!(r("/api/v1/pods").starts_with("UnknownResource"));
-        assert!(r("/apis/apps/v1/namespaces/a/deployments").starts_with("UnknownResource"));
+        assert!(r("/apis/batch/v1/namespaces/a/jobs").starts_with("UnknownResource"));
         assert!(
             r("/api/v1/services/x").starts_with("UnknownResource"),
             "namespaced kind without namespace"

@@ -192,7 +192,7 @@ async fn json_patch_failures_are_422_and_atomic() {
 async fn unknown_kinds_and_paths_are_404() {
     let (_kube, client) = start().await;
     for uri in [
-        "/apis/apps/v1/namespaces/default/deployments",
+        "/apis/batch/v1/namespaces/default/jobs",
         "/api/v1/namespaces/default/pods/x",
         "/api/v1/namespaces/default/configmaps/x/status",
         "/apis/networking.k8s.io/v1/namespaces/default/ingresses/x/scale",
@@ -200,7 +200,7 @@ async fn unknown_kinds_and_paths_are_404() {
         "/apis/nope.example.com",
         "/apis/nope.example.com/v1",
         "/api/v2",
-        "/openapi/v3/apis/apps/v1",
+        "/openapi/v3/apis/batch/v1",
         "/openapi/v2",
         "/nonsense",
     ] {
@@ -392,7 +392,11 @@ async fn discovery_documents() {
             "networking.k8s.io",
             "coordination.k8s.io",
             "events.k8s.io",
-            "discovery.k8s.io"
+            "discovery.k8s.io",
+            "rbac.authorization.k8s.io",
+            "apps",
+            "policy",
+            "scheduling.k8s.io"
         ]
     );
     let networking = call(&client, "GET", "/apis/networking.k8s.io/v1", &[], b"").await;
