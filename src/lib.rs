@@ -20,8 +20,10 @@ pub mod cli;
 pub mod cluster_uid;
 pub mod controller;
 pub mod leader;
+pub mod manifests;
 pub mod plan;
 pub mod run;
+pub mod sandbox;
 pub mod telemetry;
 pub mod translate;
 

@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
             cloud_lb_controller::telemetry::logging::init(LogFormat::Text);
             cloud_lb_controller::plan::run(&args)
         }
-        Command::Sandbox(_) => Err(anyhow::anyhow!("sandbox: not available in this build")),
+        Command::Sandbox(args) => cloud_lb_controller::sandbox::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -222,8 +222,15 @@ async fn cleanup(ingress: &Ingress, ctx: &Context, key: &str, deleting: bool) ->
     Ok(())
 }
 
-/// Tells the user what went wrong: a Warning Event and the state annotation.
+/// Tells the user what went wrong: a Warning Event and the state annotation. An error the
+/// Ingress already records (same generation, same message) was told already: the reconcile that
+/// our own annotation write triggers finds it again, and must not repeat it.
 async fn report_error(ingress: &Ingress, ctx: &Context, key: &str, error: &Error) {
+    let deleting = ingress.metadata.deletion_timestamp.is_some();
+    let state = State::new("Error", error.category(), error.to_string(), ingress);
+    if !deleting && State::of(ingress).as_ref() == Some(&state) {
+        return;
+    }
     let (reason, note) = match error {
         Error::Translate { problems } => (
             events::TRANSLATE,
@@ -241,18 +248,16 @@ async fn report_error(ingress: &Ingress, ctx: &Context, key: &str, error: &Error
     ctx.events
         .publish(&reference(ingress), Kind::Warning, reason, "Sync", &note)
         .await;
-    if ingress.metadata.deletion_timestamp.is_some() {
+    if deleting {
         return;
     }
     ctx.metrics.set_state(key, Some("Error"));
-    let state = State::new("Error", error.category(), error.to_string(), ingress);
-    if State::of(ingress).as_ref() != Some(&state)
-        && let Err(e) = patch_annotations(
-            ingress,
-            ctx,
-            &[(crate::annotations::STATE, Some(state.to_json()))],
-        )
-        .await
+    if let Err(e) = patch_annotations(
+        ingress,
+        ctx,
+        &[(crate::annotations::STATE, Some(state.to_json()))],
+    )
+    .await
     {
         tracing::warn!(error = %e, "could not record the error on the Ingress");
     }

@@ -19,3 +19,13 @@ pub fn init(format: LogFormat) {
             .try_init(),
     };
 }
+
+/// For the sandbox: only warnings from the controller (its own output tells the story), unless
+/// `RUST_LOG` says otherwise.
+pub fn init_quiet() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
