@@ -140,8 +140,8 @@ pub struct GceArgs {
     pub endpoint: String,
 
     /// A fixed access token instead of Google's credential chain (for the fake API or tests).
-    #[arg(long = "gce-access-token", env = "GCE_ACCESS_TOKEN", hide_env_values = true)]
-    pub access_token: Option<String>,
+    #[arg(long = "gce-access-token", env = "GCE_ACCESS_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub access_token: Option<Secret>,
 
     /// Build classic Application Load Balancers (`EXTERNAL`) instead of global external
     /// Application Load Balancers (`EXTERNAL_MANAGED`).
@@ -213,6 +213,26 @@ pub struct SandboxArgs {
     pub kubeconfig_out: PathBuf,
 }
 
+/// A value that must never be printed: its `Debug` form is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+fn parse_secret(s: &str) -> Result<Secret, String> {
+    Ok(Secret(s.to_owned()))
+}
+
 /// Parses `500ms`, `30s`, `10m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -262,5 +282,16 @@ mod tests {
         assert_eq!(args.gce.endpoint, cloud::gce::DEFAULT_ENDPOINT);
         assert_eq!(args.controller_name, "cloud-lb-controller.io/gce");
         assert_eq!(args.ingress_class, "gce");
+    }
+
+    #[test]
+    fn the_access_token_never_prints() {
+        let cli =
+            Cli::try_parse_from(["cloud-lb-controller", "run", "--gce-access-token", "s3cr3t"]).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert!(!format!("{args:?}").contains("s3cr3t"));
+        assert_eq!(args.gce.access_token.as_ref().map(Secret::expose), Some("s3cr3t"));
     }
 }

@@ -182,7 +182,7 @@ async fn provider(
 ) -> anyhow::Result<Arc<dyn Provider>> {
     let gce = &args.gce;
     let (tokens, credential_project): (Arc<dyn TokenSource>, Option<String>) = match &gce.access_token {
-        Some(token) => (Arc::new(StaticToken(token.clone())), None),
+        Some(token) => (Arc::new(StaticToken(token.expose().to_owned())), None),
         None => {
             let google = GoogleTokens::discover().await?;
             let project = match &gce.project {

@@ -699,3 +699,148 @@ async fn concurrent_load_balancers_share_one_backend() {
     assert_eq!(env.names("healthChecks").len(), 1);
     assert_eq!(env.names("urlMaps").len(), 6);
 }
+
+#[tokio::test]
+async fn a_forbidden_firewall_write_yields_the_command_an_admin_must_run() {
+    let gce = fake_gce::FakeGce::start(fake_config()).await.unwrap();
+    gce.add_fault(FaultRule::new(
+        "POST",
+        ".*/global/firewalls$",
+        FaultAction::Error {
+            status: 403,
+            reason: "forbidden".into(),
+            message: "Required 'compute.firewalls.create' permission".into(),
+        },
+    ))
+    .unwrap();
+    let provider = new_provider(&gce, |c| c.target_tags = vec!["gke-node".into()]);
+    let infra = ClusterInfra {
+        nodes: nodes(),
+        node_ports: [30080, 30081].into_iter().collect(),
+    };
+    let status = provider
+        .ensure_infrastructure(&infra)
+        .await
+        .expect("the rest of the infrastructure is built");
+    let fw = provider.namer().firewall();
+    let command = format!(
+        "gcloud compute firewall-rules create {fw} --project {PROJECT} --network default --direction INGRESS \
+         --source-ranges 130.211.0.0/22,35.191.0.0/16 --allow tcp:30080-30081 --target-tags gke-node"
+    );
+    assert_eq!(status.warnings.len(), 1, "{:?}", status.warnings);
+    assert!(status.warnings[0].contains(&command), "{}", status.warnings[0]);
+    // Load balancers are still built: the instance groups exist.
+    provider
+        .ensure(&lb("default", "xpn", vec![backend("default", "echo", 80, 30080)]))
+        .await
+        .expect("ensure");
+}
+
+#[tokio::test]
+async fn a_stale_fingerprint_is_read_again_and_the_update_retried() {
+    let env = Env::start(&[30080]).await;
+    let mut lb = lb(
+        "default",
+        "conflict",
+        vec![
+            backend("default", "a", 80, 30080),
+            backend("default", "b", 80, 30080),
+        ],
+    );
+    let status = env.provider.ensure(&lb).await.unwrap();
+    env.gce
+        .add_fault(
+            FaultRule::new(
+                "PUT",
+                ".*/global/urlMaps/.*",
+                FaultAction::Error {
+                    status: 412,
+                    reason: "conditionNotMet".into(),
+                    message: "Invalid fingerprint.".into(),
+                },
+            )
+            .times(1),
+        )
+        .unwrap();
+    lb.routes.hosts[0].paths[0].path = "/moved".into();
+    env.gce.reset_stats();
+    env.provider.ensure(&lb).await.expect("retried after re-reading");
+    let map = env.get("urlMaps", &status.names(ResourceKind::UrlMap)[0]);
+    assert_eq!(
+        map["pathMatchers"][0]["pathRules"][0]["paths"],
+        json!(["/moved", "/moved/*"])
+    );
+    let stats = env.gce.stats();
+    assert_eq!(stats.rejected.injected, 1);
+    assert_eq!(
+        stats.kind("urlMaps").reads,
+        1,
+        "one fresh read after the conflict: {stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_name_taken_by_our_own_earlier_write_is_adopted() {
+    let env = Env::start_with(fake_config(), &[30080], |c| {
+        c.max_staleness = Duration::from_secs(3600)
+    })
+    .await;
+    let target = lb("default", "adopt", vec![backend("default", "echo", 80, 30080)]);
+    // This provider's snapshot is taken now, before the load balancer exists (and it writes
+    // nothing the target uses, so it has no reason to read again)...
+    env.provider
+        .ensure(&lb(
+            "default",
+            "other",
+            vec![backend("default", "unrelated", 80, 30080)],
+        ))
+        .await
+        .unwrap();
+    // ...then another instance of the controller (a previous leader) builds it.
+    let previous = new_provider(&env.gce, |_| {});
+    previous.ensure_infrastructure(&env.infra).await.unwrap();
+    let built = previous.ensure(&target).await.unwrap();
+    let before = env.counts();
+    // Our stale snapshot says nothing exists: every insert meets "already exists" and adopts.
+    env.gce.reset_stats();
+    let status = env.provider.ensure(&target).await.expect("adopted");
+    assert_eq!(status.address, built.address);
+    assert_eq!(env.counts(), before, "no duplicates");
+    let stats = env.gce.stats();
+    assert_eq!(stats.total.lists, 0, "the stale snapshot was used: {stats:?}");
+    assert_eq!(
+        stats.kind("urlMaps").mutations,
+        1,
+        "one insert, refused: {stats:?}"
+    );
+    assert_eq!(stats.operations.created, 0, "nothing was created: {stats:?}");
+}
+
+#[tokio::test]
+async fn a_certificate_the_cloud_refuses_names_its_secret() {
+    let env = Env::start(&[30080]).await;
+    let mut cert = certificate("default/bad-tls", "bad.example.com");
+    cert.private_key = certificate("default/other", "other.example.com").private_key;
+    let lb = with_https(
+        lb("default", "badcert", vec![backend("default", "echo", 80, 30080)]),
+        vec![cert],
+    );
+    let err = env.provider.ensure(&lb).await.unwrap_err();
+    assert_eq!(err.category, ErrorCategory::User, "{}", err.message);
+    assert!(err.message.contains("default/bad-tls"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn a_dry_run_writes_nothing() {
+    let env = Env::start(&[30080]).await;
+    let dry = new_provider(&env.gce, |c| c.compute.dry_run = true);
+    dry.ensure_infrastructure(&env.infra).await.unwrap();
+    env.gce.reset_stats();
+    let status = dry
+        .ensure(&lb("default", "dry", vec![backend("default", "echo", 80, 30080)]))
+        .await
+        .expect("dry run");
+    assert!(status.address.is_empty(), "no address is reserved in a dry run");
+    assert_eq!(env.gce.stats().total.mutations, 0);
+    assert!(env.names("urlMaps").is_empty());
+}

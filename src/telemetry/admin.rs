@@ -105,3 +105,50 @@ pub async fn serve(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn serves_health_readiness_and_metrics() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listeners = bind("127.0.0.1:0".parse().unwrap(), "127.0.0.2:0".parse().unwrap())
+            .await
+            .unwrap();
+        let health_port = listeners[0].0.local_addr().unwrap().port();
+        let metrics_port = listeners[1].0.local_addr().unwrap().port();
+        let health = Arc::new(Health::default());
+        let metrics = Arc::new(Metrics::default());
+        metrics.set_leader(true);
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn(serve(listeners, health.clone(), metrics, cancel.clone()));
+        let get = |port: u16, path: &'static str| async move {
+            let r = reqwest::get(format!(
+                "http://{}:{port}{path}",
+                if port == health_port {
+                    "127.0.0.1"
+                } else {
+                    "127.0.0.2"
+                }
+            ))
+            .await
+            .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        };
+        assert_eq!(get(health_port, "/healthz").await.0, 200);
+        assert_eq!(get(health_port, "/readyz").await.0, 503);
+        health.set_ready(true);
+        assert_eq!(get(health_port, "/readyz").await.0, 200);
+        assert_eq!(
+            get(health_port, "/metrics").await.0,
+            404,
+            "metrics live on their own address"
+        );
+        let (status, text) = get(metrics_port, "/metrics").await;
+        assert_eq!(status, 200);
+        assert!(text.contains("cloud_lb_controller_leader 1"), "{text}");
+        cancel.cancel();
+        server.await.unwrap().unwrap();
+    }
+}
