@@ -630,3 +630,60 @@ fn helm_lint_passes() {
         .collect();
     assert!(serious.is_empty(), "{report}");
 }
+
+// --- The Dockerfile -----------------------------------------------------------------------------
+
+/// No Docker engine runs here, so the image is not built in tests; what the Deployment relies on
+/// is checked in the text: the user, the toolchain, the entry point and the ports.
+#[test]
+fn the_dockerfile_agrees_with_the_deployment_and_the_workspace() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
+    let instruction = |name: &str| -> Vec<String> {
+        dockerfile
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{name} ")))
+            .map(str::to_owned)
+            .collect()
+    };
+    let froms = instruction("FROM");
+    assert!(froms.len() >= 2, "multi-stage: {froms:?}");
+    assert!(froms.last().unwrap().contains("distroless"), "{froms:?}");
+
+    let objects = base_objects();
+    let pod = &object(&objects, "Deployment", "cloud-lb-controller")["spec"]["template"]["spec"];
+    let user = format!(
+        "{}:{}",
+        pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]
+    );
+    assert_eq!(
+        instruction("USER"),
+        [user],
+        "the image's user is the Deployment's"
+    );
+
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+    let rust_version = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .expect("rust-version")
+        .trim_matches('"');
+    assert_eq!(
+        instruction("ARG"),
+        [format!("RUST_VERSION={rust_version}")],
+        "the builder's toolchain is the workspace's minimum"
+    );
+    assert_eq!(
+        instruction("ENTRYPOINT"),
+        [r#"["/usr/local/bin/cloud-lb-controller"]"#]
+    );
+    let args = parse_container(container(object(&objects, "Deployment", "cloud-lb-controller")));
+    assert_eq!(
+        instruction("EXPOSE"),
+        [format!(
+            "{} {}",
+            args.metrics_addr.port(),
+            args.health_addr.port()
+        )]
+    );
+}
