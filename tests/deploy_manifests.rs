@@ -597,6 +597,16 @@ async fn helm_values_reach_the_controller() {
     );
     let role = object(&objects, "Role", "cloud-lb-controller");
     assert_eq!(role["metadata"]["namespace"], "lb-system");
+    // The cluster UID is seeded from the namespace the ConfigMap lives in.
+    let cluster_role = object(&objects, "ClusterRole", "cloud-lb-controller");
+    assert!(
+        cluster_role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["resources"] == json!(["namespaces"]) && r["resourceNames"] == json!(["lb-system"])),
+        "{cluster_role}"
+    );
     let binding = object(&objects, "ClusterRoleBinding", "cloud-lb-controller");
     assert_eq!(binding["subjects"][0]["namespace"], "lb-system");
     let class = object(&objects, "IngressClass", "gce");
