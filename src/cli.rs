@@ -130,6 +130,11 @@ pub struct GceArgs {
     #[arg(long = "gce-network", env = "GCE_NETWORK", default_value = "default")]
     pub network: String,
 
+    /// The project that owns the network, for a Shared VPC (the host project): the health-check
+    /// firewall rule is created there. Default: the project itself.
+    #[arg(long = "gce-network-project", env = "GCE_NETWORK_PROJECT")]
+    pub network_project: Option<String>,
+
     /// Network tags of the nodes, targeted by the health-check firewall rule (comma-separated);
     /// default: none, i.e. every instance in the network.
     #[arg(long = "gce-target-tags", env = "GCE_TARGET_TAGS", value_delimiter = ',')]

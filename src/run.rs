@@ -45,7 +45,11 @@ pub async fn run(args: RunArgs, cancel: CancellationToken) -> anyhow::Result<()>
             &args.leader_election_namespace,
             &args.leader_election_id,
             &identity,
-            Timings::default(),
+            Timings {
+                lease_duration: args.leader_elect_lease_duration,
+                renew_deadline: args.leader_elect_renew_deadline,
+                retry_period: args.leader_elect_retry_period,
+            },
         )
     });
     if let Some(election) = &election {
@@ -204,6 +208,7 @@ async fn provider(
     let mut config = GceConfig::new(project, cluster_uid);
     config.endpoint = gce.endpoint.clone();
     config.network = gce.network.clone();
+    config.network_project = gce.network_project.clone();
     config.target_tags = gce.target_tags.clone();
     config.scheme = if gce.classic {
         Scheme::External

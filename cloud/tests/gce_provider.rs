@@ -723,12 +723,34 @@ async fn a_forbidden_firewall_write_yields_the_command_an_admin_must_run() {
         .await
         .expect("the rest of the infrastructure is built");
     let fw = provider.namer().firewall();
+    let description =
+        format!(r#"{{"managedBy":"cloud-lb-controller","cluster":"{CLUSTER}","ingress":"shared"}}"#);
     let command = format!(
         "gcloud compute firewall-rules create {fw} --project {PROJECT} --network default --direction INGRESS \
-         --source-ranges 130.211.0.0/22,35.191.0.0/16 --allow tcp:30080-30081 --target-tags gke-node"
+         --description '{description}' --source-ranges 130.211.0.0/22,35.191.0.0/16 --allow tcp:30080-30081 \
+         --target-tags gke-node"
     );
     assert_eq!(status.warnings.len(), 1, "{:?}", status.warnings);
     assert!(status.warnings[0].contains(&command), "{}", status.warnings[0]);
+    // An administrator runs it (exactly, as given): the controller then recognises the rule as its own.
+    let client = reqwest::Client::new();
+    let url = format!("{}projects/{PROJECT}/global/firewalls", gce.base_url());
+    let rule = json!({
+        "name": fw, "network": format!("projects/{PROJECT}/global/networks/default"), "direction": "INGRESS",
+        "description": description, "sourceRanges": ["130.211.0.0/22", "35.191.0.0/16"],
+        "allowed": [{"IPProtocol": "tcp", "ports": ["30080-30081"]}], "targetTags": ["gke-node"],
+    });
+    gce.clear_faults();
+    client
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .json(&rule)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let again = provider.ensure_infrastructure(&infra).await.unwrap();
+    assert!(again.warnings.is_empty(), "{:?}", again.warnings);
     // Load balancers are still built: the instance groups exist.
     provider
         .ensure(&lb("default", "xpn", vec![backend("default", "echo", 80, 30080)]))
@@ -843,4 +865,53 @@ async fn a_dry_run_writes_nothing() {
     assert!(status.address.is_empty(), "no address is reserved in a dry run");
     assert_eq!(env.gce.stats().total.mutations, 0);
     assert!(env.names("urlMaps").is_empty());
+}
+
+#[tokio::test]
+async fn shared_vpc_puts_the_firewall_rule_in_the_host_project() {
+    let gce = fake_gce::FakeGce::start(fake_config()).await.unwrap();
+    let provider = new_provider(&gce, |c| c.network_project = Some("host-project".into()));
+    let infra = ClusterInfra {
+        nodes: nodes(),
+        node_ports: [30080].into_iter().collect(),
+    };
+    provider.ensure_infrastructure(&infra).await.unwrap();
+    let fw = provider.namer().firewall();
+    let rule = gce
+        .resource(&format!("projects/host-project/global/firewalls/{fw}"))
+        .expect("the rule, in the host project");
+    assert!(
+        rule["network"]
+            .as_str()
+            .unwrap()
+            .ends_with("projects/host-project/global/networks/default")
+    );
+    assert!(
+        gce.resource(&format!("projects/{PROJECT}/global/firewalls/{fw}"))
+            .is_none()
+    );
+    let ig = provider.namer().instance_group();
+    let group = gce
+        .resource(&format!(
+            "projects/{PROJECT}/zones/us-central1-a/instanceGroups/{ig}"
+        ))
+        .unwrap();
+    assert!(
+        group["network"]
+            .as_str()
+            .unwrap()
+            .ends_with("projects/host-project/global/networks/default")
+    );
+    // Teardown removes it from there too.
+    provider
+        .ensure_infrastructure(&ClusterInfra {
+            nodes: nodes(),
+            node_ports: Default::default(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        gce.resource(&format!("projects/host-project/global/firewalls/{fw}"))
+            .is_none()
+    );
 }

@@ -144,12 +144,17 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
             .await;
     }
     if status.changed {
-        let (reason, verb) = if first_time {
-            (events::CREATED, "created")
+        let (reason, note) = if first_time {
+            (
+                events::CREATED,
+                format!("load balancer created: {}", resources_summary(&status)),
+            )
         } else {
-            (events::SYNC, "updated")
+            (
+                events::SYNC,
+                "load balancer updated to match the Ingress".to_owned(),
+            )
         };
-        let note = format!("load balancer {verb}: {}", resources_summary(&status));
         ctx.events
             .publish(&reference, Kind::Normal, reason, "Sync", &note)
             .await;

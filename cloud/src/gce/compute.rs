@@ -8,7 +8,7 @@
 
 use super::api_error::ApiError;
 use super::limiter::{RateLimits, TokenBucket};
-use super::links::{Links, Scope, zone_of};
+use super::links::{Links, zone_of};
 use super::token::TokenSource;
 use super::wire::{ListPage, Operation};
 use backon::{ExponentialBuilder, Retryable};
@@ -262,11 +262,11 @@ impl Compute {
                     retry_after: None,
                 });
             }
-            let scope = match operation.zone.as_deref().and_then(zone_of) {
-                Some(zone) => Scope::Zone(zone.to_owned()),
-                None => Scope::Global,
-            };
-            let url = self.links.operation_wait_url(&scope, &operation.name);
+            let url = self.links.operation_wait_url(
+                operation.self_link.as_deref(),
+                operation.zone.as_deref().and_then(zone_of),
+                &operation.name,
+            );
             let timeout = left.min(WAIT_REQUEST_TIMEOUT);
             let body = self
                 .call(

@@ -118,7 +118,7 @@ impl GceProvider {
                 name: name.to_owned(),
                 description: Record::shared(&self.config.cluster_uid, None).describe(),
                 named_ports: ports.to_vec(),
-                network: Some(links.link(&Scope::Global, Collection::Networks, &self.config.network)),
+                network: Some(self.network_link()),
                 ..Default::default()
             };
             if let Some(existing) = self
@@ -234,20 +234,22 @@ impl GceProvider {
     async fn ensure_firewall(&self, infra: &ClusterInfra, teardown: bool) -> Result<Option<String>, Error> {
         let name = self.namer.firewall();
         let what = "firewall rule";
-        let current: Option<wire::Firewall> = self.read(Collection::Firewalls, &Scope::Global, &name).await?;
+        let scope = self.network_scope();
+        let current: Option<wire::Firewall> = self.read(Collection::Firewalls, &scope, &name).await?;
         if teardown {
             return match current {
                 Some(c) if super::owner::owned_by(&c.description, &self.config.cluster_uid) => self
-                    .remove(what, Collection::Firewalls, &Scope::Global, &name)
+                    .remove(what, Collection::Firewalls, &scope, &name)
                     .await
                     .map(|_| None),
                 _ => Ok(None),
             };
         }
         let desired = self.desired_firewall(infra);
+        let exists = current.is_some();
         let result = match current {
             None => self
-                .insert(what, Collection::Firewalls, &Scope::Global, &desired)
+                .insert(what, Collection::Firewalls, &scope, &desired)
                 .await
                 .map(|_| ()),
             Some(current) => {
@@ -257,9 +259,7 @@ impl GceProvider {
                     return Ok(None);
                 }
                 tracing::info!(name, ?changes, "updating firewall rule");
-                let url = self
-                    .links()
-                    .resource_url(&Scope::Global, Collection::Firewalls, &name);
+                let url = self.links().resource_url(&scope, Collection::Firewalls, &name);
                 let patch = json!({
                     "sourceRanges": desired.source_ranges,
                     "targetTags": desired.target_tags,
@@ -274,7 +274,7 @@ impl GceProvider {
         match result {
             Ok(()) => Ok(None),
             Err(e) if e.category == crate::ErrorCategory::User && e.message.contains("HTTP 403") => {
-                Ok(Some(self.firewall_command(&desired, e.message)))
+                Ok(Some(self.firewall_command(&desired, exists, e.message)))
             }
             Err(e) => Err(e),
         }
@@ -284,10 +284,7 @@ impl GceProvider {
         wire::Firewall {
             name: self.namer.firewall(),
             description: Record::shared(&self.config.cluster_uid, None).describe(),
-            network: Some(
-                self.links()
-                    .link(&Scope::Global, Collection::Networks, &self.config.network),
-            ),
+            network: Some(self.network_link()),
             direction: Some("INGRESS".to_owned()),
             source_ranges: HEALTH_CHECK_RANGES.iter().map(|r| (*r).to_owned()).collect(),
             target_tags: self.config.target_tags.clone(),
@@ -299,26 +296,45 @@ impl GceProvider {
         }
     }
 
-    /// The command a network administrator runs when we may not write the rule ourselves.
-    fn firewall_command(&self, desired: &wire::Firewall, reason: String) -> String {
-        let allow = desired
+    /// The command a network administrator runs when we may not write the rule ourselves
+    /// (Shared VPC): it creates (or updates) the rule exactly as the controller would, ownership
+    /// record included, so the controller recognises it afterwards.
+    fn firewall_command(&self, desired: &wire::Firewall, exists: bool, reason: String) -> String {
+        let project = self
+            .config
+            .network_project
+            .as_deref()
+            .unwrap_or(self.links().project());
+        let allow: Vec<String> = desired
             .allowed
             .iter()
-            .flat_map(|a| a.ports.iter().map(move |p| format!("{}:{p}", a.ip_protocol)));
-        let mut command = format!(
-            "gcloud compute firewall-rules create {} --project {} --network {} --direction INGRESS --source-ranges {} --allow {}",
-            desired.name,
-            self.links().project(),
-            self.config.network,
+            .flat_map(|a| a.ports.iter().map(move |p| format!("{}:{p}", a.ip_protocol)))
+            .collect();
+        let mut command = if exists {
+            format!(
+                "gcloud compute firewall-rules update {} --project {project}",
+                desired.name
+            )
+        } else {
+            format!(
+                "gcloud compute firewall-rules create {} --project {project} --network {} --direction INGRESS \
+                 --description '{}'",
+                desired.name,
+                self.config.network,
+                desired.description.replace('\'', "'\\''"),
+            )
+        };
+        command.push_str(&format!(
+            " --source-ranges {} --allow {}",
             desired.source_ranges.join(","),
-            allow.collect::<Vec<_>>().join(","),
-        );
+            allow.join(",")
+        ));
         if !desired.target_tags.is_empty() {
             command.push_str(&format!(" --target-tags {}", desired.target_tags.join(",")));
         }
         format!(
             "the controller may not write firewall rules ({reason}); health checks cannot reach the nodes until a \
-             network administrator runs (or updates the rule to match): {command}"
+             network administrator runs: {command}"
         )
     }
 }

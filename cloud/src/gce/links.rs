@@ -52,6 +52,9 @@ impl Collection {
 pub enum Scope {
     Global,
     Zone(String),
+    /// Global, in another project: the Shared VPC host project that owns the network (and so
+    /// the firewall rules).
+    GlobalIn(String),
 }
 
 /// URL building for one project at one endpoint.
@@ -83,6 +86,7 @@ impl Links {
         match scope {
             Scope::Global => format!("projects/{}/global/{}", self.project, collection.segment()),
             Scope::Zone(zone) => format!("projects/{}/zones/{zone}/{}", self.project, collection.segment()),
+            Scope::GlobalIn(project) => format!("projects/{project}/global/{}", collection.segment()),
         }
     }
 
@@ -117,19 +121,24 @@ impl Links {
         )
     }
 
-    /// The request URL of an operation's `wait`.
-    pub fn operation_wait_url(&self, scope: &Scope, operation: &str) -> String {
-        match scope {
-            Scope::Global => format!(
+    /// The request URL of an operation's `wait`, from the operation's own link (which names its
+    /// project and zone), or failing that from its zone.
+    pub fn operation_wait_url(&self, self_link: Option<&str>, zone: Option<&str>, operation: &str) -> String {
+        if let Some(path) = self_link
+            .map(path_of)
+            .filter(|p| p.starts_with("projects/") && p.contains("/operations/"))
+        {
+            return format!("{}{path}/wait", self.endpoint);
+        }
+        match zone {
+            Some(zone) => format!(
+                "{}projects/{}/zones/{zone}/operations/{operation}/wait",
+                self.endpoint, self.project
+            ),
+            None => format!(
                 "{}projects/{}/global/operations/{operation}/wait",
                 self.endpoint, self.project
             ),
-            Scope::Zone(zone) => {
-                format!(
-                    "{}projects/{}/zones/{zone}/operations/{operation}/wait",
-                    self.endpoint, self.project
-                )
-            }
         }
     }
 
@@ -183,8 +192,16 @@ mod tests {
             "https://www.googleapis.com/compute/v1/projects/p/zones/z1/instanceGroups/ig"
         );
         assert_eq!(
-            links.operation_wait_url(&Scope::Zone("z1".into()), "op-1"),
+            links.operation_wait_url(None, Some("z1"), "op-1"),
             "http://127.0.0.1:1/compute/v1/projects/p/zones/z1/operations/op-1/wait"
+        );
+        assert_eq!(
+            links.operation_wait_url(
+                Some("https://www.googleapis.com/compute/v1/projects/host/global/operations/op-2"),
+                None,
+                "op-2"
+            ),
+            "http://127.0.0.1:1/compute/v1/projects/host/global/operations/op-2/wait"
         );
     }
 

@@ -87,6 +87,9 @@ pub struct GceConfig {
     pub cluster_uid: String,
     /// The VPC network of the nodes (for the firewall rule and instance groups).
     pub network: String,
+    /// The project that owns `network`, when it is not `project` (a Shared VPC host project):
+    /// the firewall rule is created there.
+    pub network_project: Option<String>,
     /// Network tags of the nodes, which the firewall rule targets; empty targets every instance
     /// in the network.
     pub target_tags: Vec<String>,
@@ -104,6 +107,7 @@ impl GceConfig {
             endpoint: DEFAULT_ENDPOINT.to_owned(),
             cluster_uid: cluster_uid.into(),
             network: "default".to_owned(),
+            network_project: None,
             target_tags: Vec::new(),
             scheme: Scheme::default(),
             max_staleness: Duration::from_secs(10),
@@ -190,6 +194,20 @@ impl GceProvider {
             ));
         }
         Ok(state.groups.values().cloned().collect())
+    }
+
+    /// Where the network and its firewall rules live: this project, or the Shared VPC host.
+    fn network_scope(&self) -> Scope {
+        match &self.config.network_project {
+            Some(p) if p != &self.config.project => Scope::GlobalIn(p.clone()),
+            _ => Scope::Global,
+        }
+    }
+
+    /// The link to the nodes' network.
+    fn network_link(&self) -> String {
+        self.links()
+            .link(&self.network_scope(), Collection::Networks, &self.config.network)
     }
 
     fn global_link(&self, collection: Collection, name: &str) -> String {

@@ -357,6 +357,9 @@ pub struct Operation {
     /// Link to the zone, for zonal operations.
     #[serde(default)]
     pub zone: Option<String>,
+    /// The operation's own link (it names the project and the scope).
+    #[serde(default)]
+    pub self_link: Option<String>,
     #[serde(default)]
     pub error: Option<OperationErrors>,
     #[serde(default)]
