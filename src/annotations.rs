@@ -60,7 +60,6 @@ pub const TARGET_PROXY: &str = "ingress.kubernetes.io/target-proxy";
 pub const HTTPS_TARGET_PROXY: &str = "ingress.kubernetes.io/https-target-proxy";
 pub const SSL_CERT: &str = "ingress.kubernetes.io/ssl-cert";
 pub const BACKENDS: &str = "ingress.kubernetes.io/backends";
-pub const STATIC_IP_WRITTEN: &str = "ingress.kubernetes.io/static-ip";
 
 // --- Written by the controller (ours) --------------------------------------------------------
 /// Machine-readable state: JSON `{"state": "Ready|Provisioning|Error", "reason", "message",

@@ -10,6 +10,7 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Client;
 use kube::api::{Api, PostParams};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +36,31 @@ impl Default for Timings {
     }
 }
 
+/// The lease, held and renewed in the background.
+pub struct Leadership {
+    election: Arc<LeaderElection>,
+    stop: CancellationToken,
+    lost: CancellationToken,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl Leadership {
+    /// Fires when this replica is no longer the leader: it must stop writing at once.
+    pub fn lost(&self) -> CancellationToken {
+        self.lost.clone()
+    }
+
+    /// Stops renewing and gives the lease up (when still ours), so a standby takes over at
+    /// once. Call it only after the controller has stopped writing.
+    pub async fn release(self) {
+        self.stop.cancel();
+        let _ = self.renewal.await;
+        if !self.lost.is_cancelled() {
+            self.election.release().await;
+        }
+    }
+}
+
 /// One replica's candidacy.
 pub struct LeaderElection {
     api: Api<Lease>,
@@ -56,38 +82,51 @@ impl LeaderElection {
         }
     }
 
-    /// Waits until this replica holds the lease, or `cancel` fires (then `false`).
-    pub async fn acquire(&self, cancel: &CancellationToken) -> bool {
+    /// Waits until this replica holds the lease (`None` if `cancel` fires first), then keeps
+    /// renewing it in the background from that moment on.
+    pub async fn lead(self, cancel: &CancellationToken) -> Option<Leadership> {
         loop {
-            match self.try_acquire_or_renew().await {
-                Ok(true) => {
-                    tracing::info!(lease = %self.name, identity = %self.identity, "became the leader");
-                    return true;
-                }
+            match self.attempt().await {
+                Ok(true) => break,
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "leader election: cannot read or write the lease"),
             }
             tokio::select! {
-                _ = cancel.cancelled() => return false,
+                _ = cancel.cancelled() => return None,
                 _ = tokio::time::sleep(self.timings.retry_period) => {}
             }
         }
+        tracing::info!(lease = %self.name, identity = %self.identity, "became the leader");
+        let election = Arc::new(self);
+        let stop = CancellationToken::new();
+        let lost = CancellationToken::new();
+        let renewal = tokio::spawn({
+            let (election, stop, lost) = (election.clone(), stop.clone(), lost.clone());
+            async move {
+                if let Err(reason) = election.renew(&stop).await {
+                    tracing::error!(reason, "lost the leadership");
+                    lost.cancel();
+                }
+            }
+        });
+        Some(Leadership {
+            election,
+            stop,
+            lost,
+            renewal,
+        })
     }
 
-    /// Renews the lease until `cancel` fires (then releases it and returns `Ok`), or until it
-    /// cannot be renewed within the renew deadline (then returns `Err`: leadership is lost and
-    /// the caller must stop writing).
-    pub async fn hold(&self, cancel: &CancellationToken) -> Result<(), String> {
+    /// Renews the lease until `stop` fires (`Ok`), or until it could not be renewed within the
+    /// renew deadline or another replica took it (`Err`).
+    async fn renew(&self, stop: &CancellationToken) -> Result<(), String> {
         let mut last_renewed = Instant::now();
         loop {
             tokio::select! {
-                _ = cancel.cancelled() => {
-                    self.release().await;
-                    return Ok(());
-                }
+                _ = stop.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(self.timings.retry_period) => {}
             }
-            match self.try_acquire_or_renew().await {
+            match self.attempt().await {
                 Ok(true) => last_renewed = Instant::now(),
                 Ok(false) => return Err("another replica holds the lease".to_owned()),
                 Err(e) => tracing::warn!(error = %e, "leader election: renewing the lease failed"),
@@ -98,6 +137,14 @@ impl LeaderElection {
                     self.timings.renew_deadline
                 ));
             }
+        }
+    }
+
+    /// One round, bounded in time: a hung request must not keep a leader that cannot renew.
+    async fn attempt(&self) -> Result<bool, String> {
+        match tokio::time::timeout(self.timings.renew_deadline, self.try_acquire_or_renew()).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer within {:?}", self.timings.renew_deadline)),
         }
     }
 

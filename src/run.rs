@@ -3,7 +3,7 @@
 
 use crate::cli::RunArgs;
 use crate::controller::{self, Context, events::Events, infra::InfraSync, stores};
-use crate::leader::{LeaderElection, Timings};
+use crate::leader::{LeaderElection, Leadership, Timings};
 use crate::telemetry::{admin, metrics::Metrics};
 use crate::translate;
 use anyhow::Context as _;
@@ -39,38 +39,70 @@ pub async fn run(args: RunArgs, cancel: CancellationToken) -> anyhow::Result<()>
         cancel.clone(),
     ));
 
-    let election = args.leader_elect.then(|| {
-        LeaderElection::new(
+    let leadership = if args.leader_elect {
+        let timings = Timings {
+            lease_duration: args.leader_elect_lease_duration,
+            renew_deadline: args.leader_elect_renew_deadline,
+            retry_period: args.leader_elect_retry_period,
+        };
+        let election = LeaderElection::new(
             client.clone(),
             &args.leader_election_namespace,
             &args.leader_election_id,
             &identity,
-            Timings {
-                lease_duration: args.leader_elect_lease_duration,
-                renew_deadline: args.leader_elect_renew_deadline,
-                retry_period: args.leader_elect_retry_period,
-            },
-        )
-    });
-    if let Some(election) = &election {
+            timings,
+        );
         // A standby is healthy and ready: it takes over when the leader goes.
         health.set_ready(true);
         tracing::info!(identity, "waiting to become the leader");
-        if !election.acquire(&cancel).await {
+        let Some(leadership) = election.lead(&cancel).await else {
+            let _ = admin.await;
             return Ok(());
-        }
+        };
         health.set_ready(false);
-    }
-    metrics.set_leader(true);
-
-    let cluster_uid = match &args.cluster_uid {
-        Some(uid) => uid.clone(),
-        None => crate::cluster_uid::load_or_create(client.clone(), &args.leader_election_namespace)
-            .await
-            .context("reading or creating the cluster UID")?,
+        Some(leadership)
+    } else {
+        None
     };
-    tracing::info!(cluster_uid, "starting");
-    let provider = provider(&args, &cluster_uid, metrics.clone()).await?;
+    let lost = leadership.as_ref().map(Leadership::lost).unwrap_or_default();
+    metrics.set_leader(true);
+    let outcome = lead(&args, client, &identity, metrics.clone(), health, &cancel, &lost).await;
+    metrics.set_leader(false);
+    // Only now that nothing writes any more may a standby take over.
+    if let Some(leadership) = leadership {
+        leadership.release().await;
+    }
+    cancel.cancel();
+    let _ = admin.await;
+    outcome
+}
+
+/// The leader's work: the provider, the watches and the controller, until `cancel` (a graceful
+/// stop, bounded by [`SHUTDOWN_GRACE`]) or `lost` (an immediate one).
+async fn lead(
+    args: &RunArgs,
+    client: kube::Client,
+    identity: &str,
+    metrics: Arc<Metrics>,
+    health: Arc<admin::Health>,
+    cancel: &CancellationToken,
+    lost: &CancellationToken,
+) -> anyhow::Result<()> {
+    let setup = async {
+        let cluster_uid = match &args.cluster_uid {
+            Some(uid) => uid.clone(),
+            None => crate::cluster_uid::load_or_create(client.clone(), &args.leader_election_namespace)
+                .await
+                .context("reading or creating the cluster UID")?,
+        };
+        tracing::info!(cluster_uid, "starting");
+        provider(args, &cluster_uid, metrics.clone()).await
+    };
+    let provider = tokio::select! {
+        provider = setup => provider?,
+        _ = lost.cancelled() => anyhow::bail!("lost the leadership while starting"),
+        _ = cancel.cancelled() => return Ok(()),
+    };
 
     let (stores, streams) = stores::watch(&client, args.watch_namespace.as_deref());
     let (all_tx, all_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -86,69 +118,58 @@ pub async fn run(args: RunArgs, cancel: CancellationToken) -> anyhow::Result<()>
         legacy_class: args.ingress_class.clone(),
         ..translate::Config::default()
     };
-    let events = Events::new(client.clone(), "cloud-lb-controller", &identity);
-    let ctx = Arc::new(Context::new(
-        client.clone(),
+    let events = Events::new(client.clone(), "cloud-lb-controller", identity);
+    let (ctx, requeues) = Context::new(
+        client,
         provider,
         stores.clone(),
         events,
-        metrics.clone(),
+        metrics,
         infra,
         translate,
         args.resync_period,
         args.watch_namespace.clone(),
-    ));
+    );
 
     // Ready once the caches have synced.
-    let ready_health = health.clone();
-    let ready_stores = stores.clone();
     tokio::spawn(async move {
-        if ready_stores.wait_ready().await.is_ok() {
-            ready_health.set_ready(true);
+        if stores.wait_ready().await.is_ok() {
+            health.set_ready(true);
         }
     });
 
-    let controller_cancel = cancel.child_token();
+    let stop = CancellationToken::new();
     let mut controller = tokio::spawn(controller::run(
-        ctx,
+        Arc::new(ctx),
         streams,
+        requeues,
         all_rx,
         args.concurrency,
-        controller_cancel.clone(),
+        stop.clone(),
     ));
-    let mut controller_done = false;
-    let outcome = match &election {
-        Some(election) => tokio::select! {
-            held = election.hold(&cancel) => held.map_err(|e| anyhow::anyhow!("lost the leadership: {e}")),
-            _ = &mut controller => {
-                controller_done = true;
-                election.release().await;
-                Ok(())
-            }
-        },
-        None => {
-            tokio::select! {
-                _ = cancel.cancelled() => {}
-                _ = &mut controller => controller_done = true,
-            }
-            Ok(())
+    tokio::select! {
+        _ = cancel.cancelled() => {}
+        _ = &mut controller => return Ok(()),
+        _ = lost.cancelled() => {
+            controller.abort();
+            anyhow::bail!("lost the leadership: stopped at once");
         }
-    };
-    controller_cancel.cancel();
-    // Reconciles in flight may finish; a cloud operation that hangs must not hold the process
-    // past its termination grace period.
-    if !controller_done
-        && tokio::time::timeout(SHUTDOWN_GRACE, &mut controller)
-            .await
-            .is_err()
-    {
-        tracing::warn!("reconciles still running after {SHUTDOWN_GRACE:?}: exiting anyway");
-        controller.abort();
     }
-    metrics.set_leader(false);
-    cancel.cancel();
-    let _ = admin.await;
-    outcome
+    // Reconciles in flight may finish; a cloud operation that hangs must not hold the process
+    // past its termination grace period, nor may a replica that lost the lease keep writing.
+    stop.cancel();
+    tokio::select! {
+        _ = &mut controller => {}
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("reconciles still running after {SHUTDOWN_GRACE:?}: exiting anyway");
+            controller.abort();
+        }
+        _ = lost.cancelled() => {
+            controller.abort();
+            anyhow::bail!("lost the leadership while stopping");
+        }
+    }
+    Ok(())
 }
 
 /// A client from the given kubeconfig, or the in-cluster or default configuration. Requests

@@ -372,3 +372,72 @@ async fn an_orphaned_load_balancer_is_collected() {
     assert!(h.address("kept").await.is_some());
     ctl.stop().await;
 }
+
+#[tokio::test]
+async fn a_failing_ingress_backs_off_instead_of_spinning() {
+    let h = Harness::start().await;
+    h.gce.set_quota("backendServices", Some(0));
+    h.apply(ECHO).await;
+    h.apply(&ingress("web")).await;
+    let ctl = h.spawn_controller(&["--leader-elect=false"]);
+    let (_, _, note) = eventually("a SyncFailed warning", WAIT, || async {
+        h.events("web")
+            .await
+            .into_iter()
+            .find(|(t, r, _)| t == "Warning" && r == "SyncFailed")
+    })
+    .await;
+    assert!(
+        note.starts_with("cloud-user: ") && note.to_lowercase().contains("quota"),
+        "{note}"
+    );
+    eventually("the Error state", WAIT, || async {
+        (h.state("web").await.as_deref() == Some("Error")).then_some(())
+    })
+    .await;
+    h.gce.reset_stats();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // With backoff from 1 s, a few attempts in 3 s; a reconcile loop would make hundreds.
+    let attempts = h.gce.stats().kind("backendServices").mutations;
+    assert!(attempts <= 6, "{attempts} attempts in 3 s");
+    ctl.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_with_a_broken_ingress_keeps_its_ports_open() {
+    let h = Harness::start().await;
+    h.apply(ECHO).await;
+    h.apply(&ingress("web")).await;
+    let ctl = h.spawn_controller(&["--leader-elect=false"]);
+    eventually("an address", WAIT, || h.address("web")).await;
+    ctl.stop().await;
+    let firewall = h
+        .gce_names("firewalls")
+        .into_iter()
+        .next()
+        .expect("a firewall rule");
+    let ports = h.gce_resource("firewalls", &firewall).unwrap()["allowed"].clone();
+
+    // Broken while the controller was down: its Service is gone.
+    h.apply(&ingress("web").replace("name: echo", "name: missing"))
+        .await;
+    let ctl = h.spawn_controller(&["--leader-elect=false"]);
+    eventually("the Translate warning", WAIT, || async {
+        h.events("web")
+            .await
+            .into_iter()
+            .find(|(_, r, n)| r == "Translate" && n.contains("missing"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rule = h
+        .gce_resource("firewalls", &firewall)
+        .expect("the firewall rule is kept");
+    assert_eq!(rule["allowed"], ports, "its ports are kept");
+    assert_eq!(
+        h.gce_names("urlMaps").len(),
+        1,
+        "the load balancer is left as it was"
+    );
+    ctl.stop().await;
+}

@@ -33,6 +33,12 @@ pub trait Provider: Send + Sync {
     /// for garbage collection of those whose Ingress is gone.
     async fn list_owned(&self) -> Result<Vec<LoadBalancerKey>, Error>;
 
+    /// Deletes shared resources nothing uses any more (backends left behind by a failure or a
+    /// crash). Called periodically; each call is idempotent.
+    async fn collect_garbage(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// The cloud objects [`Provider::ensure`] would create for `lb`, in creation order, without
     /// any network call.
     fn plan(&self, lb: &LoadBalancer) -> Result<serde_json::Value, Error>;
@@ -62,9 +68,11 @@ impl LoadBalancerStatus {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InfraStatus {
     pub resources: BTreeMap<ResourceKind, Vec<String>>,
-    /// E.g. the command a network administrator must run when the firewall rule cannot be
-    /// written by the controller (Shared VPC).
+    /// Things the user should know, e.g. a node whose VM does not exist and was left out.
     pub warnings: Vec<String>,
+    /// When the controller may not write the firewall rule itself (Shared VPC): what a network
+    /// administrator must do, with the exact command.
+    pub firewall_change: Option<String>,
 }
 
 /// The kinds of cloud resources a load balancer is made of, in creation order.

@@ -414,7 +414,7 @@ async fn delete_leaves_nothing_but_foreign_resources() {
     env.provider.delete(&b.key).await.expect("deleting twice is fine");
     let infra = ClusterInfra {
         nodes: nodes(),
-        node_ports: Default::default(),
+        ..Default::default()
     };
     env.provider.ensure_infrastructure(&infra).await.unwrap();
     let left: Vec<String> = env
@@ -717,6 +717,7 @@ async fn a_forbidden_firewall_write_yields_the_command_an_admin_must_run() {
     let infra = ClusterInfra {
         nodes: nodes(),
         node_ports: [30080, 30081].into_iter().collect(),
+        ..Default::default()
     };
     let status = provider
         .ensure_infrastructure(&infra)
@@ -730,8 +731,11 @@ async fn a_forbidden_firewall_write_yields_the_command_an_admin_must_run() {
          --description '{description}' --source-ranges 130.211.0.0/22,35.191.0.0/16 --allow tcp:30080-30081 \
          --target-tags gke-node"
     );
-    assert_eq!(status.warnings.len(), 1, "{:?}", status.warnings);
-    assert!(status.warnings[0].contains(&command), "{}", status.warnings[0]);
+    assert!(status.warnings.is_empty(), "{:?}", status.warnings);
+    let change = status
+        .firewall_change
+        .expect("the command an administrator must run");
+    assert!(change.contains(&command), "{change}");
     // An administrator runs it (exactly, as given): the controller then recognises the rule as its own.
     let client = reqwest::Client::new();
     let url = format!("{}projects/{PROJECT}/global/firewalls", gce.base_url());
@@ -750,7 +754,7 @@ async fn a_forbidden_firewall_write_yields_the_command_an_admin_must_run() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(30)).await;
     let again = provider.ensure_infrastructure(&infra).await.unwrap();
-    assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+    assert_eq!(again.firewall_change, None);
     // Load balancers are still built: the instance groups exist.
     provider
         .ensure(&lb("default", "xpn", vec![backend("default", "echo", 80, 30080)]))
@@ -874,6 +878,7 @@ async fn shared_vpc_puts_the_firewall_rule_in_the_host_project() {
     let infra = ClusterInfra {
         nodes: nodes(),
         node_ports: [30080].into_iter().collect(),
+        ..Default::default()
     };
     provider.ensure_infrastructure(&infra).await.unwrap();
     let fw = provider.namer().firewall();
@@ -906,12 +911,210 @@ async fn shared_vpc_puts_the_firewall_rule_in_the_host_project() {
     provider
         .ensure_infrastructure(&ClusterInfra {
             nodes: nodes(),
-            node_ports: Default::default(),
+            ..Default::default()
         })
         .await
         .unwrap();
     assert!(
         gce.resource(&format!("projects/host-project/global/firewalls/{fw}"))
             .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_node_without_a_vm_is_left_out_with_a_warning() {
+    let gce = fake_gce::FakeGce::start(fake_config()).await.unwrap();
+    let provider = new_provider(&gce, |_| {});
+    let mut infra = ClusterInfra {
+        nodes: nodes(),
+        node_ports: [30080].into_iter().collect(),
+        ..Default::default()
+    };
+    infra.nodes.push(Node {
+        zone: "us-central1-a".into(),
+        name: "ghost".into(),
+        instance: "ghost".into(),
+    });
+    let status = provider
+        .ensure_infrastructure(&infra)
+        .await
+        .expect("the other nodes are used");
+    assert_eq!(status.warnings.len(), 1, "{:?}", status.warnings);
+    assert!(
+        status.warnings[0].contains("node ghost"),
+        "{}",
+        status.warnings[0]
+    );
+    let ig = provider.namer().instance_group();
+    let members =
+        &gce.state()["members"][format!("projects/{PROJECT}/zones/us-central1-a/instanceGroups/{ig}")];
+    assert_eq!(members.as_array().map(Vec::len), Some(2));
+    provider
+        .ensure(&lb("default", "ok", vec![backend("default", "echo", 80, 30080)]))
+        .await
+        .expect("ensure");
+}
+
+#[tokio::test]
+async fn a_stuck_operation_does_not_hold_up_other_load_balancers() {
+    let env = Env::start_with(fake_config(), &[30080], |c| {
+        c.compute.operation_timeout = Duration::from_secs(20)
+    })
+    .await;
+    let b = lb("default", "b", vec![backend("default", "b", 80, 30080)]);
+    env.provider.ensure(&b).await.unwrap();
+    let stuck = lb("default", "stuck", vec![backend("default", "s", 80, 30080)]);
+    let um = env
+        .provider
+        .namer()
+        .lb(cloud::gce::names::LbPart::UrlMap, "default", "stuck");
+    env.gce
+        .add_fault(FaultRule::new("POST", ".*/global/urlMaps$", FaultAction::NeverFinish).times(1))
+        .unwrap();
+    let pending = env.provider.ensure(&stuck);
+    let others = async {
+        // Wait until the stuck pass holds its backend and waits on its URL map...
+        eventually(|| env.gce.state()["pendingOperations"].as_u64() == Some(1)).await;
+        // ...then a deletion (which sweeps backends) and an unrelated ensure still go through.
+        env.provider.delete(&b.key).await.expect("delete");
+        env.provider
+            .ensure(&lb("default", "c", vec![backend("default", "c", 80, 30080)]))
+            .await
+            .expect("ensure");
+    };
+    tokio::select! {
+        _ = pending => panic!("the stuck pass finished"),
+        r = tokio::time::timeout(Duration::from_secs(15), others) => r.expect("blocked behind the stuck operation"),
+    }
+    assert!(env.try_get("urlMaps", &um).is_none());
+    assert!(
+        env.try_get(
+            "backendServices",
+            &env.provider.namer().backend("default", "b", 80)
+        )
+        .is_none(),
+        "b's backend swept"
+    );
+}
+
+async fn eventually(mut check: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition never held");
+}
+
+#[tokio::test]
+async fn deleting_and_recreating_at_once_builds_everything_again() {
+    let env = Env::start_with(fake_config(), &[30080], |c| {
+        c.max_staleness = Duration::from_secs(3600)
+    })
+    .await;
+    let keep = lb("default", "keep", vec![backend("default", "shared", 80, 30080)]);
+    let again = lb("default", "again", vec![backend("default", "shared", 80, 30080)]);
+    env.provider.ensure(&keep).await.unwrap();
+    let before = env.provider.ensure(&again).await.unwrap();
+    env.provider.delete(&again.key).await.unwrap();
+    let after = env.provider.ensure(&again).await.unwrap();
+    assert!(!after.address.is_empty());
+    for kind in [
+        ResourceKind::HttpForwardingRule,
+        ResourceKind::TargetHttpProxy,
+        ResourceKind::Address,
+    ] {
+        let name = &after.names(kind)[0];
+        let collection = match kind {
+            ResourceKind::HttpForwardingRule => "forwardingRules",
+            ResourceKind::TargetHttpProxy => "targetHttpProxies",
+            _ => "addresses",
+        };
+        assert!(
+            env.try_get(collection, name).is_some(),
+            "{collection}/{name} was not re-created"
+        );
+    }
+    let rule = env.get(
+        "forwardingRules",
+        &after.names(ResourceKind::HttpForwardingRule)[0],
+    );
+    assert_eq!(rule["IPAddress"], after.address.as_str());
+    let _ = before;
+}
+
+#[tokio::test]
+async fn a_dropped_backend_is_swept_even_when_a_later_step_fails() {
+    let env = Env::start(&[30080, 30081]).await;
+    let mut model = lb("default", "switch", vec![backend("default", "one", 80, 30080)]);
+    env.provider.ensure(&model).await.unwrap();
+    // Switch to another Service and turn HTTPS on; the HTTPS proxy fails once.
+    model.backends = vec![backend("default", "two", 80, 30081)];
+    model.routes.default_backend = Some(model.backends[0].key.clone());
+    let model = with_https(model, vec![certificate("default/tls", "s.example.com")]);
+    env.gce
+        .add_fault(
+            FaultRule::new(
+                "POST",
+                ".*/global/targetHttpsProxies$",
+                FaultAction::Error {
+                    status: 400,
+                    reason: "invalid".into(),
+                    message: "no".into(),
+                },
+            )
+            .times(1),
+        )
+        .unwrap();
+    assert!(env.provider.ensure(&model).await.is_err());
+    let one = env.provider.namer().backend("default", "one", 80);
+    assert!(
+        env.try_get("backendServices", &one).is_none(),
+        "the dropped backend service leaked"
+    );
+    assert!(
+        env.try_get("healthChecks", &one).is_none(),
+        "the dropped health check leaked"
+    );
+    env.provider.ensure(&model).await.expect("the next pass finishes");
+}
+
+#[tokio::test]
+async fn a_health_check_left_without_its_backend_service_is_collected() {
+    let env = Env::start(&[30080]).await;
+    env.gce.set_quota("backendServices", Some(0));
+    let model = lb("default", "orphan", vec![backend("default", "echo", 80, 30080)]);
+    assert!(env.provider.ensure(&model).await.is_err());
+    assert_eq!(
+        env.names("healthChecks").len(),
+        1,
+        "the health check was created before the quota hit"
+    );
+    env.provider.collect_garbage().await.unwrap();
+    assert!(env.names("healthChecks").is_empty());
+}
+
+#[tokio::test]
+async fn changing_the_scheme_is_refused_rather_than_an_outage() {
+    let env = Env::start(&[30080]).await;
+    let model = lb("default", "scheme", vec![backend("default", "echo", 80, 30080)]);
+    env.provider.ensure(&model).await.unwrap();
+    let before = env.counts();
+    let classic = new_provider(&env.gce, |c| c.scheme = cloud::gce::Scheme::External);
+    classic.ensure_infrastructure(&env.infra).await.unwrap();
+    env.gce.reset_stats();
+    let err = classic.ensure(&model).await.unwrap_err();
+    assert_eq!(err.category, ErrorCategory::User);
+    assert!(
+        err.message.contains("EXTERNAL_MANAGED") && err.message.contains("--gce-classic"),
+        "{}",
+        err.message
+    );
+    assert_eq!(env.counts(), before);
+    assert_eq!(
+        env.gce.stats().total.mutations,
+        0,
+        "nothing was deleted or changed"
     );
 }

@@ -7,6 +7,8 @@ use crate::telemetry::metrics::Metrics;
 use crate::translate;
 use cloud::model::LoadBalancer;
 use cloud::{LoadBalancerStatus, Provider};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::runtime::reflector::ObjectRef;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
@@ -39,9 +41,14 @@ pub struct Context {
     memo: Mutex<HashMap<String, Memo>>,
     failures: Mutex<HashMap<String, u32>>,
     primed: tokio::sync::OnceCell<()>,
+    requeue: tokio::sync::mpsc::UnboundedSender<ObjectRef<Ingress>>,
 }
 
+/// Ingresses to reconcile again, outside any watch event (see [`Context::requeue`]).
+pub type Requeues = tokio::sync::mpsc::UnboundedReceiver<ObjectRef<Ingress>>;
+
 impl Context {
+    /// The context, and the stream of Ingresses it asks to reconcile again (for the controller).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: kube::Client,
@@ -53,8 +60,9 @@ impl Context {
         translate: translate::Config,
         resync: Duration,
         watch_namespace: Option<String>,
-    ) -> Self {
-        Self {
+    ) -> (Self, Requeues) {
+        let (requeue, requeues) = tokio::sync::mpsc::unbounded_channel();
+        let ctx = Self {
             client,
             provider,
             stores,
@@ -67,7 +75,14 @@ impl Context {
             memo: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             primed: tokio::sync::OnceCell::new(),
-        }
+            requeue,
+        };
+        (ctx, requeues)
+    }
+
+    /// Asks for a reconcile of this Ingress soon, whatever the watches say.
+    pub fn requeue(&self, ingress: ObjectRef<Ingress>) {
+        let _ = self.requeue.send(ingress);
     }
 
     /// The translation settings, at the current time (for certificate expiry).
@@ -90,15 +105,25 @@ impl Context {
                     .map_err(|_| super::Error::Cloud(cloud::Error::bug("a watch ended")))?;
                 let config = self.translate_config();
                 for ingress in self.stores.ingresses.state() {
-                    if ingress.metadata.deletion_timestamp.is_none()
-                        && translate::is_ours(&ingress, &self.stores, &config)
-                        && let Ok(t) = translate::translate(&ingress, &self.stores, &config)
+                    if ingress.metadata.deletion_timestamp.is_some()
+                        || !translate::is_ours(&ingress, &self.stores, &config)
                     {
-                        self.infra
-                            .set_ports(&t.load_balancer.key.to_string(), t.load_balancer.node_ports());
+                        continue;
+                    }
+                    let key = super::reconcile::key_of(&ingress);
+                    match translate::translate(&ingress, &self.stores, &config) {
+                        Ok(t) => self.infra.set_ports(&key, t.load_balancer.node_ports()),
+                        // Its load balancer, if it has one, may use ports we cannot tell.
+                        Err(_) if super::reconcile::has_finalizer(&ingress) => self.infra.mark_unknown(&key),
+                        Err(_) => {}
                     }
                 }
-                self.infra.ensure().await?;
+                self.infra.set_primed();
+                // A failure here is retried by reconciles and by the infrastructure loop; it must
+                // not keep every reconcile waiting.
+                if let Err(e) = self.infra.ensure().await {
+                    tracing::warn!(error = %e, "ensuring the cluster infrastructure");
+                }
                 Ok(())
             })
             .await

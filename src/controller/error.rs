@@ -42,10 +42,4 @@ impl Error {
             Error::Kube { .. } => "kubernetes",
         }
     }
-
-    /// Errors only the user can fix: retrying on a timer does not help.
-    pub fn needs_user(&self) -> bool {
-        matches!(self, Error::Translate { .. })
-            || matches!(self, Error::Cloud(e) if e.category == cloud::ErrorCategory::User)
-    }
 }

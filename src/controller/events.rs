@@ -29,6 +29,9 @@ pub const CREATED: &str = "Created";
 pub const IP_ASSIGNED: &str = "IPAssigned";
 /// The load balancer was deleted (Ingress deleted, or no longer of our class).
 pub const DELETED: &str = "Deleted";
+/// Part of the cluster's infrastructure could not be built (e.g. a node whose VM does not
+/// exist); the load balancer uses what could be.
+pub const INFRASTRUCTURE: &str = "InfrastructureWarning";
 /// The health-check firewall rule needs a change the controller may not make itself.
 pub const FIREWALL_CHANGE_REQUIRED: &str = "FirewallChangeRequired";
 

@@ -35,6 +35,9 @@ pub struct InfraSync {
     debounce: Duration,
     /// Node ports each Ingress's load balancer uses, by `namespace/name`.
     ports: Mutex<HashMap<String, Vec<u16>>>,
+    /// Ingresses of ours whose node ports are unknown (they do not translate, and no earlier
+    /// translation told): while any remain, the infrastructure only grows.
+    unknown: Mutex<BTreeSet<String>>,
     /// Held while ensuring, so ensures never overlap.
     last: tokio::sync::Mutex<Option<Ensured>>,
     dirty: Notify,
@@ -43,6 +46,8 @@ pub struct InfraSync {
     generation: AtomicU64,
     /// Asks the controller to reconcile every Ingress.
     reconcile_all: tokio::sync::mpsc::UnboundedSender<()>,
+    /// Whether every Ingress's ports have been collected once (see `Context::prime`).
+    primed: std::sync::atomic::AtomicBool,
 }
 
 impl InfraSync {
@@ -59,11 +64,18 @@ impl InfraSync {
             zones,
             debounce,
             ports: Mutex::new(HashMap::new()),
+            unknown: Mutex::new(BTreeSet::new()),
             last: tokio::sync::Mutex::new(None),
             dirty: Notify::new(),
             generation: AtomicU64::new(0),
             reconcile_all,
+            primed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Every Ingress's ports are known (or marked unknown): the infrastructure may follow them.
+    pub fn set_primed(&self) {
+        self.primed.store(true, Ordering::Relaxed);
     }
 
     /// Changes whenever the load balancers must be ensured again for the infrastructure's sake.
@@ -73,6 +85,10 @@ impl InfraSync {
 
     /// Records the node ports of one Ingress's load balancer.
     pub fn set_ports(&self, ingress: &str, ports: Vec<u16>) {
+        self.unknown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(ingress);
         let mut map = self.ports.lock().unwrap_or_else(|p| p.into_inner());
         let old = map.insert(ingress.to_owned(), ports.clone());
         // A port dropped may be used by no one now: shrink the infrastructure, unhurried.
@@ -81,14 +97,47 @@ impl InfraSync {
         }
     }
 
+    /// The node ports last recorded for an Ingress.
+    pub fn ports_of(&self, ingress: &str) -> Vec<u16> {
+        self.ports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(ingress)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Notes an Ingress of ours that cannot be translated: unless its ports are known from an
+    /// earlier translation, nothing may be removed from the infrastructure meanwhile, since its
+    /// load balancer may still use any port.
+    pub fn mark_unknown(&self, ingress: &str) {
+        if !self
+            .ports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(ingress)
+        {
+            self.unknown
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(ingress.to_owned());
+        }
+    }
+
     /// Forgets an Ingress whose load balancer is gone.
     pub fn remove(&self, ingress: &str) {
+        let was_unknown = self
+            .unknown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(ingress);
         if self
             .ports
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(ingress)
             .is_some()
+            || was_unknown
         {
             self.dirty.notify_one();
         }
@@ -109,7 +158,15 @@ impl InfraSync {
             .flatten()
             .copied()
             .collect();
-        (ClusterInfra { nodes, node_ports }, warnings)
+        let ports_incomplete = !self.unknown.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
+        (
+            ClusterInfra {
+                nodes,
+                node_ports,
+                ports_incomplete,
+            },
+            warnings,
+        )
     }
 
     /// Ensures the infrastructure unless it was ensured already with every port in `ports`.
@@ -129,16 +186,6 @@ impl InfraSync {
         self.ensure_locked(&mut last).await
     }
 
-    /// The warnings of the last ensure (e.g. a firewall change the controller may not make).
-    pub async fn warnings(&self) -> Vec<String> {
-        self.last
-            .lock()
-            .await
-            .as_ref()
-            .map(|e| e.status.warnings.clone())
-            .unwrap_or_default()
-    }
-
     async fn ensure_locked(&self, last: &mut Option<Ensured>) -> Result<InfraStatus, cloud::Error> {
         let (desired, warnings) = self.desired();
         for w in &warnings {
@@ -156,7 +203,14 @@ impl InfraSync {
             ports = desired.node_ports.len(),
             "ensuring the cluster infrastructure"
         );
-        let status = self.provider.ensure_infrastructure(&desired).await?;
+        let status = match self.provider.ensure_infrastructure(&desired).await {
+            Ok(status) => status,
+            Err(e) => {
+                // The background loop tries again after the debounce.
+                self.dirty.notify_one();
+                return Err(e);
+            }
+        };
         let first = last.is_none();
         *last = Some(Ensured {
             infra: desired,
@@ -188,8 +242,8 @@ impl InfraSync {
                 self.dirty.notified().await;
                 // Let a burst of changes settle into one ensure.
                 tokio::time::sleep(self.debounce).await;
-                if self.last.lock().await.is_none() {
-                    // Not primed yet: the first reconcile ensures with every port known.
+                if !self.primed.load(Ordering::Relaxed) {
+                    // The first reconcile ensures, with every port known by then.
                     continue;
                 }
                 if let Err(e) = self.ensure().await {

@@ -21,9 +21,7 @@ pub use error::Error;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Secret, Service};
-use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::controller::{Config, Controller};
-use kube::runtime::reflector::ObjectRef;
 use std::sync::Arc;
 use std::time::Duration;
 use stores::Streams;
@@ -33,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub async fn run(
     ctx: Arc<Context>,
     streams: Streams,
+    requeues: context::Requeues,
     reconcile_all: tokio::sync::mpsc::UnboundedReceiver<()>,
     concurrency: u16,
     cancel: CancellationToken,
@@ -50,7 +49,8 @@ pub async fn run(
     let by_service = ctx.stores.clone();
     let by_secret = ctx.stores.clone();
     let by_class = ctx.stores.clone();
-    let all = tokio_stream_of(reconcile_all);
+    let all = stream_of(reconcile_all);
+    let requeued = stream_of(requeues);
     let shutdown = cancel.clone();
     Controller::for_stream(ingresses, ctx.stores.ingresses.clone())
         .with_config(Config::default().concurrency(concurrency))
@@ -68,6 +68,7 @@ pub async fn run(
         })
         .watches_stream(classes, move |_| by_class.all_ingresses())
         .reconcile_all_on(all)
+        .reconcile_on(requeued)
         .graceful_shutdown_on(async move { shutdown.cancelled().await })
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| async move {
@@ -78,9 +79,9 @@ pub async fn run(
         .await;
 }
 
-fn tokio_stream_of(
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<()>,
-) -> impl futures::Stream<Item = ()> + Send {
+fn stream_of<T: Send>(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<T>,
+) -> impl futures::Stream<Item = T> + Send {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
@@ -99,9 +100,4 @@ async fn collect_garbage(ctx: Arc<Context>, cancel: CancellationToken) {
             _ = tokio::time::sleep(ctx.resync.max(Duration::from_secs(1))) => {}
         }
     }
-}
-
-/// The object reference of an Ingress, for mappers.
-pub fn ingress_ref(namespace: &str, name: &str) -> ObjectRef<Ingress> {
-    ObjectRef::new(name).within(namespace)
 }

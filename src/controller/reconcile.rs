@@ -59,8 +59,16 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
         return Ok(Action::await_change());
     }
 
-    let translation = translate::translate(ingress, &ctx.stores, &config)
-        .map_err(|problems| Error::Translate { problems })?;
+    let translation = match translate::translate(ingress, &ctx.stores, &config) {
+        Ok(t) => t,
+        Err(problems) => {
+            // Its load balancer (left as it was) still uses its node ports.
+            if has_finalizer(ingress) {
+                ctx.infra.mark_unknown(key);
+            }
+            return Err(Error::Translate { problems });
+        }
+    };
     let reference = reference(ingress);
     for warning in &translation.warnings {
         ctx.events
@@ -77,28 +85,50 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
         add_finalizer(ingress, ctx).await?;
     }
     let lb = translation.load_balancer;
-    ctx.infra.set_ports(key, lb.node_ports());
-    let infra = ctx.infra.ensure_covers(&lb.node_ports()).await?;
-    for warning in &infra.warnings {
-        ctx.events
-            .publish(
-                &reference,
-                Kind::Warning,
-                events::FIREWALL_CHANGE_REQUIRED,
-                "Sync",
-                warning,
-            )
-            .await;
+    let ports = lb.node_ports();
+    // Until the load balancer has moved to new ports, the old ones stay open too.
+    let mut covering = ctx.infra.ports_of(key);
+    covering.extend(&ports);
+    covering.sort_unstable();
+    covering.dedup();
+    ctx.infra.set_ports(key, covering);
+    match ctx.infra.ensure_covers(&ports).await {
+        Ok(infra) => {
+            for warning in &infra.warnings {
+                ctx.events
+                    .publish(&reference, Kind::Warning, events::INFRASTRUCTURE, "Sync", warning)
+                    .await;
+            }
+            if let Some(change) = &infra.firewall_change {
+                ctx.events
+                    .publish(
+                        &reference,
+                        Kind::Warning,
+                        events::FIREWALL_CHANGE_REQUIRED,
+                        "Sync",
+                        change,
+                    )
+                    .await;
+            }
+        }
+        // The load balancer may still be built (the groups that exist are used); retried later.
+        Err(e) => {
+            let note = format!("the cluster's nodes could not all be made reachable: {e}");
+            ctx.events
+                .publish(&reference, Kind::Warning, events::INFRASTRUCTURE, "Sync", &note)
+                .await;
+        }
     }
 
     let status = match ctx.memo_hit(key, &lb) {
         Some(status) => status,
         None => {
-            let previous = State::of(ingress);
             let generation = ingress.metadata.generation.unwrap_or(0);
-            if previous
+            // Only a new generation is news: an Error being retried stays Error until it
+            // clears (writing Provisioning would trigger a reconcile at once, past the backoff).
+            if State::of(ingress)
                 .as_ref()
-                .is_none_or(|s| s.observed_generation != generation || s.state == "Error")
+                .is_none_or(|s| s.observed_generation != generation)
             {
                 let creating = report::status_ips(ingress).is_empty();
                 let message = if creating {
@@ -125,6 +155,8 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
             status
         }
     };
+    // The load balancer uses exactly these ports now; ports it left go after the debounce.
+    ctx.infra.set_ports(key, ports);
 
     // Report: the address first (what `kubectl get ing` shows), then the annotations.
     let ips = report::status_ips(ingress);

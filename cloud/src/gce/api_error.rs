@@ -74,16 +74,29 @@ impl ApiError {
         }
     }
 
-    /// The error of an operation that ended DONE with errors, if it did.
+    /// The error of an operation that ended DONE with errors (or with only an error status),
+    /// if it did.
     pub fn from_operation(op: &Operation) -> Option<Self> {
-        let first = op.error.as_ref()?.errors.first()?;
-        Some(Self {
-            status: op.http_error_status_code.unwrap_or(400),
-            reason: reason_of_code(&first.code),
-            message: first.message.clone(),
-            from_operation: true,
-            retry_after: None,
-        })
+        let status = op.http_error_status_code.filter(|s| *s >= 400);
+        match op.error.as_ref().and_then(|e| e.errors.first()) {
+            Some(first) => Some(Self {
+                status: status.unwrap_or(400),
+                reason: reason_of_code(&first.code),
+                message: first.message.clone(),
+                from_operation: true,
+                retry_after: None,
+            }),
+            None => status.map(|status| Self {
+                status,
+                reason: String::new(),
+                message: op
+                    .http_error_message
+                    .clone()
+                    .unwrap_or_else(|| "the operation failed".to_owned()),
+                from_operation: true,
+                retry_after: None,
+            }),
+        }
     }
 
     pub fn is_not_found(&self) -> bool {
@@ -109,7 +122,7 @@ impl ApiError {
         self.status == 429
             || matches!(
                 self.reason.as_str(),
-                "rateLimitExceeded" | "userRateLimitExceeded"
+                "rateLimitExceeded" | "userRateLimitExceeded" | "concurrentOperationsQuotaExceeded"
             )
             || self.message.contains("CONCURRENT_OPERATIONS_QUOTA_EXCEEDED")
     }
@@ -169,6 +182,11 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+/// The API's own error behind a provider error, when there is one.
+pub fn of(error: &Error) -> Option<&ApiError> {
+    error.source.as_deref()?.downcast_ref::<ApiError>()
+}
 
 /// Maps an operation error code (`RESOURCE_IN_USE_BY_ANOTHER_RESOURCE`) to the synchronous
 /// reason spelling (`resourceInUseByAnotherResource`).
@@ -236,6 +254,26 @@ mod tests {
         assert_eq!(e(400, "invalid").category(), ErrorCategory::Bug);
         assert_eq!(reason_of_code("QUOTA_EXCEEDED"), "quotaExceeded");
         assert_eq!(reason_of_code("RESOURCE_NOT_FOUND"), "notFound");
+    }
+
+    #[test]
+    fn an_operation_with_only_an_error_status_failed() {
+        let op: Operation = serde_json::from_str(
+            r#"{"status":"DONE","httpErrorStatusCode":503,"httpErrorMessage":"SERVICE UNAVAILABLE"}"#,
+        )
+        .unwrap();
+        let e = ApiError::from_operation(&op).expect("a failure");
+        assert!(e.is_transient());
+        let ok: Operation = serde_json::from_str(r#"{"status":"DONE"}"#).unwrap();
+        assert!(ApiError::from_operation(&ok).is_none());
+        let quota: Operation = serde_json::from_str(
+            r#"{"status":"DONE","httpErrorStatusCode":403,"error":{"errors":[{"code":"CONCURRENT_OPERATIONS_QUOTA_EXCEEDED","message":"m"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            ApiError::from_operation(&quota).unwrap().category(),
+            ErrorCategory::RateLimited
+        );
     }
 
     #[test]

@@ -30,6 +30,48 @@ impl KeyedLocks {
     }
 }
 
+/// One read/write lock per backend name: passes hold it shared while they create a backend and
+/// until their URL map refers to it; the sweep takes it exclusively, without waiting, and only
+/// then deletes.
+#[derive(Default)]
+pub struct KeyedRwLocks(Mutex<HashMap<String, Arc<tokio::sync::RwLock<()>>>>);
+
+impl KeyedRwLocks {
+    fn get(&self, key: &str) -> Arc<tokio::sync::RwLock<()>> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, l| Arc::strong_count(l) > 1);
+        map.entry(key.to_owned()).or_default().clone()
+    }
+
+    pub async fn read(&self, key: &str) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        self.get(key).read_owned().await
+    }
+
+    /// The exclusive lock, unless a pass holds the backend now.
+    pub fn try_write(&self, key: &str) -> Option<tokio::sync::OwnedRwLockWriteGuard<()>> {
+        self.get(key).try_write_owned().ok()
+    }
+}
+
+/// IPs of the users' static addresses, read once per freshness window rather than per pass.
+#[derive(Default)]
+pub struct StaticIps(Mutex<HashMap<String, (String, tokio::time::Instant)>>);
+
+impl StaticIps {
+    /// The IP of `name`, if it was read no earlier than `not_before`.
+    pub fn fresh(&self, name: &str, not_before: tokio::time::Instant) -> Option<String> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(name)
+            .filter(|(_, at)| *at >= not_before)
+            .map(|(ip, _)| ip.clone())
+    }
+
+    pub fn store(&self, name: &str, ip: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(name.to_owned(), (ip.to_owned(), tokio::time::Instant::now()));
+    }
+}
+
 /// A resource kind that is changed by a full update (PUT).
 pub trait Updatable: Resource {
     const COLLECTION: Collection;
@@ -188,6 +230,27 @@ impl GceProvider {
         }
     }
 
+    /// The resource as it is (from the snapshot, or read back when its name turned out taken),
+    /// checked to be `owner`'s; or `None` when this call just created it from `desired`.
+    pub(super) async fn existing_or_create<T: Resource>(
+        &self,
+        what: &str,
+        collection: Collection,
+        snapshot: Option<&T>,
+        desired: &T,
+        owner: Owner<'_>,
+    ) -> Result<Option<T>, Error> {
+        let current = match snapshot {
+            Some(c) => c.clone(),
+            None => match self.insert(what, collection, &Scope::Global, desired).await? {
+                None => return Ok(None),
+                Some(c) => c,
+            },
+        };
+        self.check_owned(what, &current, owner)?;
+        Ok(Some(current))
+    }
+
     /// Makes the resource match `desired`: creates it, or updates it when a managed field differs.
     /// Returns whether anything was written.
     pub(super) async fn ensure_updatable<T: Updatable>(
@@ -284,40 +347,30 @@ impl GceProvider {
         {
             Ok(()) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
-            Err(e) if e.is_in_use() => Err(Error::transient(format!(
-                "deleting {what} {name}: still in use: {}",
-                e.message
-            ))),
+            Err(e) if e.is_in_use() => {
+                let message = format!("deleting {what} {name}: still in use: {}", e.message);
+                Err(Error::transient(message).with_source(e))
+            }
             Err(e) => Err(e.into_error(&format!("deleting {what} {name}"))),
         }
     }
 
-    /// Deletes a resource, treating "still in use" as a reason to keep it.
-    pub(super) async fn remove_if_unused(
+    /// Deletes a resource, treating "still in use" as a reason to keep it. Returns whether it is
+    /// gone.
+    pub(super) async fn remove_if_unused_in(
         &self,
         what: &str,
         collection: Collection,
+        scope: &Scope,
         name: &str,
     ) -> Result<bool, Error> {
-        tracing::info!(kind = what, name, "deleting");
-        let url = self.links().resource_url(&Scope::Global, collection, name);
-        match self
-            .compute
-            .mutate(
-                &format!("{}.delete", collection.segment()),
-                Method::DELETE,
-                &url,
-                None::<&()>,
-            )
-            .await
-        {
+        match self.remove(what, collection, scope, name).await {
             Ok(()) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(true),
-            Err(e) if e.is_in_use() => {
+            Err(e) if super::api_error::of(&e).is_some_and(|a| a.is_in_use()) => {
                 tracing::debug!(kind = what, name, "still in use, kept");
                 Ok(false)
             }
-            Err(e) => Err(e.into_error(&format!("deleting {what} {name}"))),
+            Err(e) => Err(e),
         }
     }
 }

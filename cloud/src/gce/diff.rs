@@ -192,11 +192,6 @@ pub fn forwarding_rule(
     if normalize_ports(current.port_range.as_deref()) != normalize_ports(desired.port_range.as_deref()) {
         return RuleChange::Recreate("portRange");
     }
-    if current.load_balancing_scheme.as_deref().unwrap_or("EXTERNAL")
-        != desired.load_balancing_scheme.as_deref().unwrap_or("EXTERNAL")
-    {
-        return RuleChange::Recreate("loadBalancingScheme");
-    }
     if !same_resource(&current.target, &desired.target) {
         return RuleChange::Target;
     }

@@ -9,6 +9,10 @@
 //!  stage 4 (parallel): :80 forwarding rule · :443 forwarding rule
 //!  stage 5:            stale forwarding rules → proxies → URL maps, certificates → address
 //! ```
+//!
+//! The pass holds a shared lock on each of its backends from before it reads until its URL map
+//! refers to them; the sweep of unused backends only takes backends nobody holds, so it never
+//! deletes a backend between its creation and its first use, and never waits on a pass.
 
 use super::apply::{Owner, combine};
 use super::desired::{Desired, DesiredAddress, DesiredBackend};
@@ -22,6 +26,7 @@ use crate::provider::{LoadBalancerStatus, ResourceKind};
 use futures::future::join_all;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
+use tokio::time::Instant;
 
 impl GceProvider {
     pub(super) async fn ensure_lb(&self, lb: &LoadBalancer) -> Result<LoadBalancerStatus, Error> {
@@ -34,22 +39,59 @@ impl GceProvider {
             name: &key.name,
         };
 
-        let shared_names: Vec<&str> = desired.backends.iter().map(|b| b.service.name.as_str()).collect();
-        let not_before = self.freshness.required(&lb_id, shared_names.iter().copied());
-        let shared_guard = self.shared.read().await;
+        let backend_names: BTreeSet<&str> =
+            desired.backends.iter().map(|b| b.service.name.as_str()).collect();
+        let mut in_use = Vec::with_capacity(backend_names.len());
+        for name in &backend_names {
+            in_use.push(self.backend_locks.read(name).await);
+        }
+        let not_before = self.freshness.required(&lb_id, backend_names.iter().copied());
         let view = self
             .inventory
             .view(&self.compute, not_before)
             .await
             .map_err(|e| e.into_error(&format!("reading the resources of {lb_id}")))?;
+        // Decided now: a later failure must not leave a dropped backend behind for good.
+        let dropped = self.dropped_backends(&view, &desired);
 
+        let mut wrote = false;
+        let result = self
+            .apply(lb, &desired, &view, not_before, owner, &mut wrote, in_use)
+            .await;
+        if wrote || result.is_err() {
+            // Even a failed pass may have written: the next one must not trust an older read.
+            self.freshness.wrote_lb(&lb_id);
+        }
+        if dropped {
+            let swept = self.sweep_backends().await;
+            if result.is_ok() {
+                swept?;
+            }
+        }
+        let ip = result?;
+        Ok(self.status(lb, &desired, ip, wrote))
+    }
+
+    /// Stages 1 to 5; returns the address's IP. `in_use` (the backend locks) is released once
+    /// the URL map refers to the backends.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply(
+        &self,
+        lb: &LoadBalancer,
+        desired: &Desired,
+        view: &View,
+        not_before: Instant,
+        owner: Owner<'_>,
+        wrote: &mut bool,
+        in_use: Vec<tokio::sync::OwnedRwLockReadGuard<()>>,
+    ) -> Result<Option<String>, Error> {
         // Stage 1.
-        let backends = join_all(desired.backends.iter().map(|b| self.ensure_backend(&view, b)));
+        let backends = join_all(desired.backends.iter().map(|b| self.ensure_backend(view, b)));
         let certificates = join_all(
             desired
                 .certificates
                 .iter()
-                .map(|c| self.ensure_certificate(&view, c, lb)),
+                .map(|c| self.ensure_certificate(view, c, lb)),
         );
         let redirect = async {
             match &desired.redirect_map {
@@ -63,66 +105,54 @@ impl GceProvider {
         let (backends, certificates, address, redirect) = tokio::join!(
             backends,
             certificates,
-            self.ensure_address(&view, &desired.address, owner),
+            self.ensure_address(view, &desired.address, owner, not_before),
             redirect
         );
-        let mut wrote = redirect.as_ref().is_ok_and(|w| *w);
         let mut stage: Vec<Result<bool, Error>> = backends;
         stage.extend(certificates);
         stage.push(redirect);
-        let (ip, address_wrote) = match address {
-            Ok(v) => v,
+        let ip = match address {
+            Ok((ip, w)) => {
+                *wrote |= w;
+                ip
+            }
             Err(e) => {
                 stage.push(Err(e));
-                (None, false)
+                None
             }
         };
-        wrote |= address_wrote;
-        let stage = combine(stage);
-        if let Ok(w) = &stage {
-            wrote |= w.iter().any(|w| *w);
-        }
-        let result = async {
-            stage?;
-            // Stage 2.
-            wrote |= self
-                .ensure_updatable(
-                    view.url_maps.items.get(&desired.url_map.name),
-                    &desired.url_map,
-                    owner,
-                )
-                .await?;
-            // Stage 3.
-            let (http, https) = tokio::join!(
-                self.ensure_http_proxy(&view, desired.http_proxy.as_ref(), owner),
-                self.ensure_https_proxy(&view, desired.https_proxy.as_ref(), lb, owner)
-            );
-            wrote |= combine(vec![http, https])?.into_iter().any(|w| w);
-            // Stage 4.
-            let (http, https) = tokio::join!(
-                self.ensure_rule(&view, desired.http_rule.as_ref(), ip.as_deref(), owner),
-                self.ensure_rule(&view, desired.https_rule.as_ref(), ip.as_deref(), owner)
-            );
-            wrote |= combine(vec![http, https])?.into_iter().any(|w| w);
-            // Stage 5.
-            wrote |= self.remove_stale(&view, &desired, lb).await?;
-            Ok::<(), Error>(())
-        }
-        .await;
-        if wrote {
-            self.freshness.wrote_lb(&lb_id);
-        }
-        result?;
-        drop(shared_guard);
-
-        // Backends this load balancer stopped using may now be used by none.
-        if self.dropped_backends(&view, &desired) {
-            self.sweep_backends().await?;
-        }
-        Ok(self.status(lb, &desired, ip, wrote))
+        *wrote |= stage.iter().any(|r| matches!(r, Ok(true)));
+        combine(stage)?;
+        // Stage 2.
+        *wrote |= self
+            .ensure_updatable(
+                view.url_maps.items.get(&desired.url_map.name),
+                &desired.url_map,
+                owner,
+            )
+            .await?;
+        drop(in_use);
+        // Stage 3.
+        let (http, https) = tokio::join!(
+            self.ensure_http_proxy(view, desired.http_proxy.as_ref(), owner),
+            self.ensure_https_proxy(view, desired.https_proxy.as_ref(), lb, owner)
+        );
+        *wrote |= [&http, &https].iter().any(|r| matches!(r, Ok(true)));
+        combine(vec![http, https])?;
+        // Stage 4.
+        let (http, https) = tokio::join!(
+            self.ensure_rule(view, desired.http_rule.as_ref(), ip.as_deref(), owner),
+            self.ensure_rule(view, desired.https_rule.as_ref(), ip.as_deref(), owner)
+        );
+        *wrote |= [&http, &https].iter().any(|r| matches!(r, Ok(true)));
+        combine(vec![http, https])?;
+        // Stage 5.
+        *wrote |= self.remove_stale(view, desired, lb).await?;
+        Ok(ip)
     }
 
-    /// A health check and its backend service, one backend at a time across passes.
+    /// A health check and its backend service. Passes of several load balancers sharing the
+    /// backend take turns, so only one of them creates it.
     async fn ensure_backend(&self, view: &View, b: &DesiredBackend) -> Result<bool, Error> {
         let name = &b.service.name;
         let _one_pass_at_a_time = self.locks.lock(name).await;
@@ -150,17 +180,39 @@ impl GceProvider {
                 view.backend_services.items.get(name).cloned(),
             )
         };
-        let mut wrote = false;
-        if let Some(hc) = &b.health_check {
-            wrote |= self.ensure_updatable(hc_now.as_ref(), hc, Owner::Cluster).await?;
+        if let Some(current) = &bs_now {
+            self.check_scheme("backend service", name, current.load_balancing_scheme.as_deref())?;
         }
-        wrote |= self
-            .ensure_updatable(bs_now.as_ref(), &b.service, Owner::Cluster)
-            .await?;
-        if wrote {
+        let mut wrote = false;
+        let result = async {
+            if let Some(hc) = &b.health_check {
+                wrote |= self.ensure_updatable(hc_now.as_ref(), hc, Owner::Cluster).await?;
+            }
+            wrote |= self
+                .ensure_updatable(bs_now.as_ref(), &b.service, Owner::Cluster)
+                .await?;
+            Ok::<(), Error>(())
+        }
+        .await;
+        if wrote || result.is_err() {
             self.freshness.wrote_shared(name);
         }
-        Ok(wrote)
+        result.map(|_| wrote)
+    }
+
+    /// The load-balancing scheme cannot change in place: a resource built for the other one
+    /// would have to be re-created, which means an outage; the user decides.
+    pub(super) fn check_scheme(&self, what: &str, name: &str, current: Option<&str>) -> Result<(), Error> {
+        let current = current.unwrap_or("EXTERNAL");
+        let wanted = self.config.scheme.as_str();
+        if current == wanted {
+            return Ok(());
+        }
+        Err(Error::user(format!(
+            "{what} {name} was built for load-balancing scheme {current}, but the controller now builds {wanted} \
+             (--gce-classic changed): the scheme cannot change in place; delete the Ingress and create it again \
+             (its address changes), or run the controller with the scheme it was built with"
+        )))
     }
 
     /// Certificates are immutable and named by content: present means right.
@@ -217,36 +269,43 @@ impl GceProvider {
         view: &View,
         address: &DesiredAddress,
         owner: Owner<'_>,
+        not_before: Instant,
     ) -> Result<(Option<String>, bool), Error> {
+        let with_ip = |name: &str, ip: Option<String>| match ip {
+            Some(ip) => Ok(Some(ip)),
+            None => Err(Error::transient(format!("address {name} has no IP yet"))),
+        };
         match address {
             DesiredAddress::Reserve(a) => {
                 if let Some(existing) = view.addresses.items.get(&a.name) {
                     self.check_owned("address", existing, owner)?;
-                    return Ok((existing.address.clone(), false));
+                    return Ok((with_ip(&a.name, existing.address.clone())?, false));
                 }
                 if let Some(existing) = self
                     .insert("address", Collection::Addresses, &Scope::Global, a)
                     .await?
                 {
                     self.check_owned("address", &existing, owner)?;
-                    return Ok((existing.address, false));
+                    return Ok((with_ip(&a.name, existing.address)?, false));
                 }
                 if self.compute.dry_run() {
                     return Ok((None, true));
                 }
                 let created: Option<wire::Address> =
                     self.read(Collection::Addresses, &Scope::Global, &a.name).await?;
-                let ip = created.and_then(|c| c.address);
-                if ip.is_none() {
-                    return Err(Error::transient(format!("address {} has no IP yet", a.name)));
-                }
-                Ok((ip, true))
+                Ok((with_ip(&a.name, created.and_then(|c| c.address))?, true))
             }
             DesiredAddress::Static { name, .. } => {
+                if let Some(ip) = self.static_ips.fresh(name, not_before) {
+                    return Ok((Some(ip), false));
+                }
                 let found: Option<wire::Address> =
                     self.read(Collection::Addresses, &Scope::Global, name).await?;
                 match found.and_then(|a| a.address) {
-                    Some(ip) => Ok((Some(ip), false)),
+                    Some(ip) => {
+                        self.static_ips.store(name, &ip);
+                        Ok((Some(ip), false))
+                    }
                     None => Err(Error::user(format!(
                         "the static address {name} named by kubernetes.io/ingress.global-static-ip-name does not exist \
                          in project {} (reserve it with `gcloud compute addresses create {name} --global`)",
@@ -264,22 +323,14 @@ impl GceProvider {
         owner: Owner<'_>,
     ) -> Result<bool, Error> {
         let Some(desired) = desired else { return Ok(false) };
-        let current = match view.http_proxies.items.get(&desired.name) {
-            Some(c) => c.clone(),
-            None => match self
-                .insert(
-                    "target HTTP proxy",
-                    Collection::TargetHttpProxies,
-                    &Scope::Global,
-                    desired,
-                )
-                .await?
-            {
-                None => return Ok(true),
-                Some(c) => c,
-            },
+        let what = "target HTTP proxy";
+        let existing = view.http_proxies.items.get(&desired.name);
+        let Some(current) = self
+            .existing_or_create(what, Collection::TargetHttpProxies, existing, desired, owner)
+            .await?
+        else {
+            return Ok(true);
         };
-        self.check_owned("target HTTP proxy", &current, owner)?;
         if super::links::same_resource(&current.url_map, &desired.url_map) {
             return Ok(false);
         }
@@ -305,38 +356,32 @@ impl GceProvider {
         owner: Owner<'_>,
     ) -> Result<bool, Error> {
         let Some(desired) = desired else { return Ok(false) };
-        let explain = |e: Error| match e.category {
-            // A missing reference here is a pre-shared certificate or SSL policy the user named.
-            crate::ErrorCategory::Bug if e.message.contains("not found") || e.message.contains("404") => {
-                let https = lb.frontends.https.as_ref();
-                let pre_shared = https
-                    .map(|h| h.pre_shared_certificates.join(", "))
-                    .unwrap_or_default();
-                let policy = https.and_then(|h| h.ssl_policy.clone()).unwrap_or_default();
-                Error::user(format!(
-                    "{} (check that the pre-shared certificates [{pre_shared}] and the SSL policy [{policy}] exist)",
-                    e.message
-                ))
+        // A reference that does not exist here is a pre-shared certificate or SSL policy the user named.
+        let explain = |e: Error| {
+            if !super::api_error::of(&e).is_some_and(|a| a.is_not_found()) {
+                return e;
             }
-            _ => e,
+            let https = lb.frontends.https.as_ref();
+            let pre_shared = https
+                .map(|h| h.pre_shared_certificates.join(", "))
+                .unwrap_or_default();
+            let policy = https.and_then(|h| h.ssl_policy.clone()).unwrap_or_default();
+            Error::user(format!(
+                "{} (check that the pre-shared certificates [{pre_shared}] and the SSL policy [{policy}] exist)",
+                e.message
+            ))
         };
-        let current = match view.https_proxies.items.get(&desired.name) {
-            Some(c) => c.clone(),
-            None => match self
-                .insert(
-                    "target HTTPS proxy",
-                    Collection::TargetHttpsProxies,
-                    &Scope::Global,
-                    desired,
-                )
-                .await
-                .map_err(explain)?
-            {
-                None => return Ok(true),
-                Some(c) => c,
-            },
+        let existing = view.https_proxies.items.get(&desired.name);
+        let created = self.existing_or_create(
+            "target HTTPS proxy",
+            Collection::TargetHttpsProxies,
+            existing,
+            desired,
+            owner,
+        );
+        let Some(current) = created.await.map_err(explain)? else {
+            return Ok(true);
         };
-        self.check_owned("target HTTPS proxy", &current, owner)?;
         let changes = diff::https_proxy(&current, desired);
         let what = "target HTTPS proxy";
         let name = &desired.name;
@@ -395,17 +440,14 @@ impl GceProvider {
     ) -> Result<bool, Error> {
         let Some(desired) = desired else { return Ok(false) };
         let what = "forwarding rule";
-        let current = match view.forwarding_rules.items.get(&desired.name) {
-            Some(c) => c.clone(),
-            None => match self
-                .insert(what, Collection::ForwardingRules, &Scope::Global, desired)
-                .await?
-            {
-                None => return Ok(true),
-                Some(c) => c,
-            },
+        let existing = view.forwarding_rules.items.get(&desired.name);
+        let Some(current) = self
+            .existing_or_create(what, Collection::ForwardingRules, existing, desired, owner)
+            .await?
+        else {
+            return Ok(true);
         };
-        self.check_owned(what, &current, owner)?;
+        self.check_scheme(what, &desired.name, current.load_balancing_scheme.as_deref())?;
         match diff::forwarding_rule(&current, desired, ip) {
             RuleChange::None => Ok(false),
             RuleChange::Target => {
@@ -448,116 +490,65 @@ impl GceProvider {
             lb.key.namespace.as_str(),
             lb.key.name.as_str(),
         );
-        let stale = |n: &String, description: &str| {
-            !own.contains(n.as_str()) && owner::owned_by_lb(description, cluster, ns, name)
-        };
-        let pick = |items: Vec<(&String, &str)>| -> Vec<String> {
-            items
-                .into_iter()
-                .filter(|(n, d)| stale(n, d))
-                .map(|(n, _)| n.clone())
-                .collect()
-        };
-        let rules = pick(
-            view.forwarding_rules
-                .items
-                .iter()
-                .map(|(n, r)| (n, r.description.as_str()))
-                .collect(),
-        );
-        let http = pick(
-            view.http_proxies
-                .items
-                .iter()
-                .map(|(n, r)| (n, r.description.as_str()))
-                .collect(),
-        );
-        let https = pick(
-            view.https_proxies
-                .items
-                .iter()
-                .map(|(n, r)| (n, r.description.as_str()))
-                .collect(),
-        );
-        let maps = pick(
-            view.url_maps
-                .items
-                .iter()
-                .map(|(n, r)| (n, r.description.as_str()))
-                .collect(),
-        );
-        let certs = pick(
-            view.certificates
-                .items
-                .iter()
-                .map(|(n, r)| (n, r.description.as_str()))
-                .collect(),
-        );
-        let addresses = pick(
-            view.addresses
-                .items
-                .iter()
-                .map(|(n, r)| (n, r.description.as_str()))
-                .collect(),
-        );
-        let any = !(rules.is_empty()
-            && http.is_empty()
-            && https.is_empty()
-            && maps.is_empty()
-            && certs.is_empty()
-            && addresses.is_empty());
-        self.remove_in_order(&rules, &http, &https, &maps, &certs, &addresses)
-            .await?;
-        Ok(any)
+        let stale = view.lb_resources(&|n, description| {
+            !own.contains(n) && owner::owned_by_lb(description, cluster, ns, name)
+        });
+        if stale.is_empty() {
+            return Ok(false);
+        }
+        self.remove_in_order(&stale).await?;
+        Ok(true)
     }
 
     /// Deletes load-balancer resources users first: rules, then proxies, then URL maps and
     /// certificates, then addresses; each step in parallel.
-    pub(super) async fn remove_in_order(
-        &self,
-        rules: &[String],
-        http: &[String],
-        https: &[String],
-        maps: &[String],
-        certs: &[String],
-        addresses: &[String],
-    ) -> Result<(), Error> {
-        let g = Scope::Global;
+    pub(super) async fn remove_in_order(&self, r: &super::inventory::LbResources) -> Result<(), Error> {
         combine(
-            join_all(
-                rules
-                    .iter()
-                    .map(|n| self.remove("forwarding rule", Collection::ForwardingRules, &g, n)),
+            self.remove_all(
+                "forwarding rule",
+                Collection::ForwardingRules,
+                &r.forwarding_rules,
             )
             .await,
         )?;
-        let proxies = http
-            .iter()
-            .map(|n| self.remove("target HTTP proxy", Collection::TargetHttpProxies, &g, n))
-            .chain(
-                https
-                    .iter()
-                    .map(|n| self.remove("target HTTPS proxy", Collection::TargetHttpsProxies, &g, n)),
-            );
-        combine(join_all(proxies).await)?;
-        let leaves = maps
-            .iter()
-            .map(|n| self.remove("URL map", Collection::UrlMaps, &g, n))
-            .chain(
-                certs
-                    .iter()
-                    .map(|n| self.remove("SSL certificate", Collection::SslCertificates, &g, n)),
-            );
-        combine(join_all(leaves).await)?;
-        combine(
-            join_all(
-                addresses
-                    .iter()
-                    .map(|n| self.remove("address", Collection::Addresses, &g, n)),
+        let (http, https) = tokio::join!(
+            self.remove_all(
+                "target HTTP proxy",
+                Collection::TargetHttpProxies,
+                &r.http_proxies
+            ),
+            self.remove_all(
+                "target HTTPS proxy",
+                Collection::TargetHttpsProxies,
+                &r.https_proxies
             )
-            .await,
+        );
+        combine(http.into_iter().chain(https).collect())?;
+        let (maps, certs) = tokio::join!(
+            self.remove_all("URL map", Collection::UrlMaps, &r.url_maps),
+            self.remove_all("SSL certificate", Collection::SslCertificates, &r.certificates)
+        );
+        combine(maps.into_iter().chain(certs).collect())?;
+        combine(
+            self.remove_all("address", Collection::Addresses, &r.addresses)
+                .await,
         )?;
         Ok(())
+    }
+
+    /// Deletes global resources of one kind in parallel.
+    async fn remove_all(
+        &self,
+        what: &str,
+        collection: Collection,
+        names: &[String],
+    ) -> Vec<Result<(), Error>> {
+        join_all(
+            names
+                .iter()
+                .map(|n| self.remove(what, collection, &Scope::Global, n)),
+        )
+        .await
     }
 
     /// Whether the load balancer's URL map referred to backends it no longer wants.

@@ -27,11 +27,11 @@ impl GceProvider {
             by_zone.entry(node.zone.clone()).or_default().push(&node.instance);
         }
         // Zones we made groups in before, which may have lost their last node.
-        let known: Vec<String> = self.infra_state().groups.keys().cloned().collect();
-        for zone in known {
-            by_zone.entry(zone).or_default();
+        let known: BTreeMap<String, String> = self.infra_state().groups.clone();
+        for zone in known.keys() {
+            by_zone.entry(zone.clone()).or_default();
         }
-        let teardown = infra.node_ports.is_empty();
+        let teardown = infra.node_ports.is_empty() && !infra.ports_incomplete;
         let ports: Vec<wire::NamedPort> = infra
             .node_ports
             .iter()
@@ -41,47 +41,47 @@ impl GceProvider {
             })
             .collect();
 
-        let zones = join_all(
-            by_zone
-                .iter()
-                .map(|(zone, instances)| self.ensure_group(zone, &ig, instances, &ports, teardown)),
-        );
+        let zones = join_all(by_zone.iter().map(|(zone, instances)| {
+            self.ensure_group(zone, &ig, instances, &ports, teardown, infra.ports_incomplete)
+        }));
         let (zones, firewall) = tokio::join!(zones, self.ensure_firewall(infra, teardown));
         let mut groups = BTreeMap::new();
-        let mut results: Vec<Result<(), Error>> = Vec::new();
+        let mut warnings = Vec::new();
+        let mut errors: Vec<Result<(), Error>> = Vec::new();
         for ((zone, _), result) in by_zone.iter().zip(zones) {
+            let link = self
+                .links()
+                .link(&Scope::Zone(zone.clone()), Collection::InstanceGroups, &ig);
             match result {
-                Ok(true) => {
-                    groups.insert(
-                        zone.clone(),
-                        self.links()
-                            .link(&Scope::Zone(zone.clone()), Collection::InstanceGroups, &ig),
-                    );
+                Ok(group) => {
+                    if group.exists {
+                        groups.insert(zone.clone(), link);
+                    }
+                    warnings.extend(group.warnings);
                 }
-                Ok(false) => {}
                 Err(e) => {
-                    // Keep the zone known, so a later pass finishes it.
-                    groups.insert(
-                        zone.clone(),
-                        self.links()
-                            .link(&Scope::Zone(zone.clone()), Collection::InstanceGroups, &ig),
-                    );
-                    results.push(Err(e));
+                    // A group we know exists stays in use; the zone is tried again next pass.
+                    if known.contains_key(zone) {
+                        groups.insert(zone.clone(), link);
+                    }
+                    errors.push(Err(e));
                 }
             }
         }
         {
+            // Load balancers use the groups that exist, whatever failed in other zones.
             let mut state = self.infra_state();
             state.groups = groups.clone();
-            state.ensured = results.is_empty();
+            state.ensured = true;
         }
-        let mut warnings = Vec::new();
-        match firewall {
-            Ok(Some(warning)) => warnings.push(warning),
-            Ok(None) => {}
-            Err(e) => results.push(Err(e)),
-        }
-        combine(results)?;
+        let firewall_change = match firewall {
+            Ok(change) => change,
+            Err(e) => {
+                errors.push(Err(e));
+                None
+            }
+        };
+        combine(errors)?;
         let mut resources = BTreeMap::new();
         if !groups.is_empty() {
             resources.insert(
@@ -92,11 +92,15 @@ impl GceProvider {
         if !teardown {
             resources.insert(ResourceKind::Firewall, vec![self.namer.firewall()]);
         }
-        Ok(InfraStatus { resources, warnings })
+        Ok(InfraStatus {
+            resources,
+            warnings,
+            firewall_change,
+        })
     }
 
-    /// Makes the zone's group hold exactly `instances`, with `ports` named. Returns whether the
-    /// group exists afterwards.
+    /// Makes the zone's group hold exactly `instances`, with `ports` named (and, when the ports
+    /// are incomplete, those it names already).
     async fn ensure_group(
         &self,
         zone: &str,
@@ -104,7 +108,8 @@ impl GceProvider {
         instances: &[&str],
         ports: &[wire::NamedPort],
         teardown: bool,
-    ) -> Result<bool, Error> {
+        ports_incomplete: bool,
+    ) -> Result<Group, Error> {
         let scope = Scope::Zone(zone.to_owned());
         let links = self.links();
         let what = "instance group";
@@ -112,7 +117,7 @@ impl GceProvider {
             self.read(Collection::InstanceGroups, &scope, name).await?;
         let Some(current) = current else {
             if teardown || instances.is_empty() {
-                return Ok(false);
+                return Ok(Group::default());
             }
             let desired = wire::InstanceGroup {
                 name: name.to_owned(),
@@ -127,18 +132,23 @@ impl GceProvider {
             {
                 self.check_owned(what, &existing, Owner::Cluster)?;
             }
-            let add: Vec<String> = instances
-                .iter()
-                .map(|i| links.link(&scope, Collection::Instances, i))
-                .collect();
-            self.change_members(zone, name, "addInstances", &add).await?;
-            return Ok(true);
+            let warnings = self.add_members(zone, name, instances).await?;
+            return Ok(Group {
+                exists: true,
+                warnings,
+            });
         };
         self.check_owned(what, &current, Owner::Cluster)?;
         if teardown {
             // Backend services still pointing at the group keep it (the API refuses), until the
             // last load balancer is gone.
-            return Ok(!self.remove_if_unused_zonal(zone, name).await?);
+            let deleted = self
+                .remove_if_unused_in(what, Collection::InstanceGroups, &scope, name)
+                .await?;
+            return Ok(Group {
+                exists: !deleted,
+                warnings: Vec::new(),
+            });
         }
         let url = links.method_url(&scope, Collection::InstanceGroups, name, "listInstances");
         let members: Vec<InstanceWithNamedPorts> = self
@@ -155,29 +165,58 @@ impl GceProvider {
             .map(|m| super::links::name_of(&m.instance))
             .collect();
         let want: BTreeSet<&str> = instances.iter().copied().collect();
-        let add: Vec<String> = want
-            .difference(&have)
-            .map(|i| links.link(&scope, Collection::Instances, i))
-            .collect();
+        let add: Vec<&str> = want.difference(&have).copied().collect();
         let remove: Vec<String> = have
             .difference(&want)
             .map(|i| links.link(&scope, Collection::Instances, i))
             .collect();
-        self.change_members(zone, name, "addInstances", &add).await?;
+        let warnings = self.add_members(zone, name, &add).await?;
         self.change_members(zone, name, "removeInstances", &remove)
             .await?;
 
-        let mut have_ports = current.named_ports.clone();
-        have_ports.sort();
-        let mut want_ports = ports.to_vec();
-        want_ports.sort();
+        let mut want_ports: BTreeSet<wire::NamedPort> = ports.iter().cloned().collect();
+        if ports_incomplete {
+            want_ports.extend(current.named_ports.iter().cloned());
+        }
+        let have_ports: BTreeSet<wire::NamedPort> = current.named_ports.iter().cloned().collect();
         if have_ports != want_ports {
             let url = links.method_url(&scope, Collection::InstanceGroups, name, "setNamedPorts");
             let body = json!({ "namedPorts": want_ports, "fingerprint": current.fingerprint });
             self.call_method(what, name, "instanceGroups.setNamedPorts", url, body)
                 .await?;
         }
-        Ok(true)
+        Ok(Group {
+            exists: true,
+            warnings,
+        })
+    }
+
+    /// Adds instances to a group. A node whose VM does not exist (a stale Node, a provider ID
+    /// from another project) is left out with a warning rather than failing the whole group.
+    async fn add_members(&self, zone: &str, name: &str, instances: &[&str]) -> Result<Vec<String>, Error> {
+        let scope = Scope::Zone(zone.to_owned());
+        let link = |i: &str| self.links().link(&scope, Collection::Instances, i);
+        let all: Vec<String> = instances.iter().map(|i| link(i)).collect();
+        match self.change_members(zone, name, "addInstances", &all).await {
+            Ok(()) => Ok(Vec::new()),
+            Err(e) if super::api_error::of(&e).is_some_and(|a| a.is_not_found()) => {
+                // One of them is missing: add them one by one to tell which.
+                let mut warnings = Vec::new();
+                for instance in instances {
+                    match self.change_members(zone, name, "addInstances", &[link(instance)]).await {
+                        Ok(()) => {}
+                        Err(e) if super::api_error::of(&e).is_some_and(|a| a.is_not_found()) => warnings.push(format!(
+                            "node {instance}: no VM {instance} in zone {zone} of project {}; the node is left out of the \
+                             load balancers (check its spec.providerID)",
+                            self.links().project()
+                        )),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(warnings)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn change_members(
@@ -205,28 +244,12 @@ impl GceProvider {
                 .await;
             // Adding a member already there (a crash between two passes) is not a failure.
             if let Err(e) = result
-                && !e.message.contains("memberAlreadyExists")
+                && super::api_error::of(&e).is_none_or(|a| a.reason != "memberAlreadyExists")
             {
                 return Err(e);
             }
         }
         Ok(())
-    }
-
-    async fn remove_if_unused_zonal(&self, zone: &str, name: &str) -> Result<bool, Error> {
-        let url = self
-            .links()
-            .resource_url(&Scope::Zone(zone.to_owned()), Collection::InstanceGroups, name);
-        match self
-            .compute
-            .mutate("instanceGroups.delete", Method::DELETE, &url, None::<&()>)
-            .await
-        {
-            Ok(()) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(true),
-            Err(e) if e.is_in_use() => Ok(false),
-            Err(e) => Err(e.into_error(&format!("deleting instance group {zone}/{name}"))),
-        }
     }
 
     /// The firewall rule. Returns a warning instead of failing when the controller may not write
@@ -245,7 +268,11 @@ impl GceProvider {
                 _ => Ok(None),
             };
         }
-        let desired = self.desired_firewall(infra);
+        let desired = self.desired_firewall(infra, current.as_ref());
+        if desired.allowed.iter().all(|a| a.ports.is_empty()) {
+            // A rule with no port list allows every port: never write one.
+            return Ok(None);
+        }
         let exists = current.is_some();
         let result = match current {
             None => self
@@ -273,14 +300,28 @@ impl GceProvider {
         };
         match result {
             Ok(()) => Ok(None),
-            Err(e) if e.category == crate::ErrorCategory::User && e.message.contains("HTTP 403") => {
+            Err(e) if super::api_error::of(&e).is_some_and(|a| a.is_forbidden()) => {
                 Ok(Some(self.firewall_command(&desired, exists, e.message)))
             }
             Err(e) => Err(e),
         }
     }
 
-    fn desired_firewall(&self, infra: &ClusterInfra) -> wire::Firewall {
+    /// The rule as it should be; with incomplete ports, also every port `current` allows.
+    fn desired_firewall(&self, infra: &ClusterInfra, current: Option<&wire::Firewall>) -> wire::Firewall {
+        let mut ports = infra.node_ports.clone();
+        if infra.ports_incomplete
+            && let Some(current) = current
+        {
+            ports.extend(
+                current
+                    .allowed
+                    .iter()
+                    .filter(|a| a.ip_protocol.eq_ignore_ascii_case("tcp"))
+                    .flat_map(|a| a.ports.iter())
+                    .flat_map(|p| parse_ports(p)),
+            );
+        }
         wire::Firewall {
             name: self.namer.firewall(),
             description: Record::shared(&self.config.cluster_uid, None).describe(),
@@ -290,7 +331,7 @@ impl GceProvider {
             target_tags: self.config.target_tags.clone(),
             allowed: vec![wire::FirewallAllowed {
                 ip_protocol: "tcp".to_owned(),
-                ports: port_ranges(&infra.node_ports),
+                ports: port_ranges(&ports),
             }],
             ..Default::default()
         }
@@ -339,6 +380,23 @@ impl GceProvider {
     }
 }
 
+/// The outcome of one zone.
+#[derive(Debug, Default)]
+struct Group {
+    exists: bool,
+    warnings: Vec<String>,
+}
+
+/// The ports of a firewall port spec (`"30080"`, `"30000-30002"`); nothing for a malformed one.
+fn parse_ports(spec: &str) -> std::ops::RangeInclusive<u16> {
+    let (start, end) = spec.split_once('-').unwrap_or((spec, spec));
+    match (start.trim().parse::<u16>(), end.trim().parse::<u16>()) {
+        (Ok(s), Ok(e)) if s <= e => s..=e,
+        #[allow(clippy::reversed_empty_ranges)]
+        _ => 1..=0,
+    }
+}
+
 /// Node ports as firewall port specs, consecutive ports merged into ranges.
 fn port_ranges(ports: &BTreeSet<u16>) -> Vec<String> {
     let mut out = Vec::new();
@@ -361,6 +419,14 @@ fn port_ranges(ports: &BTreeSet<u16>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_port_specs() {
+        assert_eq!(parse_ports("30080").collect::<Vec<_>>(), vec![30080]);
+        assert_eq!(parse_ports("30000-30002").count(), 3);
+        assert_eq!(parse_ports("x").count(), 0);
+        assert_eq!(parse_ports("9-1").count(), 0);
+    }
 
     #[test]
     fn merges_consecutive_ports() {

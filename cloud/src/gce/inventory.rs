@@ -95,6 +95,64 @@ pub struct View {
     pub forwarding_rules: Arc<Snapshot<wire::ForwardingRule>>,
 }
 
+/// One load balancer's own resources in a view, by kind (names).
+#[derive(Debug, Default)]
+pub struct LbResources {
+    pub forwarding_rules: Vec<String>,
+    pub http_proxies: Vec<String>,
+    pub https_proxies: Vec<String>,
+    pub url_maps: Vec<String>,
+    pub certificates: Vec<String>,
+    pub addresses: Vec<String>,
+}
+
+impl LbResources {
+    pub fn is_empty(&self) -> bool {
+        self.forwarding_rules.is_empty()
+            && self.http_proxies.is_empty()
+            && self.https_proxies.is_empty()
+            && self.url_maps.is_empty()
+            && self.certificates.is_empty()
+            && self.addresses.is_empty()
+    }
+}
+
+fn names<T: Resource>(snapshot: &Snapshot<T>, keep: &dyn Fn(&str, &str) -> bool) -> Vec<String> {
+    snapshot
+        .items
+        .iter()
+        .filter(|(n, r)| keep(n, r.description()))
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
+impl View {
+    /// The per-load-balancer resources for which `keep(name, description)` holds.
+    pub fn lb_resources(&self, keep: &dyn Fn(&str, &str) -> bool) -> LbResources {
+        LbResources {
+            forwarding_rules: names(&self.forwarding_rules, keep),
+            http_proxies: names(&self.http_proxies, keep),
+            https_proxies: names(&self.https_proxies, keep),
+            url_maps: names(&self.url_maps, keep),
+            certificates: names(&self.certificates, keep),
+            addresses: names(&self.addresses, keep),
+        }
+    }
+
+    /// The descriptions of every per-load-balancer resource (ownership records).
+    pub fn lb_descriptions(&self) -> impl Iterator<Item = &str> {
+        self.forwarding_rules
+            .items
+            .values()
+            .map(|r| r.description())
+            .chain(self.http_proxies.items.values().map(|r| r.description()))
+            .chain(self.https_proxies.items.values().map(|r| r.description()))
+            .chain(self.url_maps.items.values().map(|r| r.description()))
+            .chain(self.certificates.items.values().map(|r| r.description()))
+            .chain(self.addresses.items.values().map(|r| r.description()))
+    }
+}
+
 /// The kinds needed to sweep shared backends.
 pub struct BackendView {
     pub health_checks: Arc<Snapshot<wire::HealthCheck>>,
@@ -209,17 +267,15 @@ impl Freshness {
     }
 
     pub fn wrote_lb(&self, lb: &str) {
-        self.lbs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(lb.to_owned(), Instant::now());
+        let mut lbs = self.lbs.lock().unwrap_or_else(|p| p.into_inner());
+        self.prune(&mut lbs);
+        lbs.insert(lb.to_owned(), Instant::now());
     }
 
     pub fn wrote_shared(&self, name: &str) {
-        self.shared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_owned(), Instant::now());
+        let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        self.prune(&mut shared);
+        shared.insert(name.to_owned(), Instant::now());
     }
 
     /// When the shared resource `name` was last written, if ever.
@@ -231,8 +287,12 @@ impl Freshness {
             .copied()
     }
 
-    /// Forgets a deleted load balancer.
-    pub fn forget_lb(&self, lb: &str) {
-        self.lbs.lock().unwrap_or_else(|p| p.into_inner()).remove(lb);
+    /// Forgets writes older than the staleness bound: every acceptable snapshot is newer anyway.
+    /// (A deleted load balancer's last write is kept until then, so that re-creating it at
+    /// once does not trust a snapshot that still shows its old resources.)
+    fn prune(&self, writes: &mut HashMap<String, Instant>) {
+        if let Some(horizon) = Instant::now().checked_sub(self.max_staleness) {
+            writes.retain(|_, t| *t >= horizon);
+        }
     }
 }

@@ -78,7 +78,8 @@ impl TokenBucket {
             if tokens >= 0.0 {
                 Duration::ZERO
             } else {
-                Duration::from_secs_f64(-tokens / self.rate.qps)
+                // An absurd rate (tiny, not finite) waits the longest a Duration holds; no panic.
+                Duration::try_from_secs_f64(-tokens / self.rate.qps).unwrap_or(Duration::MAX)
             }
         };
         if !wait.is_zero() {

@@ -132,10 +132,12 @@ pub struct GceProvider {
     config: GceConfig,
     inventory: Inventory,
     freshness: Freshness,
-    /// Held shared by passes that create or use shared backends, exclusively by the sweep that
-    /// deletes unused ones, so a backend is never deleted between its creation and its first use.
-    shared: tokio::sync::RwLock<()>,
+    /// Per backend: held shared by passes from before they read until their URL map refers to
+    /// it, taken exclusively (without waiting) by the sweep that deletes unused backends.
+    backend_locks: apply::KeyedRwLocks,
+    /// Per backend: passes sharing a backend take turns creating or updating it.
     locks: apply::KeyedLocks,
+    static_ips: apply::StaticIps,
     infra: Mutex<InfraState>,
 }
 
@@ -156,8 +158,9 @@ impl GceProvider {
             freshness: Freshness::new(config.max_staleness),
             namer,
             config,
-            shared: tokio::sync::RwLock::new(()),
+            backend_locks: apply::KeyedRwLocks::default(),
             locks: apply::KeyedLocks::default(),
+            static_ips: apply::StaticIps::default(),
             infra: Mutex::new(InfraState::default()),
         })
     }
@@ -231,6 +234,10 @@ impl Provider for GceProvider {
 
     async fn list_owned(&self) -> Result<Vec<LoadBalancerKey>, Error> {
         self.owned_lbs().await
+    }
+
+    async fn collect_garbage(&self) -> Result<(), Error> {
+        self.sweep_backends().await
     }
 
     fn plan(&self, lb: &LoadBalancer) -> Result<serde_json::Value, Error> {

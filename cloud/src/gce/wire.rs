@@ -250,8 +250,8 @@ pub struct TargetHttpsProxy {
     pub extra: Map<String, Value>,
 }
 
-/// A global SSL certificate (immutable once created).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// A global SSL certificate (immutable once created). Its `Debug` form never shows the key.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SslCertificate {
     pub name: String,
@@ -264,6 +264,17 @@ pub struct SslCertificate {
     pub private_key: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl std::fmt::Debug for SslCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SslCertificate")
+            .field("name", &self.name)
+            .field("description", &self.description)
+            .field("certificate", &self.certificate.as_ref().map(|_| "<PEM>"))
+            .field("private_key", &self.private_key.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A global forwarding rule.

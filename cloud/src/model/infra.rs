@@ -11,6 +11,10 @@ pub struct ClusterInfra {
     pub nodes: Vec<Node>,
     /// Every node port some load balancer uses.
     pub node_ports: BTreeSet<u16>,
+    /// Some load balancer's node ports are unknown (its Ingress cannot be translated right now,
+    /// e.g. after a restart): keep every port already open, add `node_ports`, remove nothing.
+    #[serde(default)]
+    pub ports_incomplete: bool,
 }
 
 impl ClusterInfra {
