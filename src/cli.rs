@@ -154,7 +154,7 @@ pub struct GceArgs {
     pub classic: bool,
 
     /// Sustained Compute API requests per second, for each of reads, mutations and operation polls.
-    #[arg(long = "gce-qps", env = "GCE_QPS", default_value_t = 16.0)]
+    #[arg(long = "gce-qps", env = "GCE_QPS", default_value_t = 16.0, value_parser = parse_rate)]
     pub qps: f64,
 
     /// Burst of Compute API requests above the sustained rate.
@@ -238,6 +238,14 @@ fn parse_secret(s: &str) -> Result<Secret, String> {
     Ok(Secret(s.to_owned()))
 }
 
+/// A request rate: a finite number above 0 (the client never waits forever, nor floods).
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(q) if q.is_finite() && q >= 0.01 => Ok(q),
+        _ => Err(format!("{s:?} is not a rate: give requests per second, at least 0.01")),
+    }
+}
+
 /// Parses `500ms`, `30s`, `10m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -274,6 +282,8 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5d").is_err());
+        assert!(parse_rate("NaN").is_err() && parse_rate("0").is_err() && parse_rate("-1").is_err());
+        assert_eq!(parse_rate("2.5"), Ok(2.5));
     }
 
     #[test]
