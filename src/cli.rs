@@ -242,7 +242,9 @@ fn parse_secret(s: &str) -> Result<Secret, String> {
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(q) if q.is_finite() && q >= 0.01 => Ok(q),
-        _ => Err(format!("{s:?} is not a rate: give requests per second, at least 0.01")),
+        _ => Err(format!(
+            "{s:?} is not a rate: give requests per second, at least 0.01"
+        )),
     }
 }
 

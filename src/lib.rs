@@ -11,8 +11,8 @@
 //!   of user input lives there.
 //! - [`controller`]: watches, reconcile, finalizer, status, Events, garbage collection.
 //! - [`annotations`]: the annotation keys the controller reads and writes.
-//! - [`cli`], [`run`], [`plan`]: the commands; [`leader`], [`cluster_uid`], [`telemetry`]:
-//!   what a production controller needs around the loop.
+//! - [`cli`], [`run`], [`plan`], [`sandbox`]: the commands ([`manifests`] reads YAML for them).
+//! - [`leader`], [`cluster_uid`], [`telemetry`]: what a production controller needs around the loop.
 #![forbid(unsafe_code)]
 
 pub mod annotations;

@@ -83,21 +83,7 @@ fn load(path: &Path) -> anyhow::Result<Vec<Value>> {
     } else {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
     };
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
-        .map_err(|e| anyhow::anyhow!("{}: not valid YAML: {e}", path.display()))?;
-    let mut out = Vec::new();
-    for doc in docs.into_iter().filter(|d| !d.is_null()) {
-        match doc.get("kind").and_then(Value::as_str) {
-            Some(k) if k.ends_with("List") => out.extend(
-                doc.get("items")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default(),
-            ),
-            _ => out.push(doc),
-        }
-    }
-    Ok(out)
+    crate::manifests::parse(&text, &path.display().to_string())
 }
 
 /// Files the objects by kind.
