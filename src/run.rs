@@ -249,7 +249,14 @@ async fn provider(
         })),
         ..ComputeSettings::default()
     };
-    Ok(Arc::new(GceProvider::new(config, tokens)?))
+    let project = config.project.clone();
+    let provider = GceProvider::new(config, tokens)?;
+    tracing::info!(
+        project,
+        names = %format!("clb-{}-…", provider.namer().cluster_tag()),
+        "cloud resources of this cluster"
+    );
+    Ok(Arc::new(provider))
 }
 
 fn default_identity() -> String {

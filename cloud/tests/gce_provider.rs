@@ -1016,7 +1016,7 @@ async fn deleting_and_recreating_at_once_builds_everything_again() {
     let keep = lb("default", "keep", vec![backend("default", "shared", 80, 30080)]);
     let again = lb("default", "again", vec![backend("default", "shared", 80, 30080)]);
     env.provider.ensure(&keep).await.unwrap();
-    let before = env.provider.ensure(&again).await.unwrap();
+    env.provider.ensure(&again).await.unwrap();
     env.provider.delete(&again.key).await.unwrap();
     let after = env.provider.ensure(&again).await.unwrap();
     assert!(!after.address.is_empty());
@@ -1041,7 +1041,6 @@ async fn deleting_and_recreating_at_once_builds_everything_again() {
         &after.names(ResourceKind::HttpForwardingRule)[0],
     );
     assert_eq!(rule["IPAddress"], after.address.as_str());
-    let _ = before;
 }
 
 #[tokio::test]

@@ -2,6 +2,10 @@
 //! them, and helpers to drive and observe both — all over HTTP.
 #![allow(dead_code)]
 
+#[path = "../support/wait.rs"]
+mod wait;
+pub use wait::eventually;
+
 use clap::Parser;
 use cloud_lb_controller::cli::{Cli, Command, RunArgs};
 use fake_gce::{FakeGce, InstanceSeed};
@@ -14,7 +18,6 @@ use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -268,24 +271,6 @@ impl Harness {
             .as_object()
             .map(|r| r.keys().filter(|p| !p.contains("/instances/")).cloned().collect())
             .unwrap_or_default()
-    }
-}
-
-/// Polls `check` until it returns `Some`, failing after `timeout` with `what`.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -9,6 +9,10 @@
 //!   API. Each test uses a cluster UID of its own, and checks only resources recording it.
 #![allow(dead_code)]
 
+#[path = "../support/wait.rs"]
+mod wait;
+pub use wait::eventually;
+
 use fake_gce::{FakeGce, InstanceSeed};
 use fake_kube::FakeKube;
 use k8s_openapi::api::core::v1::Namespace;
@@ -16,7 +20,6 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
-use std::future::Future;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -408,25 +411,6 @@ impl Drop for Env {
             let _ = child.wait();
         }
         let _ = std::fs::remove_file(&self.log);
-    }
-}
-
-/// Polls `check` until it returns `Some`, failing after `timeout`.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -90,15 +90,6 @@ impl Namer {
         format!("{PREFIX}-{}-cr-{lb}-{content}", self.cluster)
     }
 
-    /// The prefix shared by every certificate of the load balancer of `namespace/name`.
-    pub fn certificate_prefix(&self, namespace: &str, name: &str) -> String {
-        format!(
-            "{PREFIX}-{}-cr-{}-",
-            self.cluster,
-            hash8(&format!("{namespace}/{name}"))
-        )
-    }
-
     /// The name of the backend service (and health check) of a Service port.
     pub fn backend(&self, namespace: &str, service: &str, port: u16) -> String {
         let hash = hash8(&format!("{namespace}/{service}:{port}"));
@@ -265,11 +256,11 @@ mod tests {
                 .certificate("default", "test", "0123456789abcdef0123")
                 .ends_with("-0123456789abcdef")
         );
-        assert!(
-            namer
-                .certificate("default", "test", "00")
-                .starts_with(&namer.certificate_prefix("default", "test"))
-        );
+        assert!(namer.certificate("default", "test", "00").starts_with(&format!(
+            "clb-{}-cr-{}-",
+            namer.cluster_tag(),
+            hash8("default/test")
+        )));
     }
 
     #[test]

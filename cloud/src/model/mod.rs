@@ -40,11 +40,6 @@ impl LoadBalancerKey {
             uid: uid.into(),
         }
     }
-
-    /// Whether both keys name the same Ingress, whatever their uids.
-    pub fn same_ingress(&self, other: &LoadBalancerKey) -> bool {
-        self.namespace == other.namespace && self.name == other.name
-    }
 }
 
 impl fmt::Display for LoadBalancerKey {
@@ -65,14 +60,6 @@ pub struct LoadBalancer {
 }
 
 impl LoadBalancer {
-    /// The backend with this key, if the routing table uses it.
-    pub fn backend(&self, key: &BackendKey) -> Option<&Backend> {
-        self.backends
-            .binary_search_by(|b| b.key.cmp(key))
-            .ok()
-            .map(|i| &self.backends[i])
-    }
-
     /// The node ports this load balancer sends traffic to, sorted, each once.
     pub fn node_ports(&self) -> Vec<u16> {
         let mut ports: Vec<u16> = self.backends.iter().map(|b| b.node_port).collect();
@@ -129,17 +116,6 @@ pub enum RedirectCode {
 }
 
 impl RedirectCode {
-    /// The HTTP status code.
-    pub fn status(self) -> u16 {
-        match self {
-            RedirectCode::MovedPermanently => 301,
-            RedirectCode::Found => 302,
-            RedirectCode::SeeOther => 303,
-            RedirectCode::TemporaryRedirect => 307,
-            RedirectCode::PermanentRedirect => 308,
-        }
-    }
-
     /// The code for an HTTP status, if it is a redirect the load balancer can send.
     pub fn from_status(status: u16) -> Option<Self> {
         Some(match status {

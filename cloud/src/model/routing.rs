@@ -14,23 +14,6 @@ pub struct RoutingTable {
     pub hosts: Vec<HostRule>,
 }
 
-impl RoutingTable {
-    /// Every backend the table refers to, in order of first use, each once.
-    pub fn backend_keys(&self) -> Vec<&BackendKey> {
-        let mut keys: Vec<&BackendKey> = Vec::new();
-        let all = self
-            .default_backend
-            .iter()
-            .chain(self.hosts.iter().flat_map(|h| h.paths.iter().map(|p| &p.backend)));
-        for key in all {
-            if !keys.contains(&key) {
-                keys.push(key);
-            }
-        }
-        keys
-    }
-}
-
 /// The paths served for one host.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostRule {
