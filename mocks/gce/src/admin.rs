@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use crate::config::{InstanceSeed, Latency};
 use crate::errors::ApiError;
 use crate::faults::{FaultError, FaultRule, FaultStatus};
-use crate::http::json_response;
+use crate::http::{JSON, json_response, text};
+use crate::journal::Journal;
 use crate::ratelimit::{RateLimit, TokenBucket};
 use crate::state::Shared;
 use crate::stats::Stats;
@@ -97,6 +98,14 @@ impl Shared {
         self.lock().stats = Stats::default();
     }
 
+    pub(crate) fn journal(&self, since: u64) -> Journal {
+        self.lock().journal.snapshot(since)
+    }
+
+    pub(crate) fn clear_journal(&self) {
+        self.lock().journal.clear();
+    }
+
     pub(crate) fn dump(&self) -> Value {
         self.lock().dump()
     }
@@ -107,6 +116,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/stats", get(stats).delete(reset_stats))
         .route("/stats/reset", post(reset_stats))
         .route("/state", get(state))
+        .route("/journal", get(journal).delete(clear_journal))
         .route("/reset", post(reset))
         .route("/latency", get(get_latency).put(put_latency))
         .route("/faults", get(list_faults).post(add_fault).delete(clear_faults))
@@ -148,6 +158,25 @@ async fn stats(State(s): State<Arc<Shared>>) -> Response {
 
 async fn reset_stats(State(s): State<Arc<Shared>>) -> Response {
     s.reset_stats();
+    ok(json!({}))
+}
+
+#[derive(Deserialize)]
+struct SinceQuery {
+    #[serde(default)]
+    since: u64,
+}
+
+/// Serialized straight to text: a full journal is large.
+async fn journal(State(s): State<Arc<Shared>>, Query(q): Query<SinceQuery>) -> Response {
+    match serde_json::to_string(&s.journal(q.since)) {
+        Ok(body) => text(StatusCode::OK, JSON, body),
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn clear_journal(State(s): State<Arc<Shared>>) -> Response {
+    s.clear_journal();
     ok(json!({}))
 }
 

@@ -46,6 +46,9 @@ pub struct Config {
     pub seed: u64,
     /// Finished operations kept for `get`; older ones are forgotten first.
     pub operation_retention: usize,
+    /// Entries the [`crate::Journal`] keeps; when full the oldest is dropped (and counted).
+    /// Default 200 000.
+    pub journal_capacity: usize,
 }
 
 impl Default for Config {
@@ -77,6 +80,7 @@ impl Default for Config {
             faults: Vec::new(),
             seed: 0,
             operation_retention: 100_000,
+            journal_capacity: 200_000,
         }
     }
 }

@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::errors::ApiError;
-use crate::faults::OpFault;
+use crate::faults::{OpFault, Outcome};
+use crate::journal::{JournalEvent, RequestEntry};
 use crate::json::{Obj, parse_body};
 use crate::kinds::{LINK_BASE, valid_name};
 use crate::list::ListParams;
@@ -31,7 +32,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-const JSON: &str = "application/json; charset=UTF-8";
+pub(crate) const JSON: &str = "application/json; charset=UTF-8";
 
 /// A JSON response; self links are rewritten to the API version the client called.
 pub(crate) fn json_response(status: StatusCode, body: &Value, version: &str) -> Response {
@@ -100,55 +101,109 @@ async fn compute(
     body: Bytes,
 ) -> Response {
     let path = uri.path();
-    // Only Compute paths are counted and token-checked; anything else (a mistyped admin
-    // route, say) is a plain 404.
+    // Only Compute paths are counted, journaled and token-checked; anything else (a mistyped
+    // admin route, say) is a plain 404.
     if !path.starts_with("/compute/") {
         return unknown_route(path);
     }
-    if let Some(token) = &shared.config.require_token {
+    let query: Vec<(String, String)> = Query::try_from_uri(&uri).map(|q| q.0).unwrap_or_default();
+    let route = crate::routes::parse(&method, path);
+    let entry = RequestEntry {
+        method: method.to_string(),
+        path: path.to_string(),
+        request_id: query_value(&query, "requestId").map(str::to_string),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        category: route.as_ref().map(|r| r.call.category()),
+        rejected: None,
+        status: None,
+        answered_elapsed_micros: None,
+    };
+    let (seq, admitted) = admit(&shared, &method, path, &headers, route, entry);
+    let response = match admitted {
+        Ok((route, outcome)) => serve(&shared, route, outcome, &query, &body).await,
+        Err(rejected) => rejected,
+    };
+    shared.lock().journal.answer(seq, response.status().as_u16());
+    response
+}
+
+/// The checks before a method runs (token, route, rate limit, faults), decided and recorded
+/// (counters, journal) under one lock. Returns the journal `seq` of the request, and either
+/// the route with the faults that fired or the rejection to answer.
+fn admit(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    route: Option<Route>,
+    mut entry: RequestEntry,
+) -> (u64, Result<(Route, Outcome), Response>) {
+    let token_missing = shared.config.require_token.as_ref().and_then(|token| {
         let sent = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if sent != Some(token.as_str()) {
-            shared.lock().stats.reject(RejectReason::Unauthenticated);
-            return unauthenticated(sent.is_none());
+        (sent != Some(token.as_str())).then_some(sent.is_none())
+    });
+    let mut st = shared.lock();
+    let result = match (token_missing, route) {
+        (Some(missing), _) => Err((RejectReason::Unauthenticated, unauthenticated(missing))),
+        (None, None) => Err((RejectReason::UnknownRoute, unknown_route(path))),
+        (None, Some(route)) => {
+            let category = route.call.category();
+            let limited = st
+                .knobs
+                .bucket
+                .as_mut()
+                .and_then(|b| (!b.try_take(category, Instant::now())).then_some(b.limit.status));
+            match limited {
+                Some(status) => Err((
+                    RejectReason::RateLimited,
+                    error_response(&ApiError::rate_limited(status)),
+                )),
+                None => {
+                    let outcome =
+                        st.knobs
+                            .faults
+                            .evaluate(method.as_str(), path, route.call.creates_operation());
+                    if outcome.error.is_some() {
+                        st.stats.reject(RejectReason::Injected);
+                        entry.rejected = Some(RejectReason::Injected);
+                    } else {
+                        st.stats.record(category, route.call.api_name());
+                    }
+                    Ok((route, outcome))
+                }
+            }
         }
-    }
-    let Some(route) = crate::routes::parse(&method, path) else {
-        shared.lock().stats.reject(RejectReason::UnknownRoute);
-        return unknown_route(path);
     };
-    let outcome = {
-        let mut st = shared.lock();
-        let category = route.call.category();
-        if let Some(bucket) = &mut st.knobs.bucket
-            && !bucket.try_take(category, Instant::now())
-        {
-            let status = bucket.limit.status;
-            st.stats.reject(RejectReason::RateLimited);
-            return error_response(&ApiError::rate_limited(status));
-        }
-        let outcome = st
-            .knobs
-            .faults
-            .evaluate(method.as_str(), path, route.call.creates_operation());
-        if outcome.error.is_some() {
-            st.stats.reject(RejectReason::Injected);
-        } else {
-            st.stats.record(category, route.call.api_name());
-        }
-        outcome
-    };
+    let result = result.map_err(|(why, response)| {
+        st.stats.reject(why);
+        entry.rejected = Some(why);
+        response
+    });
+    let seq = st.journal.push(JournalEvent::Request(entry));
+    (seq, result)
+}
+
+/// Runs an admitted request: the fault delay, an injected error, or the method.
+async fn serve(
+    shared: &Arc<Shared>,
+    route: Route,
+    outcome: Outcome,
+    query: &[(String, String)],
+    body: &Bytes,
+) -> Response {
     if !outcome.delay.is_zero() {
         tokio::time::sleep(outcome.delay).await;
     }
     if let Some(e) = outcome.error {
         return error_response(&e);
     }
-    let query: Vec<(String, String)> = Query::try_from_uri(&uri).map(|q| q.0).unwrap_or_default();
     let version = route.version;
-    match handle(&shared, route, &query, &body, outcome.op_fault).await {
+    match handle(shared, route, query, body, outcome.op_fault).await {
         Ok(Reply::Json(obj)) => json_response(StatusCode::OK, &Value::Object(obj), version),
         Ok(Reply::Empty) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error_response(&e),

@@ -141,6 +141,7 @@
 //! - Instances: [`FakeGce::seed_instance`], [`Config::instances`]; health with
 //!   [`FakeGce::set_instance_health`].
 //! - [`Config::require_token`]: every Compute request needs `Authorization: Bearer <token>`.
+//! - [`Config::journal_capacity`] (200 000): entries the [`Journal`] keeps.
 //!
 //! # Counters
 //!
@@ -157,13 +158,34 @@
 //! succeeded and failed; `metadata` counts metadata-server requests. Admin requests are not
 //! counted.
 //!
+//! The [`Journal`] ([`FakeGce::journal`], `GET /_fake/journal`) is the ordered record behind
+//! them: one list of [`JournalEntry`], each with a `seq` (from 1, never reused, not even after
+//! a clear), `at` (the system clock; RFC 3339 UTC with microseconds in JSON) and
+//! `elapsedMicros` (monotonic, since the server started). Entries are appended under the state
+//! lock, so `seq` order is the order of arrival and of application. Two types:
+//! - `request` ([`RequestEntry`]): every request under `/compute/`, rejected or not, recorded
+//!   on arrival (once admitted or rejected, before its method runs): `method`, `path` (no
+//!   query), `requestId`, `userAgent`, `category` (of the route, also when rejected; null for
+//!   an unknown route), `rejected` (the reason, as in `rejected` above), and, filled in when
+//!   answered, `status` and `answeredElapsedMicros` (null while held by a `delay` fault or an
+//!   `operations/wait`, or if the client went away).
+//! - `applied` ([`AppliedEntry`]): every operation completion: `operation` (name),
+//!   `operationType`, `targetLink`, `status` `done`/`failed`, `errorCode` when failed, and
+//!   `change` to the target: `created`, `updated` (also member and endpoint changes),
+//!   `deleted`, or `none` (failed). Synchronous errors, `requestId` replays and operations that
+//!   never finish have none; admin changes (seeding instances) are not journaled.
+//!
+//! At most [`Config::journal_capacity`] entries are kept; the oldest go first and are counted
+//! in `dropped`.
+//!
 //! # Admin API (JSON, under `/_fake/`)
 //!
 //! | route | effect |
 //! |---|---|
 //! | `GET /_fake/stats`, `DELETE /_fake/stats` (or `POST /_fake/stats/reset`) | counters, reset them |
+//! | `GET /_fake/journal[?since=SEQ]`, `DELETE /_fake/journal` | [`Journal`] `{entries, dropped, nextSeq}` (entries with `seq >= SEQ`), clear it |
 //! | `GET /_fake/state` | `{resources, members, endpoints, operations, pendingOperations, zones, unhealthyInstances}` |
-//! | `POST /_fake/reset` | back to the start configuration (resources, operations, knobs, counters) |
+//! | `POST /_fake/reset` | back to the start configuration (resources, operations, knobs, counters, journal) |
 //! | `GET`/`PUT /_fake/latency` | [`Latency`]: `{"defaultMs":100,"perOperation":{"urlMaps.insert":300}}` |
 //! | `GET`/`POST`/`DELETE /_fake/faults`, `DELETE /_fake/faults/{id}` | list (with counters), add (→ `{"id"}`), clear, remove |
 //! | `GET /_fake/quotas`, `PUT /_fake/quotas/{collection}` `{"limit":5}`, `DELETE /_fake/quotas/{collection}` | quotas |
@@ -188,7 +210,7 @@
 //! `--zone ZONE`… (replaces the default zones), `--instance ZONE/NAME[=IP]`…,
 //! `--quota COLLECTION=N`…, `--rate-limit QPS[:BURST]`, `--fault JSON`…, `--seed N`,
 //! `--url-map-max-host-rules N`, `--url-map-max-path-matchers N`, `--url-map-max-path-rules N`,
-//! `--url-map-max-size-bytes N`, `--max-ssl-certificates N`. `--listen`, `--project-id` and
+//! `--url-map-max-size-bytes N`, `--max-ssl-certificates N`, `--journal-capacity N`. `--listen`, `--project-id` and
 //! `--require-token` also read `FAKE_GCE_LISTEN`, `FAKE_GCE_PROJECT_ID`, `FAKE_GCE_REQUIRE_TOKEN`.
 //!
 //! # Not modelled
@@ -211,6 +233,7 @@ mod faults;
 mod filter;
 mod http;
 mod ids;
+mod journal;
 mod json;
 mod kinds;
 mod list;
@@ -229,7 +252,10 @@ mod store;
 pub use config::{Config, InstanceSeed, Latency, UrlMapLimits};
 pub use errors::ApiError;
 pub use faults::{FaultAction, FaultError, FaultRule, FaultStatus};
+pub use journal::{
+    AppliedEntry, AppliedStatus, Journal, JournalEntry, JournalEvent, RequestEntry, ResourceChange,
+};
 pub use ratelimit::RateLimit;
 pub use server::{FakeGce, StartError};
 pub use state::ConfigError;
-pub use stats::{Category, Counts, OperationCounts, Rejected, Stats};
+pub use stats::{Category, Counts, OperationCounts, RejectReason, Rejected, Stats};

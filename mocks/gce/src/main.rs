@@ -66,6 +66,9 @@ struct Args {
     /// SSL certificates per target HTTPS proxy.
     #[arg(long, default_value_t = 15)]
     max_ssl_certificates: usize,
+    /// Entries the journal (`GET /_fake/journal`) keeps; the oldest are dropped first.
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    journal_capacity: usize,
 }
 
 fn key_value<T: std::str::FromStr>(s: &str) -> Result<(String, T), String> {
@@ -127,6 +130,7 @@ impl Args {
             faults: self.faults,
             seed: self.seed,
             max_ssl_certificates_per_proxy: self.max_ssl_certificates,
+            journal_capacity: self.journal_capacity,
             ..Config::default()
         };
         if !self.zones.is_empty() {

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, InstanceSeed, Latency};
 use crate::errors::ApiError;
 use crate::faults::{FaultError, FaultRule, FaultStatus};
+use crate::journal::Journal;
 use crate::ratelimit::RateLimit;
 use crate::state::{ConfigError, Shared};
 use crate::stats::Stats;
@@ -179,6 +180,22 @@ impl FakeGce {
         self.shared.reset_stats();
     }
 
+    /// A snapshot of the [`Journal`]: every entry kept, oldest first.
+    pub fn journal(&self) -> Journal {
+        self.shared.journal(0)
+    }
+
+    /// The journal entries with `seq >= since` (pass [`Journal::next_seq`] of an earlier
+    /// snapshot to get only what came after it).
+    pub fn journal_since(&self, since: u64) -> Journal {
+        self.shared.journal(since)
+    }
+
+    /// Forgets every journal entry and the dropped count; `seq` keeps counting.
+    pub fn clear_journal(&self) {
+        self.shared.clear_journal();
+    }
+
     /// Everything stored: `{resources, members, endpoints, operations, pendingOperations, zones,
     /// unhealthyInstances}`, resources keyed by path (`projects/p/global/urlMaps/x`).
     pub fn state(&self) -> Value {
@@ -192,7 +209,8 @@ impl FakeGce {
         self.shared.lock().store.render_key(&key).map(Value::Object)
     }
 
-    /// Back to the start configuration: resources, operations, instances, knobs and counters.
+    /// Back to the start configuration: resources, operations, instances, knobs and counters;
+    /// the journal is cleared.
     /// Timers of operations started before the reset do nothing.
     pub fn reset(&self) {
         self.shared.reset();

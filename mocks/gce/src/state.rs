@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::config::{Config, InstanceSeed, Latency, Limits};
 use crate::errors::ApiError;
 use crate::faults::{FaultError, FaultSet, OpFault};
+use crate::journal::{AppliedEntry, AppliedStatus, JournalBuf, JournalEvent, ResourceChange};
 use crate::json::Obj;
 use crate::kinds::{Key, Kind, Scope, valid_name};
 use crate::mutation::{self, MutationReq, Verb};
@@ -35,6 +36,7 @@ pub(crate) struct State {
     pub store: Store,
     pub knobs: Knobs,
     pub stats: Stats,
+    pub journal: JournalBuf,
 }
 
 /// A timer to start: complete `op` after `delay`, unless the state was reset meanwhile.
@@ -96,7 +98,10 @@ impl Shared {
         let generation = st.store.generation + 1;
         // The configuration was validated at start, so this cannot fail; keep the old state if
         // it somehow does.
-        if let Ok(fresh) = State::fresh(&self.config, generation) {
+        // The journal is cleared, not replaced: `seq` keeps counting.
+        if let Ok(mut fresh) = State::fresh(&self.config, generation) {
+            std::mem::swap(&mut fresh.journal, &mut st.journal);
+            fresh.journal.clear();
             *st = fresh;
         }
     }
@@ -132,6 +137,7 @@ impl State {
                 seed: config.seed,
             },
             stats: Stats::default(),
+            journal: JournalBuf::new(config.journal_capacity),
         };
         for (index, seed) in config.instances.iter().enumerate() {
             st.seed_instance(&config.project_id, seed)
@@ -221,14 +227,32 @@ impl State {
         let result = match pending.fault {
             Some(OpFault::Fail { error, code }) => Err((error, Some(code))),
             _ => mutation::plan(&self.store, limits, &self.knobs.quotas, &pending.req, Some(op))
-                .map(|change| mutation::apply(&mut self.store, change))
+                .map(|change| {
+                    let what = ResourceChange::of(&change);
+                    mutation::apply(&mut self.store, change);
+                    what
+                })
                 .map_err(|e| (e, None)),
         };
+        self.journal.push(JournalEvent::Applied(AppliedEntry {
+            operation: op.name.clone(),
+            operation_type: pending.req.verb.operation_type(key.kind),
+            target_link: key.link(),
+            status: match result {
+                Ok(_) => AppliedStatus::Done,
+                Err(_) => AppliedStatus::Failed,
+            },
+            error_code: result
+                .as_ref()
+                .err()
+                .map(|(e, code)| code.clone().unwrap_or_else(|| e.operation_code())),
+            change: *result.as_ref().unwrap_or(&ResourceChange::None),
+        }));
         if self.store.pending.get(&key) == Some(op) {
             self.store.pending.remove(&key);
         }
         match &result {
-            Ok(()) => self.stats.operations.succeeded += 1,
+            Ok(_) => self.stats.operations.succeeded += 1,
             Err(_) => self.stats.operations.failed += 1,
         }
         if let Some(entry) = self.store.ops.get_mut(op) {

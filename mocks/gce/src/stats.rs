@@ -73,12 +73,17 @@ pub struct Rejected {
     pub total: u64,
 }
 
-/// Why a request was rejected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum RejectReason {
+/// Why a request was refused before reaching its method (see [`Rejected`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RejectReason {
+    /// See [`Rejected::unauthenticated`].
     Unauthenticated,
+    /// See [`Rejected::rate_limited`].
     RateLimited,
+    /// See [`Rejected::injected`].
     Injected,
+    /// See [`Rejected::unknown_route`].
     UnknownRoute,
 }
 

@@ -2,6 +2,7 @@
 
 mod binary;
 mod common;
+mod journal;
 mod knobs;
 mod lists;
 mod metadata;
