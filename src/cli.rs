@@ -102,6 +102,16 @@ pub struct RunArgs {
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
 
+    /// `/healthz` fails (and the kubelet restarts the controller) once a watch has failed
+    /// without a break for this long.
+    #[arg(long, env = "CLC_FAILING_WATCH_AFTER", default_value = "5m", value_parser = parse_duration)]
+    pub failing_watch_after: Duration,
+
+    /// `/healthz` fails once one reconcile has run for this long (longer than several Compute
+    /// operations can take, see `--gce-operation-timeout`).
+    #[arg(long, env = "CLC_STUCK_RECONCILE_AFTER", default_value = "30m", value_parser = parse_duration)]
+    pub stuck_reconcile_after: Duration,
+
     /// Where `/metrics` is served.
     #[arg(long, env = "CLC_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,

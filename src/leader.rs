@@ -4,7 +4,13 @@
 //! A lease is expired when its record has not changed for its duration, measured on this
 //! replica's clock from when it last saw the record change (not from the `renewTime` written
 //! by another machine, whose clock may differ).
+//!
+//! The leader's permission to write to the cloud is a [`WriteFence`] granted, on each successful
+//! renewal, until the moment that renewal was sent plus the renew deadline: always before another
+//! replica can take the lease (the lease duration after it saw that renewal), and running out on
+//! its own should this process stall or lose the API server, whatever its tasks are doing.
 
+use cloud::WriteFence;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -41,7 +47,7 @@ pub struct Leadership {
     election: Arc<LeaderElection>,
     stop: CancellationToken,
     lost: CancellationToken,
-    renewal: tokio::task::JoinHandle<()>,
+    renewal: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Leadership {
@@ -51,12 +57,27 @@ impl Leadership {
     }
 
     /// Stops renewing and gives the lease up (when still ours), so a standby takes over at
-    /// once. Call it only after the controller has stopped writing.
-    pub async fn release(self) {
+    /// once. The fence is closed first: nothing this process still runs may write afterwards.
+    pub async fn release(mut self) {
+        self.election.fence.close();
         self.stop.cancel();
-        let _ = self.renewal.await;
+        if let Some(renewal) = self.renewal.take() {
+            let _ = renewal.await;
+        }
         if !self.lost.is_cancelled() {
             self.election.release().await;
+        }
+    }
+}
+
+impl Drop for Leadership {
+    /// Dropped without [`Leadership::release`] (the task running the controller ended
+    /// abruptly): no more writes, no more renewals; the lease expires on its own.
+    fn drop(&mut self) {
+        self.election.fence.close();
+        self.stop.cancel();
+        if let Some(renewal) = &self.renewal {
+            renewal.abort();
         }
     }
 }
@@ -69,25 +90,46 @@ pub struct LeaderElection {
     timings: Timings,
     /// The record last seen and when it was seen changing.
     observed: tokio::sync::Mutex<Option<(LeaseSpec, Instant)>>,
+    /// Granted while this replica holds the lease.
+    fence: WriteFence,
 }
 
 impl LeaderElection {
-    pub fn new(client: Client, namespace: &str, name: &str, identity: &str, timings: Timings) -> Self {
+    /// A candidacy that grants `fence` (which should start shut) while it leads.
+    pub fn new(
+        client: Client,
+        namespace: &str,
+        name: &str,
+        identity: &str,
+        timings: Timings,
+        fence: WriteFence,
+    ) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
             name: name.to_owned(),
             identity: identity.to_owned(),
             timings,
             observed: tokio::sync::Mutex::new(None),
+            fence,
         }
+    }
+
+    /// How long after sending a successful renewal this replica may still write: the renew
+    /// deadline, and never as long as the lease itself lasts.
+    fn grant(&self) -> Duration {
+        self.timings.renew_deadline.min(self.timings.lease_duration)
     }
 
     /// Waits until this replica holds the lease (`None` if `cancel` fires first), then keeps
     /// renewing it in the background from that moment on.
     pub async fn lead(self, cancel: &CancellationToken) -> Option<Leadership> {
         loop {
+            let sent = Instant::now();
             match self.attempt().await {
-                Ok(true) => break,
+                Ok(true) => {
+                    self.fence.grant_until(sent + self.grant());
+                    break;
+                }
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "leader election: cannot read or write the lease"),
             }
@@ -104,6 +146,7 @@ impl LeaderElection {
             let (election, stop, lost) = (election.clone(), stop.clone(), lost.clone());
             async move {
                 if let Err(reason) = election.renew(&stop).await {
+                    election.fence.close();
                     tracing::error!(reason, "lost the leadership");
                     lost.cancel();
                 }
@@ -113,7 +156,7 @@ impl LeaderElection {
             election,
             stop,
             lost,
-            renewal,
+            renewal: Some(renewal),
         })
     }
 
@@ -126,8 +169,13 @@ impl LeaderElection {
                 _ = stop.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(self.timings.retry_period) => {}
             }
+            // Measured from when the renewal was sent: the lease runs from about then.
+            let sent = Instant::now();
             match self.attempt().await {
-                Ok(true) => last_renewed = Instant::now(),
+                Ok(true) => {
+                    last_renewed = sent;
+                    self.fence.grant_until(sent + self.grant());
+                }
                 Ok(false) => return Err("another replica holds the lease".to_owned()),
                 Err(e) => tracing::warn!(error = %e, "leader election: renewing the lease failed"),
             }

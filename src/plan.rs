@@ -39,7 +39,13 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
             ingress.metadata.name.as_deref().unwrap_or_default()
         );
         let ours = translate::is_ours(ingress, &snapshot, &config);
-        let entry = match translate::translate(ingress, &snapshot, &config) {
+        let translated = translate::translate(ingress, &snapshot, &config).and_then(|t| {
+            provider
+                .check(&t.load_balancer)
+                .map_err(|violations| translate::limit_problems(ingress, &violations))?;
+            Ok(t)
+        });
+        let entry = match translated {
             Ok(t) => {
                 let body = if args.model {
                     serde_json::to_value(&t.load_balancer)?

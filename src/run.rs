@@ -4,13 +4,13 @@
 use crate::cli::RunArgs;
 use crate::controller::{self, Context, events::Events, infra::InfraSync, stores};
 use crate::leader::{LeaderElection, Leadership, Timings};
-use crate::telemetry::{admin, metrics::Metrics};
+use crate::telemetry::{admin, liveness::Liveness, metrics::Metrics};
 use crate::translate;
 use anyhow::Context as _;
-use cloud::Provider;
 use cloud::gce::{
     ComputeSettings, GceConfig, GceProvider, GoogleTokens, Rate, RateLimits, Scheme, StaticToken, TokenSource,
 };
+use cloud::{Provider, WriteFence};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -28,17 +28,38 @@ pub async fn run(args: RunArgs, cancel: CancellationToken) -> anyhow::Result<()>
     let client = kube_client(args.kubeconfig.as_deref(), &identity).await?;
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(admin::Health::default());
+    let liveness = Arc::new(Liveness::new(
+        args.failing_watch_after,
+        args.stuck_reconcile_after,
+    ));
 
     let listeners = admin::bind(args.health_addr, args.metrics_addr)
         .await
         .context("binding the admin addresses")?;
-    let admin = tokio::spawn(admin::serve(
+    for (listener, health, metrics) in &listeners {
+        if let Ok(address) = listener.local_addr() {
+            let serves = match (health, metrics) {
+                (true, true) => "/healthz /readyz /metrics",
+                (true, false) => "/healthz /readyz",
+                _ => "/metrics",
+            };
+            tracing::info!(%address, serves, "admin server listening");
+        }
+    }
+    let mut admin = AbortOnDrop(tokio::spawn(admin::serve(
         listeners,
         health.clone(),
+        liveness.clone(),
         metrics.clone(),
         cancel.clone(),
-    ));
+    )));
 
+    // Every cloud write checks it: with leader election, it is granted only while the lease is.
+    let fence = if args.leader_elect {
+        WriteFence::shut()
+    } else {
+        WriteFence::open()
+    };
     let leadership = if args.leader_elect {
         let timings = Timings {
             lease_duration: args.leader_elect_lease_duration,
@@ -51,12 +72,13 @@ pub async fn run(args: RunArgs, cancel: CancellationToken) -> anyhow::Result<()>
             &args.leader_election_id,
             &identity,
             timings,
+            fence.clone(),
         );
         // A standby is healthy and ready: it takes over when the leader goes.
         health.set_ready(true);
         tracing::info!(identity, "waiting to become the leader");
         let Some(leadership) = election.lead(&cancel).await else {
-            let _ = admin.await;
+            let _ = (&mut admin.0).await;
             return Ok(());
         };
         health.set_ready(false);
@@ -66,28 +88,52 @@ pub async fn run(args: RunArgs, cancel: CancellationToken) -> anyhow::Result<()>
     };
     let lost = leadership.as_ref().map(Leadership::lost).unwrap_or_default();
     metrics.set_leader(true);
-    let outcome = lead(&args, client, &identity, metrics.clone(), health, &cancel, &lost).await;
+    let work = Work {
+        args: &args,
+        client,
+        identity: &identity,
+        metrics: metrics.clone(),
+        health,
+        liveness,
+        fence: fence.clone(),
+    };
+    let outcome = lead(work, &cancel, &lost).await;
+    // Every writer has stopped (or was aborted): nothing may write from here on, and only then
+    // may a standby take over.
+    fence.close();
     metrics.set_leader(false);
-    // Only now that nothing writes any more may a standby take over.
     if let Some(leadership) = leadership {
         leadership.release().await;
     }
     cancel.cancel();
-    let _ = admin.await;
+    let _ = (&mut admin.0).await;
     outcome
 }
 
-/// The leader's work: the provider, the watches and the controller, until `cancel` (a graceful
-/// stop, bounded by [`SHUTDOWN_GRACE`]) or `lost` (an immediate one).
-async fn lead(
-    args: &RunArgs,
+/// What the leader works with.
+struct Work<'a> {
+    args: &'a RunArgs,
     client: kube::Client,
-    identity: &str,
+    identity: &'a str,
     metrics: Arc<Metrics>,
     health: Arc<admin::Health>,
-    cancel: &CancellationToken,
-    lost: &CancellationToken,
-) -> anyhow::Result<()> {
+    liveness: Arc<Liveness>,
+    fence: WriteFence,
+}
+
+/// The leader's work: the provider, the watches and the controller, until `cancel` (a graceful
+/// stop, bounded by [`SHUTDOWN_GRACE`]) or `lost` (an immediate one). Returns only once every
+/// task that writes has ended.
+async fn lead(work: Work<'_>, cancel: &CancellationToken, lost: &CancellationToken) -> anyhow::Result<()> {
+    let Work {
+        args,
+        client,
+        identity,
+        metrics,
+        health,
+        liveness,
+        fence,
+    } = work;
     let setup = async {
         let cluster_uid = match &args.cluster_uid {
             Some(uid) => uid.clone(),
@@ -96,7 +142,7 @@ async fn lead(
                 .context("reading or creating the cluster UID")?,
         };
         tracing::info!(cluster_uid, "starting");
-        provider(args, &cluster_uid, metrics.clone()).await
+        provider(args, &cluster_uid, identity, metrics.clone(), fence).await
     };
     let provider = tokio::select! {
         provider = setup => provider?,
@@ -104,10 +150,11 @@ async fn lead(
         _ = cancel.cancelled() => return Ok(()),
     };
 
-    let (stores, streams) = stores::watch(&client, args.watch_namespace.as_deref());
+    let (stores, streams) = stores::watch(&client, args.watch_namespace.as_deref(), liveness.clone());
     let (all_tx, all_rx) = tokio::sync::mpsc::unbounded_channel();
     let infra = Arc::new(InfraSync::new(
         provider.clone(),
+        metrics.clone(),
         stores.nodes.clone(),
         args.zones.clone(),
         INFRA_DEBOUNCE,
@@ -125,6 +172,7 @@ async fn lead(
         stores.clone(),
         events,
         metrics,
+        liveness,
         infra,
         translate,
         args.resync_period,
@@ -132,48 +180,62 @@ async fn lead(
     );
 
     // Ready once the caches have synced.
-    tokio::spawn(async move {
+    let ready = tokio::spawn(async move {
         if stores.wait_ready().await.is_ok() {
             health.set_ready(true);
         }
     });
 
     let stop = CancellationToken::new();
-    let mut controller = tokio::spawn(controller::run(
+    // Dropped with this future (a crash of the caller's task, an abort), it ends the controller.
+    let mut controller = AbortOnDrop(tokio::spawn(controller::run(
         Arc::new(ctx),
         streams,
         requeues,
         all_rx,
         args.concurrency,
         stop.clone(),
-    ));
-    tokio::select! {
-        _ = cancel.cancelled() => {}
-        _ = &mut controller => return Ok(()),
-        _ = lost.cancelled() => {
-            controller.abort();
-            anyhow::bail!("lost the leadership: stopped at once");
+    )));
+    let _ready = AbortOnDrop(ready);
+    let outcome = async {
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            _ = &mut controller.0 => anyhow::bail!("the controller stopped on its own"),
+            _ = lost.cancelled() => anyhow::bail!("lost the leadership: stopped at once"),
+        }
+        // Reconciles, the collector and the infrastructure pass in flight may finish; a cloud
+        // operation that hangs must not hold the process past its termination grace period.
+        stop.cancel();
+        tokio::select! {
+            _ = &mut controller.0 => Ok(()),
+            _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
+                tracing::warn!("still writing after {SHUTDOWN_GRACE:?}: stopping anyway");
+                Ok(())
+            }
+            _ = lost.cancelled() => anyhow::bail!("lost the leadership while stopping"),
         }
     }
-    // Reconciles in flight may finish; a cloud operation that hangs must not hold the process
-    // past its termination grace period, nor may a replica that lost the lease keep writing.
-    stop.cancel();
-    tokio::select! {
-        _ = &mut controller => {}
-        _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
-            tracing::warn!("reconciles still running after {SHUTDOWN_GRACE:?}: exiting anyway");
-            controller.abort();
-        }
-        _ = lost.cancelled() => {
-            controller.abort();
-            anyhow::bail!("lost the leadership while stopping");
-        }
+    .await;
+    // Ends every task of the controller (reconciles included: dropping the controller's stream
+    // aborts them) before the caller closes the fence and gives the lease up.
+    if !controller.0.is_finished() {
+        controller.0.abort();
+        let _ = (&mut controller.0).await;
     }
-    Ok(())
+    outcome
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A client from the given kubeconfig, or the in-cluster or default configuration. Requests
-/// carry `cloud-lb-controller/VERSION (IDENTITY)` as User-Agent, so audit logs tell replicas apart.
+/// carry [`user_agent`].
 pub async fn kube_client(
     kubeconfig: Option<&std::path::Path>,
     identity: &str,
@@ -192,18 +254,19 @@ pub async fn kube_client(
             .await
             .context("finding a cluster (in-cluster or ~/.kube/config)")?,
     };
-    let agent = format!("cloud-lb-controller/{} ({identity})", env!("CARGO_PKG_VERSION"));
-    if let Ok(value) = axum::http::HeaderValue::from_str(&agent) {
+    if let Ok(value) = axum::http::HeaderValue::from_str(&user_agent(identity)) {
         config.headers.push((axum::http::header::USER_AGENT, value));
     }
     kube::Client::try_from(config).context("building the Kubernetes client")
 }
 
-/// The provider the flags describe.
+/// The provider the flags describe; it writes only while `fence` allows.
 async fn provider(
     args: &RunArgs,
     cluster_uid: &str,
+    identity: &str,
     metrics: Arc<Metrics>,
+    fence: WriteFence,
 ) -> anyhow::Result<Arc<dyn Provider>> {
     let gce = &args.gce;
     let (tokens, credential_project): (Arc<dyn TokenSource>, Option<String>) = match &gce.access_token {
@@ -227,6 +290,9 @@ async fn provider(
         burst: gce.burst,
     };
     let mut config = GceConfig::new(project, cluster_uid);
+    // The default controller keeps the names and records it always had.
+    config.controller =
+        (args.controller_name != translate::DEFAULT_CONTROLLER_NAME).then(|| args.controller_name.clone());
     config.endpoint = gce.endpoint.clone();
     config.network = gce.network.clone();
     config.network_project = gce.network_project.clone();
@@ -247,6 +313,8 @@ async fn provider(
         observer: Some(Arc::new(move |call| {
             metrics.cloud_request(&call.operation, call.result)
         })),
+        fence,
+        user_agent: Some(user_agent(identity)),
         ..ComputeSettings::default()
     };
     let project = config.project.clone();
@@ -257,6 +325,12 @@ async fn provider(
         "cloud resources of this cluster"
     );
     Ok(Arc::new(provider))
+}
+
+/// `cloud-lb-controller/VERSION (IDENTITY)`: the User-Agent of every request, to the API server
+/// and to the cloud, so audit logs tell replicas apart.
+fn user_agent(identity: &str) -> String {
+    format!("cloud-lb-controller/{} ({identity})", env!("CARGO_PKG_VERSION"))
 }
 
 fn default_identity() -> String {

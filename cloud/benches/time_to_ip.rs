@@ -67,7 +67,6 @@ async fn main() {
     let infra = cloud::model::ClusterInfra {
         nodes: nodes(),
         node_ports: model.node_ports().into_iter().collect(),
-        ..Default::default()
     };
     let fresh = new_provider(&env.gce, |_| {});
     let started = Instant::now();

@@ -31,6 +31,8 @@ pub enum ErrorCategory {
     Conflict,
     /// The cloud answered something we did not expect: a bug here or in the cloud.
     Bug,
+    /// Not sent: this replica may no longer write (it lost the leader lease, or is stopping).
+    Fenced,
 }
 
 impl ErrorCategory {
@@ -42,6 +44,7 @@ impl ErrorCategory {
             ErrorCategory::Transient => "transient",
             ErrorCategory::Conflict => "conflict",
             ErrorCategory::Bug => "bug",
+            ErrorCategory::Fenced => "fenced",
         }
     }
 }

@@ -42,6 +42,87 @@ pub trait Provider: Send + Sync {
     /// The cloud objects [`Provider::ensure`] would create for `lb`, in creation order, without
     /// any network call.
     fn plan(&self, lb: &LoadBalancer) -> Result<serde_json::Value, Error>;
+
+    /// Whether the cloud accepts `lb` at all: the limits a cloud puts on one load balancer
+    /// (hosts, paths per host, backends, routing-table size, certificates), checked without any
+    /// network call. `Err` lists every limit `lb` exceeds, told in the Ingress's terms;
+    /// [`Provider::ensure`] of such a load balancer fails the same way, before any call. The
+    /// default accepts everything.
+    fn check(&self, _lb: &LoadBalancer) -> Result<(), Vec<LimitViolation>> {
+        Ok(())
+    }
+}
+
+/// One limit of the cloud that a load balancer exceeds (see [`Provider::check`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitViolation {
+    pub limit: LimitKind,
+    /// The Ingress host the limit applies to (`*` for rules without a host), for per-host limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// What the load balancer needs: a count, or bytes for [`LimitKind::RoutingTableSize`].
+    pub actual: usize,
+    /// The most the cloud accepts.
+    pub max: usize,
+    /// For the user: what is over, by how much, against which limit, and what to change.
+    pub message: String,
+}
+
+impl fmt::Display for LimitViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Which limit a [`LimitViolation`] is about, in the terms of the load balancer model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LimitKind {
+    /// Hosts with paths, in one load balancer.
+    Hosts,
+    /// Paths of one host.
+    PathsPerHost,
+    /// The match patterns the paths of one host need (the cloud may need several per path).
+    PathPatternsPerHost,
+    /// Distinct backends (Service ports, and the default backend) one load balancer routes to.
+    Backends,
+    /// The size of the whole routing table, in bytes as the cloud counts them.
+    RoutingTableSize,
+    /// TLS certificates on the HTTPS listener.
+    Certificates,
+}
+
+impl LimitKind {
+    /// Lower-case, hyphenated, stable: for metrics, Event reasons and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitKind::Hosts => "hosts",
+            LimitKind::PathsPerHost => "paths-per-host",
+            LimitKind::PathPatternsPerHost => "path-patterns-per-host",
+            LimitKind::Backends => "backends",
+            LimitKind::RoutingTableSize => "routing-table-size",
+            LimitKind::Certificates => "certificates",
+        }
+    }
+}
+
+impl fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error for a load balancer [`Provider::check`] refuses: [`crate::ErrorCategory::User`],
+/// every violation in the message.
+impl From<Vec<LimitViolation>> for Error {
+    fn from(violations: Vec<LimitViolation>) -> Self {
+        let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
+        Error::user(format!(
+            "the load balancer exceeds the cloud's limits: {}",
+            list.join("; ")
+        ))
+    }
 }
 
 /// What [`Provider::ensure`] built.

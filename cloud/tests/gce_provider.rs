@@ -717,7 +717,6 @@ async fn a_forbidden_firewall_write_yields_the_command_an_admin_must_run() {
     let infra = ClusterInfra {
         nodes: nodes(),
         node_ports: [30080, 30081].into_iter().collect(),
-        ..Default::default()
     };
     let status = provider
         .ensure_infrastructure(&infra)
@@ -878,7 +877,6 @@ async fn shared_vpc_puts_the_firewall_rule_in_the_host_project() {
     let infra = ClusterInfra {
         nodes: nodes(),
         node_ports: [30080].into_iter().collect(),
-        ..Default::default()
     };
     provider.ensure_infrastructure(&infra).await.unwrap();
     let fw = provider.namer().firewall();
@@ -928,7 +926,6 @@ async fn a_node_without_a_vm_is_left_out_with_a_warning() {
     let mut infra = ClusterInfra {
         nodes: nodes(),
         node_ports: [30080].into_iter().collect(),
-        ..Default::default()
     };
     infra.nodes.push(Node {
         zone: "us-central1-a".into(),
@@ -1116,4 +1113,137 @@ async fn changing_the_scheme_is_refused_rather_than_an_outage() {
         0,
         "nothing was deleted or changed"
     );
+}
+
+/// One host with `n` paths `/p0`… of `kind`, all to the default backend.
+fn many_paths(name: &str, n: usize, kind: PathMatch) -> LoadBalancer {
+    let mut model = lb("default", name, vec![backend("default", "echo", 80, 30080)]);
+    let echo = model.backends[0].key.clone();
+    model.routes.hosts = vec![HostRule {
+        host: HostMatch::Exact("app.example.com".into()),
+        paths: (0..n)
+            .map(|i| PathRule {
+                path: format!("/p{i}"),
+                kind,
+                backend: echo.clone(),
+            })
+            .collect(),
+    }];
+    model
+}
+
+#[tokio::test]
+async fn a_load_balancer_over_the_limits_is_refused_before_any_call() {
+    // Issue 11, item 7: one host with 1,000 Prefix paths needs 2,000 URL-map path patterns.
+    let env = Env::start(&[30080]).await;
+    let model = many_paths("huge", 1000, PathMatch::Prefix);
+    env.gce.reset_stats();
+    let violations = env.provider.check(&model).unwrap_err();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    let v = &violations[0];
+    assert_eq!(v.limit, cloud::provider::LimitKind::PathPatternsPerHost);
+    assert_eq!(v.host.as_deref(), Some("app.example.com"));
+    assert_eq!((v.actual, v.max), (2000, 1000));
+
+    let err = env.provider.ensure(&model).await.unwrap_err();
+    assert_eq!(err.category, ErrorCategory::User, "{}", err.message);
+    assert!(
+        err.message.contains("app.example.com") && err.message.contains("1000 paths"),
+        "{}",
+        err.message
+    );
+    assert_eq!(env.gce.stats().total.total, 0, "not one call");
+    assert!(env.names("addresses").is_empty(), "no address reserved");
+
+    // The same paths as Exact ones fit the counts but not the size of one URL map.
+    let exact = many_paths("huge", 1000, PathMatch::Exact);
+    let kinds: Vec<_> = env
+        .provider
+        .check(&exact)
+        .unwrap_err()
+        .iter()
+        .map(|v| v.limit)
+        .collect();
+    assert_eq!(kinds, vec![cloud::provider::LimitKind::RoutingTableSize]);
+    // Some of them fit.
+    env.provider
+        .check(&many_paths("fits", 100, PathMatch::Prefix))
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_url_map_compute_finds_too_large_is_the_users_to_fix() {
+    // Compute's own limit lower than the provider's: the check lets it through, the API says 413.
+    let mut config = fake_config();
+    config.url_map_limits.max_path_rules_per_matcher = 2;
+    let env = Env::start_with(config, &[30080], |_| {}).await;
+    let model = many_paths("three", 3, PathMatch::Exact);
+    env.provider.check(&model).expect("within the documented limits");
+    let err = env.provider.ensure(&model).await.unwrap_err();
+    assert_eq!(err.category, ErrorCategory::User, "{}", err.message);
+    assert!(err.message.contains("fieldSizeTooLarge"), "{}", err.message);
+    assert!(
+        err.message.contains("too many hosts or paths for one URL map"),
+        "{}",
+        err.message
+    );
+    assert!(env.names("urlMaps").is_empty());
+
+    // The same refusal delivered by a failed operation.
+    let env = Env::start(&[30080]).await;
+    env.gce
+        .add_fault(FaultRule::new(
+            "POST",
+            ".*/global/urlMaps$",
+            FaultAction::FailOperation {
+                status: 413,
+                code: "FIELD_SIZE_TOO_LARGE".into(),
+                message:
+                    "Value for field 'resource' is too large: maximum size 65536 byte(s); actual size 70000."
+                        .into(),
+            },
+        ))
+        .unwrap();
+    let err = env.provider.ensure(&model).await.unwrap_err();
+    assert_eq!(err.category, ErrorCategory::User, "{}", err.message);
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn what_the_size_check_accepts_the_api_accepts() {
+    // The provider counts the URL map as stored (server fields included); the fake counts the
+    // same object before it adds its selfLink and fingerprint: never more. So a map exactly at
+    // the provider's limit passes the fake set to the same limit, and one byte more is refused
+    // before any call.
+    let probe = Env::start(&[30080]).await;
+    let model = many_paths("sized", 40, PathMatch::Prefix);
+    let status = probe.provider.ensure(&model).await.unwrap();
+    let stored = probe.get("urlMaps", &status.names(ResourceKind::UrlMap)[0]);
+    let stored_len = serde_json::to_vec(&stored).unwrap().len();
+    let mut map: cloud::gce::wire::UrlMap = serde_json::from_value(stored.clone()).unwrap();
+    let self_link = stored["selfLink"].as_str().unwrap().to_owned();
+    for k in ["kind", "id", "creationTimestamp", "selfLink"] {
+        map.extra.remove(k);
+    }
+    map.fingerprint = None;
+    let counted = cloud::gce::limits::stored_size(&map, &self_link);
+    assert!(
+        counted >= stored_len && counted - stored_len < 64,
+        "counted {counted}, stored {stored_len}"
+    );
+
+    let mut config = fake_config();
+    config.url_map_limits.max_size_bytes = counted;
+    let limits = cloud::gce::Limits {
+        url_map_bytes: counted,
+        ..cloud::gce::Limits::DOCUMENTED
+    };
+    let env = Env::start_with(config, &[30080], |c| c.limits = Some(limits)).await;
+    env.provider.check(&model).expect("at the limit");
+    env.provider.ensure(&model).await.expect("the API takes it too");
+    let mut longer = model.clone();
+    longer.routes.hosts[0].paths[0].path.push('x');
+    let violations = env.provider.check(&longer).unwrap_err();
+    assert_eq!(violations[0].limit, cloud::provider::LimitKind::RoutingTableSize);
+    assert_eq!(violations[0].actual, counted + 2, "two patterns, one byte each");
 }

@@ -3,6 +3,7 @@
 use super::events::Events;
 use super::infra::InfraSync;
 use super::stores::Stores;
+use crate::telemetry::liveness::Liveness;
 use crate::telemetry::metrics::Metrics;
 use crate::translate;
 use cloud::model::LoadBalancer;
@@ -15,8 +16,37 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The finalizer that holds an Ingress until its load balancer is deleted.
+/// The finalizer of the default controller (`cloud-lb-controller.io/gce`), which holds an
+/// Ingress until its load balancer is deleted.
 pub const FINALIZER: &str = "cloud-lb-controller.io/cleanup";
+
+/// The finalizer of the controller named `controller_name`: [`FINALIZER`] for the default one
+/// (as it always was), and for any other one a finalizer of its own, so that two controllers in
+/// one cluster never clean up each other's Ingresses. A qualified name: the part after the `/`
+/// is at most 63 characters of `[a-z0-9-]`, with a hash of the whole controller name.
+pub fn finalizer_for(controller_name: &str) -> String {
+    if controller_name == translate::DEFAULT_CONTROLLER_NAME {
+        return FINALIZER.to_owned();
+    }
+    let slug: String = controller_name
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_alphanumeric() { c } else { '-' }
+        })
+        .take(40)
+        .collect();
+    let slug = slug.trim_matches('-');
+    let hash = cloud::gce::names::hash8(controller_name);
+    if slug.is_empty() {
+        format!("{FINALIZER}-{hash}")
+    } else {
+        format!("{FINALIZER}-{slug}-{hash}")
+    }
+}
 
 /// The last successful ensure of one load balancer: while the model, the infrastructure
 /// generation and the resync period hold, a reconcile needs no cloud call at all.
@@ -34,7 +64,10 @@ pub struct Context {
     pub stores: Stores,
     pub events: Events,
     pub metrics: Arc<Metrics>,
+    pub liveness: Arc<Liveness>,
     pub infra: Arc<InfraSync>,
+    /// This controller's finalizer (see [`finalizer_for`]).
+    pub finalizer: String,
     pub translate: translate::Config,
     pub resync: Duration,
     pub watch_namespace: Option<String>,
@@ -56,6 +89,7 @@ impl Context {
         stores: Stores,
         events: Events,
         metrics: Arc<Metrics>,
+        liveness: Arc<Liveness>,
         infra: Arc<InfraSync>,
         translate: translate::Config,
         resync: Duration,
@@ -68,7 +102,9 @@ impl Context {
             stores,
             events,
             metrics,
+            liveness,
             infra,
+            finalizer: finalizer_for(&translate.controller_name),
             translate,
             resync,
             watch_namespace,
@@ -95,7 +131,8 @@ impl Context {
 
     /// Runs once, before the first reconcile: waits for every cache, then ensures the
     /// infrastructure with the node ports of every Ingress at once (rather than growing it one
-    /// Ingress at a time).
+    /// Ingress at a time). Ports of load balancers that exist but are not listed here (an Ingress
+    /// being deleted, one that does not translate now) are kept by the provider, which reads them.
     pub async fn prime(&self) -> Result<(), super::Error> {
         self.primed
             .get_or_try_init(|| async {
@@ -110,20 +147,15 @@ impl Context {
                     {
                         continue;
                     }
-                    let key = super::reconcile::key_of(&ingress);
-                    match translate::translate(&ingress, &self.stores, &config) {
-                        Ok(t) => self.infra.set_ports(&key, t.load_balancer.node_ports()),
-                        // Its load balancer, if it has one, may use ports we cannot tell.
-                        Err(_) if super::reconcile::has_finalizer(&ingress) => self.infra.mark_unknown(&key),
-                        Err(_) => {}
+                    if let Ok(t) = translate::translate(&ingress, &self.stores, &config) {
+                        let key = super::reconcile::key_of(&ingress);
+                        self.infra.set_ports(&key, t.load_balancer.node_ports());
                     }
                 }
                 self.infra.set_primed();
-                // A failure here is retried by reconciles and by the infrastructure loop; it must
-                // not keep every reconcile waiting.
-                if let Err(e) = self.infra.ensure().await {
-                    tracing::warn!(error = %e, "ensuring the cluster infrastructure");
-                }
+                // A failure here is retried by the infrastructure loop and shown on the
+                // Ingresses; it must not keep every reconcile waiting.
+                self.infra.ensure().await;
                 Ok(())
             })
             .await
@@ -139,6 +171,14 @@ impl Context {
                 changed: false,
                 ..m.status.clone()
             })
+    }
+
+    /// The address of the last ensure of this Ingress's load balancer in this process.
+    pub fn memo_address(&self, key: &str) -> Option<String> {
+        let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        memo.get(key)
+            .map(|m| m.status.address.clone())
+            .filter(|a| !a.is_empty())
     }
 
     pub fn memo_store(&self, key: &str, model: LoadBalancer, status: LoadBalancerStatus) {

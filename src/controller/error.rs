@@ -19,6 +19,10 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+
+    /// A mistake in this controller, not in the input, the cloud or the API server.
+    #[error("{0}")]
+    Bug(String),
 }
 
 impl Error {
@@ -38,8 +42,21 @@ impl Error {
                 cloud::ErrorCategory::Transient => "cloud-transient",
                 cloud::ErrorCategory::Conflict => "cloud-conflict",
                 cloud::ErrorCategory::Bug => "cloud-bug",
+                cloud::ErrorCategory::Fenced => "not-leader",
             },
             Error::Kube { .. } => "kubernetes",
+            Error::Bug(_) => "bug",
         }
+    }
+
+    /// This replica may no longer write: it is stopping, and tells nobody.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, Error::Cloud(e) if e.category == cloud::ErrorCategory::Fenced)
+    }
+
+    /// The API server refused a write because the object changed meanwhile (a failed `test`
+    /// or precondition).
+    pub fn is_kube_conflict(&self) -> bool {
+        matches!(self, Error::Kube { source: kube::Error::Api(e), .. } if e.code == 409 || e.code == 422)
     }
 }

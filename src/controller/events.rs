@@ -89,7 +89,7 @@ impl Events {
         action: &str,
         note: &str,
     ) {
-        let note = truncate(note, MAX_NOTE);
+        let note = &*super::report::bounded(note, MAX_NOTE);
         match kind {
             Kind::Warning => tracing::warn!(reason, message = note, "event"),
             Kind::Normal => tracing::info!(reason, message = note, "event"),
@@ -132,11 +132,7 @@ impl Events {
             .namespace
             .clone()
             .unwrap_or_else(|| "default".to_owned());
-        let name = format!(
-            "{}.{:x}",
-            regarding.name.as_deref().unwrap_or("event"),
-            now.as_nanosecond()
-        );
+        let name = event_name(regarding.name.as_deref().unwrap_or_default(), now.as_nanosecond());
         let event = Event {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
@@ -171,16 +167,21 @@ impl Events {
     }
 }
 
-/// At most `max` bytes, cut on a character boundary, marked when cut.
-pub fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
+/// The longest object name the API accepts (a DNS subdomain).
+const MAX_NAME: usize = 253;
+
+/// A unique Event name about the object `object`: as much of its name as fits, then
+/// `.<nanoseconds, hex>`; always a valid name, however long the object's own is.
+fn event_name(object: &str, nanos: i128) -> String {
+    let suffix = format!(".{nanos:x}");
+    let mut end = object.len().min(MAX_NAME - suffix.len());
+    while !object.is_char_boundary(end) {
         end -= 1;
     }
-    &s[..end]
+    // A label may not end in `-`, and `..` is no name.
+    let prefix = object[..end].trim_end_matches(['-', '.']);
+    let prefix = if prefix.is_empty() { "event" } else { prefix };
+    format!("{prefix}{suffix}")
 }
 
 #[cfg(test)]
@@ -188,9 +189,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn truncates_on_character_boundaries() {
-        assert_eq!(truncate("abc", 10), "abc");
-        assert_eq!(truncate("abcdef", 3), "abc");
-        assert_eq!(truncate("ééé", 3), "é");
+    fn event_names_fit_whatever_the_object_name() {
+        let nanos = 1_700_000_000_123_456_789_i128;
+        assert_eq!(event_name("web", nanos), format!("web.{nanos:x}"));
+        for object in [
+            "a".repeat(253),
+            format!("{}-b", "a".repeat(236)),
+            format!("{}.b", "a".repeat(236)),
+            String::new(),
+        ] {
+            let name = event_name(&object, nanos);
+            assert!(name.len() <= MAX_NAME, "{} > {MAX_NAME}", name.len());
+            assert!(name.ends_with(&format!(".{nanos:x}")));
+            assert!(!name.contains("-.") && !name.contains(".."), "{name}");
+            assert!(name.starts_with(|c: char| c.is_ascii_alphanumeric()), "{name}");
+        }
     }
 }

@@ -36,11 +36,15 @@ pub async fn collect(ctx: &Context) -> Result<usize, cloud::Error> {
     Ok(deleted)
 }
 
-/// Whether an Ingress of ours (or one still holding our finalizer) has this name.
+/// Whether an Ingress of ours (or one still holding our finalizer, which cleans up through it)
+/// has this name.
 fn live(ctx: &Context, namespace: &str, name: &str) -> bool {
     let config = ctx.translate_config();
     ctx.stores
         .ingresses
         .get(&ObjectRef::new(name).within(namespace))
-        .is_some_and(|i| translate::is_ours(&i, &ctx.stores, &config) || super::reconcile::has_finalizer(&i))
+        .is_some_and(|i| {
+            translate::is_ours(&i, &ctx.stores, &config)
+                || super::reconcile::has_finalizer(&i, &ctx.finalizer)
+        })
 }

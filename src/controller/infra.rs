@@ -4,7 +4,16 @@
 //! A reconcile that needs a node port the infrastructure lacks ensures it at once (so the time
 //! to an IP does not wait); node changes and ports no longer used are applied after a short
 //! debounce, so a rolling node upgrade makes a few cloud calls rather than one per node event.
+//! What may be removed is decided by the provider from what the cloud holds (a port goes when no
+//! backend service uses it, the groups and the firewall rule when no load balancer is left), so
+//! the bookkeeping here only has to know the ports load balancers are about to use.
+//!
+//! A pass that fails (a foreign resource under our name, a permission missing, a group still in
+//! use) is a cluster-wide problem: it is logged once when it appears or changes, counted, shown
+//! on every Ingress as `Degraded`, and retried with exponential backoff until it clears.
 
+use super::events;
+use crate::telemetry::metrics::Metrics;
 use crate::translate;
 use cloud::model::ClusterInfra;
 use cloud::{InfraStatus, Provider};
@@ -20,39 +29,63 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// The last infrastructure ensured, and what the provider said of it.
-#[derive(Clone, Debug, Default)]
+/// Retries of a failed pass back off up to this long.
+const MAX_RETRY: Duration = Duration::from_secs(300);
+
+/// The outcome of the last pass, as reconciles see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InfraOutcome {
+    /// Things the user should know that do not stop anything (a node without a VM).
+    pub warnings: Vec<String>,
+    /// What keeps the cluster-wide resources from being complete, when something does: the
+    /// load balancers may be built, but health checks or some zones may not reach the nodes.
+    pub problem: Option<InfraProblem>,
+}
+
+/// A cluster-wide problem, as every Ingress shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InfraProblem {
+    /// The Event reason (and the `Degraded` state's reason).
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// The last infrastructure ensured, and what came of it.
+#[derive(Clone, Debug)]
 struct Ensured {
     infra: ClusterInfra,
-    status: InfraStatus,
+    outcome: InfraOutcome,
 }
 
 pub struct InfraSync {
     provider: Arc<dyn Provider>,
+    metrics: Arc<Metrics>,
     nodes: Store<Node>,
     /// Only nodes in these zones, when not empty.
     zones: Vec<String>,
     debounce: Duration,
     /// Node ports each Ingress's load balancer uses, by `namespace/name`.
     ports: Mutex<HashMap<String, Vec<u16>>>,
-    /// Ingresses of ours whose node ports are unknown (they do not translate, and no earlier
-    /// translation told): while any remain, the infrastructure only grows.
-    unknown: Mutex<BTreeSet<String>>,
     /// Held while ensuring, so ensures never overlap.
     last: tokio::sync::Mutex<Option<Ensured>>,
     dirty: Notify,
     /// Bumped whenever the set of zones changes: every load balancer must be ensured again so
     /// that its backends use the new groups.
     generation: AtomicU64,
-    /// Asks the controller to reconcile every Ingress.
+    /// Asks the controller to reconcile every Ingress (new zones, a problem that appeared or
+    /// cleared).
     reconcile_all: tokio::sync::mpsc::UnboundedSender<()>,
     /// Whether every Ingress's ports have been collected once (see `Context::prime`).
     primed: std::sync::atomic::AtomicBool,
+    /// A load balancer went: the next pass asks the provider even if the desired
+    /// infrastructure looks the same (what may be removed depends on what the cloud holds).
+    stale: std::sync::atomic::AtomicBool,
 }
 
 impl InfraSync {
     pub fn new(
         provider: Arc<dyn Provider>,
+        metrics: Arc<Metrics>,
         nodes: Store<Node>,
         zones: Vec<String>,
         debounce: Duration,
@@ -60,20 +93,21 @@ impl InfraSync {
     ) -> Self {
         Self {
             provider,
+            metrics,
             nodes,
             zones,
             debounce,
             ports: Mutex::new(HashMap::new()),
-            unknown: Mutex::new(BTreeSet::new()),
             last: tokio::sync::Mutex::new(None),
             dirty: Notify::new(),
             generation: AtomicU64::new(0),
             reconcile_all,
             primed: std::sync::atomic::AtomicBool::new(false),
+            stale: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Every Ingress's ports are known (or marked unknown): the infrastructure may follow them.
+    /// Every Ingress's ports are known: the infrastructure may follow them.
     pub fn set_primed(&self) {
         self.primed.store(true, Ordering::Relaxed);
     }
@@ -85,10 +119,6 @@ impl InfraSync {
 
     /// Records the node ports of one Ingress's load balancer.
     pub fn set_ports(&self, ingress: &str, ports: Vec<u16>) {
-        self.unknown
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(ingress);
         let mut map = self.ports.lock().unwrap_or_else(|p| p.into_inner());
         let old = map.insert(ingress.to_owned(), ports.clone());
         // A port dropped may be used by no one now: shrink the infrastructure, unhurried.
@@ -107,40 +137,15 @@ impl InfraSync {
             .unwrap_or_default()
     }
 
-    /// Notes an Ingress of ours that cannot be translated: unless its ports are known from an
-    /// earlier translation, nothing may be removed from the infrastructure meanwhile, since its
-    /// load balancer may still use any port.
-    pub fn mark_unknown(&self, ingress: &str) {
-        if !self
-            .ports
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(ingress)
-        {
-            self.unknown
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(ingress.to_owned());
-        }
-    }
-
     /// Forgets an Ingress whose load balancer is gone.
     pub fn remove(&self, ingress: &str) {
-        let was_unknown = self
-            .unknown
+        self.ports
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(ingress);
-        if self
-            .ports
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(ingress)
-            .is_some()
-            || was_unknown
-        {
-            self.dirty.notify_one();
-        }
+        // Its load balancer is gone: what it used may go too (the provider reads what is left).
+        self.stale.store(true, Ordering::Relaxed);
+        self.dirty.notify_one();
     }
 
     /// What the infrastructure should be now, and warnings about nodes.
@@ -158,72 +163,104 @@ impl InfraSync {
             .flatten()
             .copied()
             .collect();
-        let ports_incomplete = !self.unknown.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
-        (
-            ClusterInfra {
-                nodes,
-                node_ports,
-                ports_incomplete,
-            },
-            warnings,
-        )
+        (ClusterInfra { nodes, node_ports }, warnings)
     }
 
-    /// Ensures the infrastructure unless it was ensured already with every port in `ports`.
-    pub async fn ensure_covers(&self, ports: &[u16]) -> Result<InfraStatus, cloud::Error> {
+    /// The outcome of the last pass, if it covered every port in `ports`; otherwise of a new one.
+    /// A pass that failed is not repeated here (the background loop retries it): a reconcile
+    /// goes on with the groups that exist.
+    pub async fn ensure_covers(&self, ports: &[u16]) -> InfraOutcome {
         let mut last = self.last.lock().await;
         if let Some(e) = last.as_ref()
             && ports.iter().all(|p| e.infra.node_ports.contains(p))
         {
-            return Ok(e.status.clone());
+            return e.outcome.clone();
         }
         self.ensure_locked(&mut last).await
     }
 
-    /// Ensures the desired infrastructure if it differs from the last ensured.
-    pub async fn ensure(&self) -> Result<InfraStatus, cloud::Error> {
+    /// Ensures the desired infrastructure unless the last pass succeeded with the same.
+    pub async fn ensure(&self) -> InfraOutcome {
         let mut last = self.last.lock().await;
         self.ensure_locked(&mut last).await
     }
 
-    async fn ensure_locked(&self, last: &mut Option<Ensured>) -> Result<InfraStatus, cloud::Error> {
-        let (desired, warnings) = self.desired();
-        for w in &warnings {
-            tracing::warn!(warning = %w, "node skipped");
-        }
+    async fn ensure_locked(&self, last: &mut Option<Ensured>) -> InfraOutcome {
+        let (desired, node_warnings) = self.desired();
+        let stale = self.stale.swap(false, Ordering::Relaxed);
         if let Some(e) = last.as_ref()
             && e.infra == desired
+            && e.outcome.problem.is_none()
+            && !stale
         {
-            return Ok(e.status.clone());
+            return e.outcome.clone();
         }
         let zones = |i: &ClusterInfra| i.zones().into_iter().map(str::to_owned).collect::<Vec<_>>();
         let zones_changed = last.as_ref().is_none_or(|e| zones(&e.infra) != zones(&desired));
-        tracing::info!(
+        tracing::debug!(
             nodes = desired.nodes.len(),
             ports = desired.node_ports.len(),
             "ensuring the cluster infrastructure"
         );
-        let status = match self.provider.ensure_infrastructure(&desired).await {
-            Ok(status) => status,
-            Err(e) => {
-                // The background loop tries again after the debounce.
-                self.dirty.notify_one();
-                return Err(e);
-            }
+        let result = self.provider.ensure_infrastructure(&desired).await;
+        self.metrics
+            .infrastructure_synced(result.as_ref().err().map(|e| e.category.as_str()));
+        let previous = last.as_ref().map(|e| e.outcome.clone());
+        let outcome = match result {
+            Ok(InfraStatus {
+                warnings,
+                firewall_change,
+                ..
+            }) => InfraOutcome {
+                warnings: node_warnings.into_iter().chain(warnings).collect(),
+                problem: firewall_change.map(|message| InfraProblem {
+                    reason: events::FIREWALL_CHANGE_REQUIRED,
+                    message,
+                }),
+            },
+            // A replica that may no longer write reports nothing: it is stopping.
+            Err(e) if e.category == cloud::ErrorCategory::Fenced => return previous.unwrap_or_default(),
+            Err(e) => InfraOutcome {
+                warnings: previous.map(|o| o.warnings).unwrap_or_default(),
+                problem: Some(InfraProblem {
+                    reason: events::INFRASTRUCTURE,
+                    message: e.message,
+                }),
+            },
         };
         let first = last.is_none();
+        let problem_changed = last.as_ref().map_or(outcome.problem.is_some(), |e| {
+            e.outcome.problem != outcome.problem
+        });
+        if problem_changed {
+            match &outcome.problem {
+                Some(p) => {
+                    tracing::warn!(problem = %p.message, "the cluster-wide resources are not all in place")
+                }
+                None => tracing::info!("the cluster-wide resources are in place again"),
+            }
+        }
+        for w in &outcome.warnings {
+            if last.as_ref().is_none_or(|e| !e.outcome.warnings.contains(w)) {
+                tracing::warn!(warning = %w, "cluster infrastructure");
+            }
+        }
         *last = Some(Ensured {
             infra: desired,
-            status: status.clone(),
+            outcome: outcome.clone(),
         });
         if zones_changed && !first {
             self.generation.fetch_add(1, Ordering::Relaxed);
+        }
+        // Every Ingress reports the problem (or its end) in its state.
+        if (zones_changed && !first) || problem_changed {
             let _ = self.reconcile_all.send(());
         }
-        Ok(status)
+        outcome
     }
 
-    /// Drives the node watch and applies changes after the debounce, until `cancel`.
+    /// Drives the node watch and applies changes after the debounce, retrying a failed pass with
+    /// backoff, until `cancel`. A pass under way when `cancel` fires is finished first.
     pub async fn run(
         self: Arc<Self>,
         mut nodes: BoxStream<'static, Result<Node, watcher::Error>>,
@@ -238,25 +275,56 @@ impl InfraSync {
             }
         };
         let apply = async {
+            let mut failures: u32 = 0;
             loop {
-                self.dirty.notified().await;
-                // Let a burst of changes settle into one ensure.
-                tokio::time::sleep(self.debounce).await;
+                let wait = async {
+                    if failures == 0 {
+                        self.dirty.notified().await;
+                        // Let a burst of changes settle into one ensure.
+                        tokio::time::sleep(self.debounce).await;
+                    } else {
+                        // A failed pass is retried even when nothing changes.
+                        tokio::time::sleep(retry_delay(failures).max(self.debounce)).await;
+                    }
+                };
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = wait => {}
+                }
                 if !self.primed.load(Ordering::Relaxed) {
                     // The first reconcile ensures, with every port known by then.
                     continue;
                 }
-                if let Err(e) = self.ensure().await {
-                    tracing::warn!(error = %e, "ensuring the cluster infrastructure");
-                    tokio::time::sleep(self.debounce.max(Duration::from_secs(5))).await;
-                    self.dirty.notify_one();
-                }
+                failures = match self.ensure().await.problem {
+                    Some(_) => failures.saturating_add(1),
+                    None => 0,
+                };
             }
         };
         tokio::select! {
             _ = watch => {}
             _ = apply => {}
-            _ = cancel.cancelled() => {}
         }
+    }
+}
+
+/// 5 s, 10 s, 20 s… up to [`MAX_RETRY`].
+fn retry_delay(failures: u32) -> Duration {
+    Duration::from_secs(5)
+        .saturating_mul(1 << failures.saturating_sub(1).min(8))
+        .min(MAX_RETRY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_a_cap() {
+        assert_eq!(retry_delay(1), Duration::from_secs(5));
+        assert_eq!(retry_delay(2), Duration::from_secs(10));
+        assert_eq!(retry_delay(6), Duration::from_secs(160));
+        assert_eq!(retry_delay(7), MAX_RETRY);
+        assert_eq!(retry_delay(u32::MAX), MAX_RETRY);
     }
 }

@@ -16,7 +16,7 @@ pub mod reconcile;
 pub mod report;
 pub mod stores;
 
-pub use context::{Context, FINALIZER};
+pub use context::{Context, FINALIZER, finalizer_for};
 pub use error::Error;
 
 use futures::StreamExt;
@@ -27,7 +27,9 @@ use std::time::Duration;
 use stores::Streams;
 use tokio_util::sync::CancellationToken;
 
-/// Runs the controller until `cancel` fires.
+/// Runs the controller until `cancel` fires: every writer (the reconciler, the infrastructure
+/// loop, the garbage collector) then finishes what it is doing and stops, and only then does this
+/// return. None of them runs detached, so aborting this future stops them all.
 pub async fn run(
     ctx: Arc<Context>,
     streams: Streams,
@@ -43,8 +45,8 @@ pub async fn run(
         classes,
         nodes,
     } = streams;
-    tokio::spawn(ctx.infra.clone().run(nodes, cancel.clone()));
-    tokio::spawn(collect_garbage(ctx.clone(), cancel.clone()));
+    let infra = ctx.infra.clone().run(nodes, cancel.clone());
+    let collector = collect_garbage(ctx.clone(), cancel.clone());
 
     let by_service = ctx.stores.clone();
     let by_secret = ctx.stores.clone();
@@ -52,7 +54,7 @@ pub async fn run(
     let all = stream_of(reconcile_all);
     let requeued = stream_of(requeues);
     let shutdown = cancel.clone();
-    Controller::for_stream(ingresses, ctx.stores.ingresses.clone())
+    let controller = Controller::for_stream(ingresses, ctx.stores.ingresses.clone())
         .with_config(Config::default().concurrency(concurrency))
         .watches_stream(services, move |s: Service| {
             by_service.ingresses_using_service(
@@ -75,8 +77,8 @@ pub async fn run(
             if let Err(e) = result {
                 tracing::debug!(error = %e, "reconcile");
             }
-        })
-        .await;
+        });
+    tokio::join!(controller, infra, collector);
 }
 
 fn stream_of<T: Send>(
@@ -85,13 +87,19 @@ fn stream_of<T: Send>(
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-/// Collects orphaned load balancers once the caches are ready, then every resync period.
+/// Collects orphaned load balancers once the caches are ready, then every resync period. A round
+/// under way when `cancel` fires is finished first.
 async fn collect_garbage(ctx: Arc<Context>, cancel: CancellationToken) {
     loop {
-        if ctx.prime().await.is_ok() {
+        let primed = tokio::select! {
+            _ = cancel.cancelled() => return,
+            primed = ctx.prime() => primed,
+        };
+        if primed.is_ok() {
             match gc::collect(&ctx).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "collected orphaned load balancers"),
+                Err(e) if e.category == cloud::ErrorCategory::Fenced => return,
                 Err(e) => tracing::warn!(error = %e, "garbage collection"),
             }
         }

@@ -1,12 +1,19 @@
 //! One reconcile of one Ingress: class filter → finalizer → translate → ensure → report; or,
 //! when the Ingress is deleted or no longer ours, delete its load balancer and let it go.
+//!
+//! What the Ingress shows comes in one order, so that whoever treats one signal as "done" finds
+//! the others: the annotations naming the resources, then the address in the status, then the
+//! state (`Ready` or `Degraded`), then the Events.
 
 use super::Error;
-use super::context::{Context, FINALIZER};
+use super::context::Context;
 use super::events::{self, Kind};
-use super::report::{self, State};
+use super::infra::InfraProblem;
+use super::report::{self, Observed, State};
+use crate::annotations as keys;
 use crate::translate;
-use cloud::model::LoadBalancerKey;
+use cloud::LoadBalancerStatus;
+use cloud::model::{LoadBalancer, LoadBalancerKey};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Patch, PatchParams};
@@ -20,6 +27,7 @@ pub async fn reconcile(ingress: Arc<Ingress>, ctx: Arc<Context>) -> Result<Actio
     let key = key_of(&ingress);
     let span = tracing::info_span!("reconcile", ingress = %key);
     async move {
+        let _in_flight = ctx.liveness.reconciling(&key);
         let started = std::time::Instant::now();
         tracing::debug!("reconciling");
         let result = match ctx.prime().await {
@@ -30,6 +38,8 @@ pub async fn reconcile(ingress: Arc<Ingress>, ctx: Arc<Context>) -> Result<Actio
             .reconciled(started.elapsed(), result.as_ref().err().map(Error::category));
         match &result {
             Ok(_) => ctx.reset_backoff(&key),
+            // This replica is stopping: the next leader reconciles again.
+            Err(e) if e.is_fenced() => {}
             Err(e) => report_error(&ingress, &ctx, &key, e).await,
         }
         result
@@ -43,6 +53,7 @@ pub async fn reconcile(ingress: Arc<Ingress>, ctx: Arc<Context>) -> Result<Actio
 pub fn error_policy(ingress: Arc<Ingress>, error: &Error, ctx: Arc<Context>) -> Action {
     match error {
         Error::Translate { .. } => Action::await_change(),
+        e if e.is_fenced() => Action::await_change(),
         _ => Action::requeue(ctx.next_backoff(&key_of(&ingress))),
     }
 }
@@ -50,8 +61,9 @@ pub fn error_policy(ingress: Arc<Ingress>, error: &Error, ctx: Arc<Context>) -> 
 async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<Action, Error> {
     let config = ctx.translate_config();
     let deleting = ingress.metadata.deletion_timestamp.is_some();
+    let held = has_finalizer(ingress, &ctx.finalizer);
     if deleting || !translate::is_ours(ingress, &ctx.stores, &config) {
-        if has_finalizer(ingress) {
+        if held {
             cleanup(ingress, ctx, key, deleting).await?;
         } else {
             ctx.forget(key);
@@ -59,16 +71,15 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
         return Ok(Action::await_change());
     }
 
-    let translation = match translate::translate(ingress, &ctx.stores, &config) {
-        Ok(t) => t,
-        Err(problems) => {
-            // Its load balancer (left as it was) still uses its node ports.
-            if has_finalizer(ingress) {
-                ctx.infra.mark_unknown(key);
-            }
-            return Err(Error::Translate { problems });
-        }
-    };
+    let observed = Observed::of(ingress, &ctx.stores, &config.controller_name);
+    let translation = translate::translate(ingress, &ctx.stores, &config)
+        .map_err(|problems| Error::Translate { problems })?;
+    // The cloud's own limits on one load balancer are input errors too, found before any call.
+    ctx.provider
+        .check(&translation.load_balancer)
+        .map_err(|violations| Error::Translate {
+            problems: translate::limit_problems(ingress, &violations),
+        })?;
     let reference = reference(ingress);
     for warning in &translation.warnings {
         ctx.events
@@ -81,7 +92,7 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
             )
             .await;
     }
-    if !has_finalizer(ingress) {
+    if !held {
         add_finalizer(ingress, ctx).await?;
     }
     let lb = translation.load_balancer;
@@ -92,63 +103,42 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
     covering.sort_unstable();
     covering.dedup();
     ctx.infra.set_ports(key, covering);
-    match ctx.infra.ensure_covers(&ports).await {
-        Ok(infra) => {
-            for warning in &infra.warnings {
-                ctx.events
-                    .publish(&reference, Kind::Warning, events::INFRASTRUCTURE, "Sync", warning)
-                    .await;
-            }
-            if let Some(change) = &infra.firewall_change {
-                ctx.events
-                    .publish(
-                        &reference,
-                        Kind::Warning,
-                        events::FIREWALL_CHANGE_REQUIRED,
-                        "Sync",
-                        change,
-                    )
-                    .await;
-            }
-        }
-        // The load balancer may still be built (the groups that exist are used); retried later.
-        Err(e) => {
-            let note = format!("the cluster's nodes could not all be made reachable: {e}");
-            ctx.events
-                .publish(&reference, Kind::Warning, events::INFRASTRUCTURE, "Sync", &note)
-                .await;
-        }
+    let infra = ctx.infra.ensure_covers(&ports).await;
+    for warning in &infra.warnings {
+        ctx.events
+            .publish(&reference, Kind::Warning, events::INFRASTRUCTURE, "Sync", warning)
+            .await;
+    }
+    if let Some(problem) = &infra.problem {
+        ctx.events
+            .publish(
+                &reference,
+                Kind::Warning,
+                problem.reason,
+                "Sync",
+                &problem.message,
+            )
+            .await;
     }
 
     let status = match ctx.memo_hit(key, &lb) {
         Some(status) => status,
         None => {
-            let generation = ingress.metadata.generation.unwrap_or(0);
-            // Only a new generation is news: an Error being retried stays Error until it
-            // clears (writing Provisioning would trigger a reconcile at once, past the backoff).
+            // Only new inputs are news: an Error being retried stays Error until it clears
+            // (writing Provisioning would trigger a reconcile at once, past the backoff).
             if State::of(ingress)
                 .as_ref()
-                .is_none_or(|s| s.observed_generation != generation)
+                .is_none_or(|s| s.observed_inputs != observed.inputs || !s.written_by(&observed.controller))
             {
                 let creating = report::status_ips(ingress).is_empty();
-                let message = if creating {
-                    "creating the load balancer"
+                let (reason, message) = if creating {
+                    ("Creating", "creating the load balancer")
                 } else {
-                    "updating the load balancer"
+                    ("Updating", "updating the load balancer")
                 };
-                let state = State::new(
-                    "Provisioning",
-                    if creating { "Creating" } else { "Updating" },
-                    message,
-                    ingress,
-                );
+                let state = State::new("Provisioning", reason, message, &observed);
                 ctx.metrics.set_state(key, Some("Provisioning"));
-                patch_annotations(
-                    ingress,
-                    ctx,
-                    &[(crate::annotations::STATE, Some(state.to_json()))],
-                )
-                .await?;
+                patch_annotations(ingress, ctx, &[(keys::STATE, Some(state.to_json()))]).await?;
             }
             let status = ctx.provider.ensure(&lb).await?;
             ctx.memo_store(key, lb.clone(), status.clone());
@@ -157,11 +147,50 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
     };
     // The load balancer uses exactly these ports now; ports it left go after the debounce.
     ctx.infra.set_ports(key, ports);
+    report(ingress, ctx, key, &lb, &status, &observed, infra.problem.as_ref()).await?;
+    Ok(Action::requeue(ctx.resync))
+}
 
-    // Report: the address first (what `kubectl get ing` shows), then the annotations.
+/// Writes what the load balancer is on the Ingress, in the order the module documents.
+async fn report(
+    ingress: &Ingress,
+    ctx: &Context,
+    key: &str,
+    lb: &LoadBalancer,
+    status: &LoadBalancerStatus,
+    observed: &Observed,
+    problem: Option<&InfraProblem>,
+) -> Result<(), Error> {
+    let frontends = match (lb.frontends.http, lb.frontends.https.is_some()) {
+        (true, true) if lb.frontends.redirect_to_https.is_some() => "HTTPS, with HTTP redirecting to it",
+        (true, true) => "HTTP and HTTPS",
+        (false, true) => "HTTPS",
+        _ => "HTTP",
+    };
+    let serving = format!("serving {frontends} at {}", status.address);
+    let state = match problem {
+        None => State::new("Ready", "Synced", &serving, observed),
+        Some(p) => State::new(
+            "Degraded",
+            p.reason,
+            format!(
+                "{serving}, but the cluster-wide resources are not all in place: {}",
+                p.message
+            ),
+            observed,
+        ),
+    }
+    .at(&status.address);
+    let wanted = report::annotations(status, &state);
     let ips = report::status_ips(ingress);
     let first_time = ips.is_empty();
-    if !status.address.is_empty() && ips != [status.address.clone()] {
+    let moved = !status.address.is_empty() && ips != [status.address.clone()];
+    if moved {
+        let mut names = wanted.clone();
+        names.remove(keys::STATE);
+        if let Some(patch) = report::annotation_patch(ingress, &names) {
+            patch_merge(ingress, ctx, &patch).await?;
+        }
         let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), namespace_of(ingress));
         api.patch_status(
             name_of(ingress),
@@ -170,6 +199,15 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
         )
         .await
         .map_err(Error::kube("writing the Ingress status"))?;
+        patch_annotations(ingress, ctx, &[(keys::STATE, Some(state.to_json()))]).await?;
+    } else if let Some(patch) = report::annotation_patch(ingress, &wanted) {
+        patch_merge(ingress, ctx, &patch).await?;
+    }
+    ctx.metrics
+        .set_state(key, Some(if problem.is_some() { "Degraded" } else { "Ready" }));
+
+    let reference = reference(ingress);
+    if moved {
         let note = format!("the load balancer's address is {}", status.address);
         ctx.events
             .publish(&reference, Kind::Normal, events::IP_ASSIGNED, "Sync", &note)
@@ -179,7 +217,7 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
         let (reason, note) = if first_time {
             (
                 events::CREATED,
-                format!("load balancer created: {}", resources_summary(&status)),
+                format!("load balancer created: {}", resources_summary(status)),
             )
         } else {
             (
@@ -196,28 +234,11 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
             .publish(&reference, Kind::Warning, events::CONFIG_WARNING, "Sync", warning)
             .await;
     }
-    let frontends = match (lb.frontends.http, lb.frontends.https.is_some()) {
-        (true, true) if lb.frontends.redirect_to_https.is_some() => "HTTPS, with HTTP redirecting to it",
-        (true, true) => "HTTP and HTTPS",
-        (false, true) => "HTTPS",
-        _ => "HTTP",
-    };
-    let state = State::new(
-        "Ready",
-        "Synced",
-        format!("serving {frontends} at {}", status.address),
-        ingress,
-    );
-    ctx.metrics.set_state(key, Some("Ready"));
-    let wanted = report::annotations(&status, &state);
-    if let Some(patch) = report::annotation_patch(ingress, &wanted) {
-        patch_merge(ingress, ctx, &patch).await?;
-    }
-    Ok(Action::requeue(ctx.resync))
+    Ok(())
 }
 
 /// Deletes the load balancer, then lets the Ingress go: on deletion by removing the
-/// finalizer; on a class change also by removing what we wrote on it.
+/// finalizer; on a class change also by taking back what this controller wrote on it.
 async fn cleanup(ingress: &Ingress, ctx: &Context, key: &str, deleting: bool) -> Result<(), Error> {
     let lb_key = LoadBalancerKey::new(
         namespace_of(ingress),
@@ -228,17 +249,7 @@ async fn cleanup(ingress: &Ingress, ctx: &Context, key: &str, deleting: bool) ->
     ctx.provider.delete(&lb_key).await?;
     ctx.infra.remove(key);
     if !deleting {
-        let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), namespace_of(ingress));
-        api.patch_status(
-            name_of(ingress),
-            &PatchParams::default(),
-            &Patch::Merge(&report::status_patch(None)),
-        )
-        .await
-        .map_err(Error::kube("clearing the Ingress status"))?;
-        let removals: Vec<(&str, Option<String>)> =
-            report::written_keys().into_iter().map(|k| (k, None)).collect();
-        patch_annotations(ingress, ctx, &removals).await?;
+        release(ingress, ctx, key).await?;
     }
     remove_finalizer(ingress, ctx).await?;
     ctx.forget(key);
@@ -259,12 +270,85 @@ async fn cleanup(ingress: &Ingress, ctx: &Context, key: &str, deleting: bool) ->
     Ok(())
 }
 
+/// Takes back what this controller wrote on an Ingress it no longer serves, and nothing another
+/// controller wrote since: the address only while it is the one this controller served at, the
+/// annotations only while its own state is there. Each removal is a JSON patch with a `test`, so
+/// a write by the other controller in between makes it a no-op rather than a loss.
+async fn release(ingress: &Ingress, ctx: &Context, key: &str) -> Result<(), Error> {
+    let controller = &ctx.translate.controller_name;
+    let raw_state = ingress
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(keys::STATE));
+    let state = State::of(ingress).filter(|s| s.written_by(controller));
+    let our_address = state
+        .as_ref()
+        .and_then(|s| s.address.clone())
+        .or_else(|| ctx.memo_address(key));
+    let current = ingress
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref());
+    if let (Some(ip), Some(current)) = (our_address, current)
+        && report::status_ips(ingress) == [ip]
+    {
+        let patch = serde_json::json!([
+            { "op": "test", "path": "/status/loadBalancer/ingress", "value": current },
+            { "op": "remove", "path": "/status/loadBalancer/ingress" },
+        ]);
+        skip_if_changed(json_patch(ingress, ctx, patch, "clearing the Ingress status", true).await)?;
+    }
+    if let (Some(raw), Some(_)) = (raw_state, state) {
+        let present = ingress
+            .metadata
+            .annotations
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.as_str());
+        let written = report::written_keys();
+        let mut ops = vec![serde_json::json!({
+            "op": "test", "path": annotation_path(keys::STATE), "value": raw,
+        })];
+        ops.extend(
+            present
+                .filter(|k| written.contains(k))
+                .map(|k| serde_json::json!({ "op": "remove", "path": annotation_path(k) })),
+        );
+        let patch = serde_json::Value::Array(ops);
+        skip_if_changed(json_patch(ingress, ctx, patch, "removing the annotations", false).await)?;
+    }
+    Ok(())
+}
+
+/// A `test` that failed means another writer got there first: what was to be removed is no
+/// longer ours.
+fn skip_if_changed(result: Result<(), Error>) -> Result<(), Error> {
+    match result {
+        Err(e) if e.is_kube_conflict() => {
+            tracing::info!(error = %e, "left as another writer made it");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// The JSON pointer of an annotation.
+fn annotation_path(key: &str) -> String {
+    format!(
+        "/metadata/annotations/{}",
+        key.replace('~', "~0").replace('/', "~1")
+    )
+}
+
 /// Tells the user what went wrong: a Warning Event and the state annotation. An error the
-/// Ingress already records (same generation, same message) was told already: the reconcile that
+/// Ingress already records (same inputs, same message) was told already: the reconcile that
 /// our own annotation write triggers finds it again, and must not repeat it.
 async fn report_error(ingress: &Ingress, ctx: &Context, key: &str, error: &Error) {
     let deleting = ingress.metadata.deletion_timestamp.is_some();
-    let state = State::new("Error", error.category(), error.to_string(), ingress);
+    let observed = Observed::of(ingress, &ctx.stores, &ctx.translate.controller_name);
+    let state = State::new("Error", error.category(), error.to_string(), &observed);
     if !deleting && State::of(ingress).as_ref() == Some(&state) {
         return;
     }
@@ -289,40 +373,42 @@ async fn report_error(ingress: &Ingress, ctx: &Context, key: &str, error: &Error
         return;
     }
     ctx.metrics.set_state(key, Some("Error"));
-    if let Err(e) = patch_annotations(
-        ingress,
-        ctx,
-        &[(crate::annotations::STATE, Some(state.to_json()))],
-    )
-    .await
-    {
-        tracing::warn!(error = %e, "could not record the error on the Ingress");
+    let written = patch_annotations(ingress, ctx, &[(keys::STATE, Some(state.to_json()))]).await;
+    if let Err(e) = written {
+        // A state saying Ready must never stand beside an error: when even the bounded state
+        // cannot be written (the Ingress's annotations are at their size limit), remove it.
+        tracing::warn!(error = %e, "could not record the error on the Ingress: removing its state");
+        if let Err(e) = patch_annotations(ingress, ctx, &[(keys::STATE, None)]).await {
+            tracing::warn!(error = %e, "could not remove the state either");
+        }
     }
 }
 
-pub fn has_finalizer(ingress: &Ingress) -> bool {
+/// Whether the Ingress carries `finalizer`.
+pub fn has_finalizer(ingress: &Ingress, finalizer: &str) -> bool {
     ingress
         .metadata
         .finalizers
         .as_ref()
-        .is_some_and(|f| f.iter().any(|f| f == FINALIZER))
+        .is_some_and(|f| f.iter().any(|f| f == finalizer))
 }
 
 /// Adds our finalizer before the first cloud call, so that deleting the Ingress waits for its
 /// load balancer to be deleted. The `test` makes a concurrent change of the list fail (and the
 /// reconcile retry) instead of being overwritten.
 async fn add_finalizer(ingress: &Ingress, ctx: &Context) -> Result<(), Error> {
+    let finalizer = &ctx.finalizer;
     let patch = match ingress.metadata.finalizers.as_ref() {
         Some(current) => serde_json::json!([
             { "op": "test", "path": "/metadata/finalizers", "value": current },
-            { "op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER },
+            { "op": "add", "path": "/metadata/finalizers/-", "value": finalizer },
         ]),
         None => serde_json::json!([
             { "op": "test", "path": "/metadata/finalizers", "value": null },
-            { "op": "add", "path": "/metadata/finalizers", "value": [FINALIZER] },
+            { "op": "add", "path": "/metadata/finalizers", "value": [finalizer] },
         ]),
     };
-    json_patch(ingress, ctx, patch, "adding the finalizer").await
+    json_patch(ingress, ctx, patch, "adding the finalizer", false).await
 }
 
 async fn remove_finalizer(ingress: &Ingress, ctx: &Context) -> Result<(), Error> {
@@ -331,34 +417,37 @@ async fn remove_finalizer(ingress: &Ingress, ctx: &Context) -> Result<(), Error>
         .finalizers
         .iter()
         .flatten()
-        .position(|f| f == FINALIZER)
+        .position(|f| *f == ctx.finalizer)
     else {
         return Ok(());
     };
     let path = format!("/metadata/finalizers/{index}");
     let patch = serde_json::json!([
-        { "op": "test", "path": path, "value": FINALIZER },
+        { "op": "test", "path": path, "value": ctx.finalizer },
         { "op": "remove", "path": path },
     ]);
-    json_patch(ingress, ctx, patch, "removing the finalizer").await
+    json_patch(ingress, ctx, patch, "removing the finalizer", false).await
 }
 
+/// Applies a JSON patch to the Ingress (or, with `status`, to its status subresource).
 async fn json_patch(
     ingress: &Ingress,
     ctx: &Context,
     patch: serde_json::Value,
     action: &str,
+    status: bool,
 ) -> Result<(), Error> {
-    let patch: json_patch::Patch = serde_json::from_value(patch)
-        .map_err(|e| Error::Cloud(cloud::Error::bug(format!("{action}: {e}"))))?;
+    let patch: json_patch::Patch =
+        serde_json::from_value(patch).map_err(|e| Error::Bug(format!("{action}: {e}")))?;
     let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), namespace_of(ingress));
-    api.patch(
-        name_of(ingress),
-        &PatchParams::default(),
-        &Patch::<()>::Json(patch),
-    )
-    .await
-    .map_err(Error::kube(action))?;
+    let patch = Patch::<()>::Json(patch);
+    let params = PatchParams::default();
+    let result = if status {
+        api.patch_status(name_of(ingress), &params, &patch).await
+    } else {
+        api.patch(name_of(ingress), &params, &patch).await
+    };
+    result.map_err(Error::kube(action))?;
     Ok(())
 }
 

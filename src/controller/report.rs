@@ -2,32 +2,78 @@
 //! annotations naming the cloud resources (ingress-gce's keys), and the status address.
 
 use crate::annotations as keys;
+use crate::translate;
 use cloud::{LoadBalancerStatus, ResourceKind};
 use k8s_openapi::api::networking::v1::Ingress;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The longest state message written; a longer one is cut, saying how much was left out, so
+/// that the annotation (and the Ingress's 256 KiB of annotations) stays within bounds whatever
+/// the input quoted in it.
+pub const MAX_MESSAGE: usize = 2048;
+
 /// The machine-readable state, in annotation [`keys::STATE`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct State {
-    /// `Ready`, `Provisioning` or `Error`.
+    /// `Ready`, `Degraded` (serving, but something around it is wrong), `Provisioning` or `Error`.
     pub state: String,
     /// CamelCase or a category, e.g. `Synced`, `Creating`, `invalid-spec`, `cloud-user`.
     pub reason: String,
+    /// At most [`MAX_MESSAGE`] bytes.
     pub message: String,
     /// The Ingress generation this state describes.
     pub observed_generation: i64,
+    /// A digest of every input this state judged: the spec, the annotations, and the Services,
+    /// Secrets and IngressClasses it uses (their resource versions). Annotation edits and
+    /// changes of a Service or Secret do not bump the generation; this changes with each of them.
+    #[serde(default)]
+    pub observed_inputs: String,
+    /// The controller that wrote it (`spec.controller` of its IngressClass).
+    #[serde(default)]
+    pub controller: String,
+    /// The address the load balancer serves at, when it serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+/// What a state is about: the inputs judged and the controller judging them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    pub generation: i64,
+    pub inputs: String,
+    pub controller: String,
+}
+
+impl Observed {
+    /// The inputs of `ingress` as `objects` hold them now.
+    pub fn of(ingress: &Ingress, objects: &dyn translate::Objects, controller: &str) -> Self {
+        Self {
+            generation: ingress.metadata.generation.unwrap_or(0),
+            inputs: inputs_digest(ingress, objects),
+            controller: controller.to_owned(),
+        }
+    }
 }
 
 impl State {
-    pub fn new(state: &str, reason: &str, message: impl Into<String>, ingress: &Ingress) -> Self {
+    pub fn new(state: &str, reason: &str, message: impl AsRef<str>, observed: &Observed) -> Self {
         Self {
             state: state.to_owned(),
             reason: reason.to_owned(),
-            message: message.into(),
-            observed_generation: ingress.metadata.generation.unwrap_or(0),
+            message: bounded(message.as_ref(), MAX_MESSAGE).into_owned(),
+            observed_generation: observed.generation,
+            observed_inputs: observed.inputs.clone(),
+            controller: observed.controller.clone(),
+            address: None,
         }
+    }
+
+    /// The same, serving at `address`.
+    pub fn at(mut self, address: &str) -> Self {
+        self.address = Some(address.to_owned());
+        self
     }
 
     pub fn to_json(&self) -> String {
@@ -39,6 +85,91 @@ impl State {
         let value = ingress.metadata.annotations.as_ref()?.get(keys::STATE)?;
         serde_json::from_str(value).ok()
     }
+
+    /// Whether `controller` wrote it. A state from before states named their controller was
+    /// written by the default one.
+    pub fn written_by(&self, controller: &str) -> bool {
+        if self.controller.is_empty() {
+            controller == translate::DEFAULT_CONTROLLER_NAME
+        } else {
+            self.controller == controller
+        }
+    }
+}
+
+/// `text`, or, when longer than `max` bytes, as much of it as fits with
+/// `…(N more characters)` at the end, the whole within `max` bytes.
+pub fn bounded(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let total = text.chars().count();
+    // The suffix is at most this long (N has at most 20 digits).
+    let room = max.saturating_sub("…( more characters)".len() + 20);
+    let mut end = room.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let kept = &text[..end];
+    let left_out = total - kept.chars().count();
+    std::borrow::Cow::Owned(format!("{kept}…({left_out} more characters)"))
+}
+
+/// A digest of the inputs of the translation of `ingress`: generation, annotations (except the
+/// ones this controller writes), and the resource versions of the Services and Secrets it names
+/// and of every IngressClass. 16 hex digits.
+pub fn inputs_digest(ingress: &Ingress, objects: &dyn translate::Objects) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    let mut add = |part: &str| {
+        hash.update(part.len().to_le_bytes());
+        hash.update(part.as_bytes());
+    };
+    add(&ingress.metadata.generation.unwrap_or(0).to_string());
+    let written = written_keys();
+    for (key, value) in ingress.metadata.annotations.iter().flatten() {
+        if !written.contains(&key.as_str()) {
+            add(key);
+            add(value);
+        }
+    }
+    let version = |meta: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>| {
+        meta.and_then(|m| m.resource_version.clone())
+            .unwrap_or_else(|| "-".to_owned())
+    };
+    let refs = translate::references(ingress);
+    for (namespace, name) in &refs.services {
+        add("service");
+        add(&version(
+            objects.service(namespace, name).as_deref().map(|s| &s.metadata),
+        ));
+    }
+    for (namespace, name) in &refs.secrets {
+        add("secret");
+        add(&version(
+            objects.secret(namespace, name).as_deref().map(|s| &s.metadata),
+        ));
+    }
+    let mut classes: Vec<(String, String)> = objects
+        .ingress_classes()
+        .iter()
+        .map(|c| {
+            (
+                c.metadata.name.clone().unwrap_or_default(),
+                version(Some(&c.metadata)),
+            )
+        })
+        .collect();
+    classes.sort();
+    for (name, v) in classes {
+        add(&name);
+        add(&v);
+    }
+    hash.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The annotations naming the resources of a load balancer (ingress-gce's keys), plus the state.
@@ -145,6 +276,99 @@ mod tests {
         }
     }
 
+    fn observed(ing: &Ingress) -> Observed {
+        Observed::of(
+            ing,
+            &translate::Snapshot::default(),
+            translate::DEFAULT_CONTROLLER_NAME,
+        )
+    }
+
+    #[test]
+    fn long_messages_are_cut_saying_how_much_was_left_out() {
+        assert_eq!(bounded("short", 100), "short");
+        let long = "é".repeat(5000);
+        let cut = bounded(&long, MAX_MESSAGE);
+        assert!(cut.len() <= MAX_MESSAGE, "{}", cut.len());
+        let kept = cut.split('…').next().unwrap().chars().count();
+        assert!(
+            cut.ends_with(&format!("…({} more characters)", 5000 - kept)),
+            "{cut}"
+        );
+        let state = State::new(
+            "Error",
+            "invalid-spec",
+            "x".repeat(140_000),
+            &observed(&ingress(&[])),
+        );
+        assert!(state.to_json().len() < MAX_MESSAGE + 300);
+    }
+
+    #[test]
+    fn the_inputs_digest_follows_annotations_and_referenced_objects_but_not_our_own_keys() {
+        let base = ingress(&[("user/key", "a")]);
+        let digest = |ing: &Ingress, objects: &translate::Snapshot| inputs_digest(ing, objects);
+        let empty = translate::Snapshot::default();
+        let d0 = digest(&base, &empty);
+        assert_eq!(d0.len(), 16);
+        assert_eq!(d0, digest(&base, &empty), "deterministic");
+        assert_ne!(
+            d0,
+            digest(&ingress(&[("user/key", "b")]), &empty),
+            "an annotation edit"
+        );
+        let ours = ingress(&[("user/key", "a"), (keys::STATE, "{}"), (keys::URL_MAP, "um")]);
+        assert_eq!(d0, digest(&ours, &empty), "what we write is not an input");
+
+        let mut with_tls = base.clone();
+        with_tls.spec = Some(k8s_openapi::api::networking::v1::IngressSpec {
+            tls: Some(vec![k8s_openapi::api::networking::v1::IngressTLS {
+                secret_name: Some("tls".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        with_tls.metadata.namespace = Some("default".into());
+        let secret = |rv: &str| k8s_openapi::api::core::v1::Secret {
+            metadata: ObjectMeta {
+                name: Some("tls".into()),
+                namespace: Some("default".into()),
+                resource_version: Some(rv.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let v1 = translate::Snapshot::default().with_secret(secret("1"));
+        let v2 = translate::Snapshot::default().with_secret(secret("2"));
+        let missing = digest(&with_tls, &empty);
+        assert_ne!(missing, digest(&with_tls, &v1), "the Secret appeared");
+        assert_ne!(
+            digest(&with_tls, &v1),
+            digest(&with_tls, &v2),
+            "the Secret changed"
+        );
+    }
+
+    #[test]
+    fn a_state_tells_which_controller_wrote_it() {
+        let ing = ingress(&[]);
+        let state = State::new("Ready", "Synced", "ok", &observed(&ing)).at("1.2.3.4");
+        assert!(state.written_by(translate::DEFAULT_CONTROLLER_NAME));
+        assert!(!state.written_by("example.com/canary"));
+        let legacy: State = serde_json::from_str(
+            r#"{"state":"Ready","reason":"Synced","message":"m","observedGeneration":1}"#,
+        )
+        .unwrap();
+        assert!(
+            legacy.written_by(translate::DEFAULT_CONTROLLER_NAME),
+            "states from before"
+        );
+        assert!(!legacy.written_by("example.com/canary"));
+        let back: State = serde_json::from_str(&state.to_json()).unwrap();
+        assert_eq!(back, state);
+        assert_eq!(back.address.as_deref(), Some("1.2.3.4"));
+    }
+
     fn status() -> LoadBalancerStatus {
         let mut s = LoadBalancerStatus {
             address: "1.2.3.4".into(),
@@ -163,7 +387,7 @@ mod tests {
     #[test]
     fn annotations_name_resources_and_drop_missing_ones() {
         let ing = ingress(&[(keys::HTTPS_FORWARDING_RULE, "old"), ("user/key", "kept")]);
-        let state = State::new("Ready", "Synced", "ok", &ing);
+        let state = State::new("Ready", "Synced", "ok", &observed(&ing));
         let wanted = annotations(&status(), &state);
         let patch = annotation_patch(&ing, &wanted).unwrap();
         let a = &patch["metadata"]["annotations"];
@@ -184,7 +408,7 @@ mod tests {
     #[test]
     fn no_patch_when_annotations_match() {
         let ing = ingress(&[]);
-        let state = State::new("Ready", "Synced", "ok", &ing);
+        let state = State::new("Ready", "Synced", "ok", &observed(&ing));
         let wanted = annotations(&status(), &state);
         let pairs: Vec<(String, String)> = wanted
             .iter()

@@ -5,6 +5,7 @@
 //! before they are stored (managed fields, `last-applied-configuration`, Secret data other than
 //! the TLS pair) to keep memory proportional to what translation reads.
 
+use crate::telemetry::liveness::Liveness;
 use crate::translate;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -37,8 +38,9 @@ pub struct Streams {
     pub nodes: BoxStream<'static, Result<Node, watcher::Error>>,
 }
 
-/// Sets up every watch; nothing is read until the streams are polled.
-pub fn watch(client: &Client, namespace: Option<&str>) -> (Stores, Streams) {
+/// Sets up every watch; nothing is read until the streams are polled. Each watch reports its
+/// failures and successes to `liveness`.
+pub fn watch(client: &Client, namespace: Option<&str>, liveness: Arc<Liveness>) -> (Stores, Streams) {
     let scoped = |c: &Client| -> (Api<Ingress>, Api<Service>, Api<Secret>) {
         match namespace {
             Some(ns) => (
@@ -50,11 +52,12 @@ pub fn watch(client: &Client, namespace: Option<&str>) -> (Stores, Streams) {
         }
     };
     let (ingresses, services, secrets) = scoped(client);
-    let (ingress_store, ingresses) = reflect(ingresses, trim_meta::<Ingress>, true);
-    let (service_store, services) = reflect(services, trim_meta::<Service>, false);
-    let (secret_store, secrets) = reflect(secrets, trim_secret, false);
-    let (class_store, classes) = reflect(Api::all(client.clone()), trim_meta::<IngressClass>, false);
-    let (node_store, nodes) = reflect(Api::all(client.clone()), trim_node, false);
+    let l = &liveness;
+    let (ingress_store, ingresses) = reflect(ingresses, trim_meta::<Ingress>, true, l);
+    let (service_store, services) = reflect(services, trim_meta::<Service>, false, l);
+    let (secret_store, secrets) = reflect(secrets, trim_secret, false, l);
+    let (class_store, classes) = reflect(Api::all(client.clone()), trim_meta::<IngressClass>, false, l);
+    let (node_store, nodes) = reflect(Api::all(client.clone()), trim_node, false, l);
     (
         Stores {
             ingresses: ingress_store,
@@ -80,14 +83,23 @@ fn reflect<K>(
     api: Api<K>,
     trim: fn(&mut K),
     applied_only: bool,
+    liveness: &Arc<Liveness>,
 ) -> (Store<K>, BoxStream<'static, Result<K, watcher::Error>>)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
     let (store, writer) = reflector::store();
+    let kind = std::any::type_name::<K>().rsplit("::").next().unwrap_or("object");
+    let liveness = liveness.clone();
     let events = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
+        // Every event counts, an empty re-list too: only an unbroken run of failures is a
+        // dead watch.
+        .inspect(move |event| match event {
+            Ok(_) => liveness.watch_ok(kind),
+            Err(_) => liveness.watch_failed(kind),
+        })
         .modify(trim)
         .reflect(writer);
     let stream = if applied_only {

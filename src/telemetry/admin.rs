@@ -1,6 +1,8 @@
-//! The admin HTTP server: `/healthz` (the process serves), `/readyz` (the controller's caches
-//! have synced, or it is a standby replica waiting for the lease), `/metrics`.
+//! The admin HTTP server: `/healthz` (the controller is not wedged: see [`Liveness`]), `/readyz`
+//! (the controller's caches have synced, or it is a standby replica waiting for the lease),
+//! `/metrics`.
 
+use super::liveness::Liveness;
 use super::metrics::Metrics;
 use axum::Router;
 use axum::extract::State;
@@ -30,6 +32,7 @@ impl Health {
 #[derive(Clone)]
 struct AppState {
     health: Arc<Health>,
+    liveness: Arc<Liveness>,
     metrics: Arc<Metrics>,
 }
 
@@ -38,13 +41,20 @@ fn router(state: AppState, health: bool, metrics: bool) -> Router {
     let mut router = Router::new();
     if health {
         router = router
-            .route("/healthz", get(|| async { "ok" }))
+            .route("/healthz", get(healthz))
             .route("/readyz", get(readyz));
     }
     if metrics {
         router = router.route("/metrics", get(metrics_text));
     }
     router.with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.liveness.check() {
+        Ok(()) => (StatusCode::OK, "ok".to_owned()),
+        Err(problems) => (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n")),
+    }
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
@@ -87,10 +97,15 @@ pub async fn bind(
 pub async fn serve(
     listeners: Vec<(tokio::net::TcpListener, bool, bool)>,
     health: Arc<Health>,
+    liveness: Arc<Liveness>,
     metrics: Arc<Metrics>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
-    let state = AppState { health, metrics };
+    let state = AppState {
+        health,
+        liveness,
+        metrics,
+    };
     let servers = listeners.into_iter().map(|(listener, h, m)| {
         let app = router(state.clone(), h, m);
         let shutdown = shutdown.clone();
@@ -122,7 +137,17 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         metrics.set_leader(true);
         let cancel = tokio_util::sync::CancellationToken::new();
-        let server = tokio::spawn(serve(listeners, health.clone(), metrics, cancel.clone()));
+        let liveness = Arc::new(Liveness::new(
+            std::time::Duration::from_secs(3600),
+            std::time::Duration::ZERO,
+        ));
+        let server = tokio::spawn(serve(
+            listeners,
+            health.clone(),
+            liveness.clone(),
+            metrics,
+            cancel.clone(),
+        ));
         let get = |port: u16, path: &'static str| async move {
             let r = reqwest::get(format!(
                 "http://{}:{port}{path}",
@@ -136,6 +161,13 @@ mod tests {
             .unwrap();
             (r.status().as_u16(), r.text().await.unwrap())
         };
+        assert_eq!(get(health_port, "/healthz").await.0, 200);
+        // Any reconcile counts as stuck with a zero limit.
+        let stuck = liveness.reconciling("default/web");
+        let (status, text) = get(health_port, "/healthz").await;
+        assert_eq!(status, 503);
+        assert!(text.contains("default/web"), "{text}");
+        drop(stuck);
         assert_eq!(get(health_port, "/healthz").await.0, 200);
         assert_eq!(get(health_port, "/readyz").await.0, 503);
         health.set_ready(true);

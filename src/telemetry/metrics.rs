@@ -39,6 +39,7 @@ pub struct Metrics {
     reconcile_errors: Family<CategoryLabels, Counter>,
     reconcile_duration: Histogram,
     cloud_requests: Family<CloudLabels, Counter>,
+    infrastructure_syncs: Family<ResultLabels, Counter>,
     ingresses: Family<StateLabels, Gauge>,
     leader: Gauge,
     states: Mutex<HashMap<String, &'static str>>,
@@ -67,6 +68,12 @@ impl Default for Metrics {
             "Cloud API requests by operation and result",
             cloud_requests.clone(),
         );
+        let infrastructure_syncs = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "infrastructure_syncs",
+            "Passes over the cluster-wide resources (instance groups, firewall rule), by result: ok or the error category",
+            infrastructure_syncs.clone(),
+        );
         let ingresses = Family::<StateLabels, Gauge>::default();
         registry.register("ingresses", "Ingresses served, by state", ingresses.clone());
         let leader = Gauge::default();
@@ -77,6 +84,7 @@ impl Default for Metrics {
             reconcile_errors,
             reconcile_duration,
             cloud_requests,
+            infrastructure_syncs,
             ingresses,
             leader,
             states: Mutex::new(HashMap::new()),
@@ -105,6 +113,14 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts one pass over the cluster-wide resources (`None`: it succeeded).
+    pub fn infrastructure_synced(&self, error_category: Option<&'static str>) {
+        let result = error_category.unwrap_or("ok");
+        self.infrastructure_syncs
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
     /// Records the state of one Ingress (`None`: no longer served).
     pub fn set_state(&self, ingress: &str, state: Option<&'static str>) {
         let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
@@ -120,7 +136,7 @@ impl Metrics {
         for s in states.values() {
             *counts.entry(s).or_default() += 1;
         }
-        for state in ["Ready", "Provisioning", "Error"] {
+        for state in ["Ready", "Degraded", "Provisioning", "Error"] {
             self.ingresses
                 .get_or_create(&StateLabels { state })
                 .set(counts.get(state).copied().unwrap_or(0));
@@ -154,6 +170,7 @@ mod tests {
         m.set_state("default/b", Some("Error"));
         m.set_state("default/b", None);
         m.set_leader(true);
+        m.infrastructure_synced(Some("transient"));
         let text = m.encode();
         assert!(
             text.contains(r#"cloud_lb_controller_reconciles_total{result="error"} 1"#),
@@ -166,5 +183,6 @@ mod tests {
         assert!(text.contains(r#"cloud_lb_controller_ingresses{state="Ready"} 1"#));
         assert!(text.contains(r#"cloud_lb_controller_ingresses{state="Error"} 0"#));
         assert!(text.contains("cloud_lb_controller_leader 1"));
+        assert!(text.contains(r#"cloud_lb_controller_infrastructure_syncs_total{result="transient"} 1"#));
     }
 }

@@ -22,6 +22,7 @@ mod backends;
 mod class;
 mod frontends;
 mod hosts;
+mod limits;
 mod nodes;
 mod paths;
 mod problems;
@@ -34,6 +35,7 @@ mod syntax;
 mod tests;
 mod tls;
 
+pub use limits::limit_problems;
 pub use nodes::{EXCLUDE_LABEL, LEGACY_ZONE_LABEL, ZONE_LABEL, cluster_nodes};
 pub use references::{References, references};
 pub use service_settings::{DEFAULT_BACKEND_TIMEOUT_SEC, DEFAULT_CONNECTION_DRAINING_TIMEOUT_SEC};

@@ -5,6 +5,10 @@
 #[path = "../support/wait.rs"]
 mod wait;
 pub use wait::eventually;
+#[path = "../support/journal.rs"]
+mod journal;
+#[allow(unused_imports)] // not every test file replays the journal
+pub use journal::*;
 
 use clap::Parser;
 use cloud_lb_controller::cli::{Cli, Command, RunArgs};
@@ -300,4 +304,39 @@ spec:
     service: {{name: echo, port: {{number: 80}}}}
 "#
     )
+}
+
+/// The cluster UID tests pass with `--cluster-uid` when they need the controller's names.
+pub const CLUSTER_UID: &str = "test-cluster-uid";
+
+/// Names the controller gives with [`CLUSTER_UID`].
+pub fn namer() -> cloud::gce::names::Namer {
+    cloud::gce::names::Namer::new(CLUSTER_UID)
+}
+
+impl Harness {
+    /// Sends a Compute request as a user would (`path` under the project, e.g.
+    /// `global/firewalls`) and waits for its operation; the answer's status.
+    pub async fn gce_call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> u16 {
+        let http = reqwest::Client::new();
+        let url = format!("{}projects/{PROJECT}/{path}", self.gce.base_url());
+        let mut request = http.request(method, url).bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("compute request");
+        let status = response.status().as_u16();
+        let op: Value = response.json().await.unwrap_or_default();
+        if let Some(link) = op["selfLink"]
+            .as_str()
+            .filter(|_| op["kind"] == "compute#operation")
+        {
+            let wait = format!(
+                "{}/wait",
+                link.replace("https://www.googleapis.com/compute/v1/", &self.gce.base_url())
+            );
+            http.post(wait).bearer_auth(TOKEN).send().await.expect("wait");
+        }
+        status
+    }
 }

@@ -12,6 +12,10 @@
 #[path = "../support/wait.rs"]
 mod wait;
 pub use wait::eventually;
+#[path = "../support/journal.rs"]
+mod journal;
+#[allow(unused_imports)] // not every test file replays the journal
+pub use journal::*;
 
 use fake_gce::{FakeGce, InstanceSeed};
 use fake_kube::FakeKube;
@@ -246,6 +250,11 @@ impl Env {
 
     /// Spawns the controller binary, watching this test's namespace only.
     pub fn start_controller(&mut self) {
+        self.start_controller_with(&[]);
+    }
+
+    /// The same, with more flags.
+    pub fn start_controller_with(&mut self, extra: &[&str]) {
         let log = std::fs::File::create(&self.log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_cloud-lb-controller"))
             .args(["run", "--kubeconfig"])
@@ -272,7 +281,11 @@ impl Env {
                 "--health-addr",
                 "127.0.0.1:0",
             ])
-            .env("RUST_LOG", "info")
+            .args(extra)
+            .env(
+                "RUST_LOG",
+                std::env::var("E2E_RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
+            )
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
@@ -396,6 +409,47 @@ impl Env {
         .await
         .expect("kubectl task");
         Some(output)
+    }
+
+    /// Where the controller serves `/healthz` (from its log), once it does.
+    pub async fn admin_address(&self) -> String {
+        eventually("the admin server's address in the log", WAIT, || async {
+            let log = self.controller_log();
+            let line = log.lines().find(|l| l.contains("admin server listening"))?;
+            let start = line.find("address=")? + "address=".len();
+            Some(line[start..].split_whitespace().next()?.to_owned())
+        })
+        .await
+    }
+
+    /// Kills the controller as a crash would (SIGKILL), and reaps it.
+    pub fn kill_controller(&mut self) {
+        if let Some(mut child) = self.controller.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The fake Compute API, when it is the fake.
+    pub fn fake_gce(&self) -> Option<&FakeGce> {
+        self._gce.as_ref()
+    }
+
+    /// The fake Compute API's own root (admin routes under `/_fake/`), when it is the fake.
+    pub fn fake_gce_root(&self) -> Option<String> {
+        self._gce.as_ref().map(|g| g.endpoint())
+    }
+
+    /// Stops the fake cluster (its open watches end, new connections are refused); `false` when
+    /// the cluster is a real one.
+    pub async fn stop_cluster(&mut self) -> bool {
+        match self._kube.take() {
+            Some(kube) => {
+                kube.shutdown().await;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The controller's log so far, for failure messages.

@@ -11,6 +11,9 @@ use crate::{Error, ErrorCategory};
 use std::fmt;
 use std::time::Duration;
 
+/// The reason of a write refused by the fence, before any request.
+const FENCED: &str = "fenced";
+
 /// A failed call, as the API (or the transport) reported it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
@@ -136,19 +139,86 @@ impl ApiError {
         self.status == 403 && !self.is_rate_limited() && !self.is_quota_exceeded()
     }
 
+    /// The credentials were refused (401): the controller's service-account key or token is
+    /// wrong, revoked, or lacks the cloud-platform scope.
+    pub fn is_unauthenticated(&self) -> bool {
+        self.status == 401
+    }
+
+    /// A collection, or the whole resource, over one of Compute's size limits (413
+    /// `fieldSizeTooLarge`, e.g. `Value for field 'resource.hostRules' is too large: maximum
+    /// size 1000 element(s); actual size 1001.`). What is too large is made of the Ingress's
+    /// hosts, paths or certificates.
+    pub fn is_too_large(&self) -> bool {
+        self.status == 413 || self.reason == "fieldSizeTooLarge"
+    }
+
+    /// The field a 400 names in the API's wording `Invalid value for field '<field>': …`, with
+    /// its indices dropped: `resource.pathMatchers.pathRules.paths`.
+    pub fn invalid_field(&self) -> Option<String> {
+        if self.status != 400 {
+            return None;
+        }
+        let rest = self.message.split_once("Invalid value for field '")?.1;
+        let field = rest.split_once('\'')?.0;
+        let mut out = String::with_capacity(field.len());
+        let mut depth = 0usize;
+        for c in field.chars() {
+            match c {
+                '[' => depth += 1,
+                ']' => depth = depth.saturating_sub(1),
+                c if depth == 0 => out.push(c),
+                _ => {}
+            }
+        }
+        Some(out)
+    }
+
+    /// A 400 refusing a value that comes from the user's input (a TLS Secret's certificate or
+    /// key, an Ingress host, path or certificate list, a probe's path, a static address)
+    /// rather than one this provider makes up (names, links, enums: a refusal of those is our
+    /// bug).
+    pub fn is_invalid_user_value(&self) -> bool {
+        self.invalid_field()
+            .is_some_and(|f| USER_FIELDS.iter().any(|u| f == *u))
+    }
+
     /// Worth retrying unchanged: no response, a server error, a resource not ready yet.
     pub fn is_transient(&self) -> bool {
-        self.status == 0 || self.status >= 500 || self.reason == "resourceNotReady"
+        (self.status == 0 && !self.is_fenced()) || self.status >= 500 || self.reason == "resourceNotReady"
+    }
+
+    /// A write this replica did not send: it may no longer write (see [`crate::WriteFence`]).
+    pub fn fenced(message: impl Into<String>) -> Self {
+        Self {
+            status: 0,
+            reason: FENCED.to_owned(),
+            message: message.into(),
+            from_operation: false,
+            retry_after: None,
+        }
+    }
+
+    pub fn is_fenced(&self) -> bool {
+        self.status == 0 && self.reason == FENCED
     }
 
     pub fn category(&self) -> ErrorCategory {
+        if self.is_fenced() {
+            return ErrorCategory::Fenced;
+        }
         if self.is_rate_limited() {
             ErrorCategory::RateLimited
         } else if self.is_transient() {
             ErrorCategory::Transient
         } else if self.is_conflict() {
             ErrorCategory::Conflict
-        } else if self.is_quota_exceeded() || self.is_forbidden() {
+        } else if self.is_quota_exceeded()
+            || self.is_forbidden()
+            || self.is_unauthenticated()
+            || self.is_too_large()
+            || self.is_invalid_user_value()
+        {
             ErrorCategory::User
         } else {
             ErrorCategory::Bug
@@ -162,6 +232,16 @@ impl ApiError {
             " (raise the project's quota: see `gcloud compute project-info describe`)"
         } else if self.is_forbidden() {
             " (the controller's service account lacks a permission: see docs/install.md)"
+        } else if self.is_unauthenticated() {
+            " (the Compute API refused the controller's credentials: see docs/install.md)"
+        } else if self.is_too_large() {
+            if self.message.contains("sslCertificates") {
+                " (the Ingress has too many TLS certificates for one load balancer)"
+            } else {
+                " (the Ingress has too many hosts or paths for one URL map: split it into several Ingresses)"
+            }
+        } else if self.is_invalid_user_value() {
+            " (the value comes from the Ingress, a Service or a Secret it uses: correct it there)"
         } else {
             ""
         };
@@ -182,6 +262,32 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+/// The fields, as [`ApiError::invalid_field`] gives them, whose values come from the user's
+/// input, so that a 400 `invalid` about them is the user's to fix. Every other field (resource
+/// names, links to our own resources, enums, timeouts the translator bounds) is made up here,
+/// and a refusal of it is a bug.
+const USER_FIELDS: &[&str] = &[
+    // A TLS Secret's certificate chain and private key.
+    "resource.certificate",
+    "resource.privateKey",
+    // The Ingress's TLS Secrets and pre-shared certificates, and the SSL policy it names.
+    "resource.sslCertificates",
+    "resource.sslPolicy",
+    // The Ingress's hosts and paths.
+    "resource.hostRules.hosts",
+    "resource.pathMatchers.pathRules.paths",
+    // The health check's path and Host header, from the readiness probe or an annotation.
+    "resource.httpHealthCheck.requestPath",
+    "resource.httpsHealthCheck.requestPath",
+    "resource.http2HealthCheck.requestPath",
+    "resource.httpHealthCheck.host",
+    "resource.httpsHealthCheck.host",
+    "resource.http2HealthCheck.host",
+    // The IP of the forwarding rules: only a static address the user named can be refused
+    // (regional, or in use by another load balancer); the one we reserve is global and ours.
+    "resource.IPAddress",
+];
 
 /// The API's own error behind a provider error, when there is one.
 pub fn of(error: &Error) -> Option<&ApiError> {
@@ -236,24 +342,83 @@ mod tests {
 
     #[test]
     fn classifies() {
-        let e = |status, reason: &str| ApiError {
-            status,
-            reason: reason.into(),
-            message: String::new(),
-            from_operation: false,
-            retry_after: None,
-        };
-        assert_eq!(e(403, "rateLimitExceeded").category(), ErrorCategory::RateLimited);
-        assert_eq!(e(429, "").category(), ErrorCategory::RateLimited);
-        assert_eq!(e(403, "quotaExceeded").category(), ErrorCategory::User);
-        assert_eq!(e(403, "forbidden").category(), ErrorCategory::User);
-        assert_eq!(e(503, "backendError").category(), ErrorCategory::Transient);
-        assert_eq!(e(0, "transport").category(), ErrorCategory::Transient);
-        assert_eq!(e(400, "resourceNotReady").category(), ErrorCategory::Transient);
-        assert_eq!(e(412, "conditionNotMet").category(), ErrorCategory::Conflict);
-        assert_eq!(e(400, "invalid").category(), ErrorCategory::Bug);
+        use ErrorCategory::*;
+        let invalid = |field: &str| format!("Invalid value for field '{field}': 'x'. Invalid value.");
+        // (status, reason, message, category, why)
+        let table: Vec<(u16, &str, String, ErrorCategory, &str)> = vec![
+            (403, "rateLimitExceeded", String::new(), RateLimited, "API rate quota"),
+            (429, "", String::new(), RateLimited, "too many requests"),
+            (403, "quotaExceeded", "Quota 'BACKEND_SERVICES' exceeded.".into(), User, "project quota to raise"),
+            (403, "forbidden", String::new(), User, "a permission to grant"),
+            (401, "authError", "Invalid Credentials".into(), User, "credentials to fix"),
+            (
+                413,
+                "fieldSizeTooLarge",
+                "Value for field 'resource.pathMatchers[0].pathRules' is too large: maximum size 1000 element(s); actual size 1001.".into(),
+                User,
+                "too many paths",
+            ),
+            (400, "fieldSizeTooLarge", String::new(), User, "the reason alone (a failed operation)"),
+            (400, "invalid", invalid("resource.privateKey"), User, "a TLS Secret's key"),
+            (400, "invalid", invalid("resource.certificate"), User, "a TLS Secret's chain"),
+            (400, "invalid", invalid("resource.pathMatchers[3].pathRules[7].paths[1]"), User, "an Ingress path"),
+            (400, "invalid", invalid("resource.hostRules[0].hosts[0]"), User, "an Ingress host"),
+            (400, "invalid", invalid("resource.httpHealthCheck.requestPath"), User, "a probe path"),
+            (400, "invalid", invalid("resource.IPAddress"), User, "a static address"),
+            (400, "invalid", invalid("resource.sslCertificates"), User, "too many certificates"),
+            (400, "invalid", invalid("resource.name"), Bug, "our own name"),
+            (400, "invalid", invalid("resource.backends[0].group"), Bug, "our own link"),
+            (400, "invalid", invalid("resource.pathMatchers[0].pathRules[0].service"), Bug, "our own link"),
+            (400, "invalid", String::new(), Bug, "no field named: a malformed request of ours"),
+            (400, "badRequest", "Invalid JSON payload received.".into(), Bug, "a body of ours"),
+            (404, "notFound", "The resource 'x' was not found".into(), Bug, "a reference of ours"),
+            (409, "alreadyExists", String::new(), Bug, "callers adopt; left over is unexpected"),
+            (503, "backendError", String::new(), Transient, "server error"),
+            (0, "transport", String::new(), Transient, "no response"),
+            (400, "resourceNotReady", String::new(), Transient, "wait for it"),
+            (412, "conditionNotMet", "Invalid fingerprint.".into(), Conflict, "re-read"),
+        ];
+        for (status, reason, message, category, why) in table {
+            let e = ApiError {
+                status,
+                reason: reason.into(),
+                message,
+                from_operation: false,
+                retry_after: None,
+            };
+            assert_eq!(e.category(), category, "{why}: {e}");
+        }
         assert_eq!(reason_of_code("QUOTA_EXCEEDED"), "quotaExceeded");
         assert_eq!(reason_of_code("RESOURCE_NOT_FOUND"), "notFound");
+        assert_eq!(reason_of_code("FIELD_SIZE_TOO_LARGE"), "fieldSizeTooLarge");
+    }
+
+    #[test]
+    fn user_fixable_errors_say_what_to_change() {
+        let too_large = ApiError::from_response(
+            413,
+            br#"{"error":{"code":413,"message":"Value for field 'resource.hostRules' is too large: maximum size 1000 element(s); actual size 1001.","errors":[{"reason":"fieldSizeTooLarge","message":"m"}]}}"#,
+            None,
+        );
+        let error = too_large.into_error("creating URL map m");
+        assert_eq!(error.category, ErrorCategory::User);
+        assert!(
+            error.message.contains("too many hosts or paths for one URL map"),
+            "{}",
+            error.message
+        );
+        let path = ApiError::from_response(
+            400,
+            br#"{"error":{"code":400,"message":"Invalid value for field 'resource.pathMatchers[0].pathRules[2].paths[0]': '/a*b'. Invalid path pattern.","errors":[{"reason":"invalid","message":"m"}]}}"#,
+            None,
+        );
+        assert_eq!(
+            path.invalid_field().as_deref(),
+            Some("resource.pathMatchers.pathRules.paths")
+        );
+        let error = path.into_error("creating URL map m");
+        assert_eq!(error.category, ErrorCategory::User);
+        assert!(error.message.contains("'/a*b'"), "{}", error.message);
     }
 
     #[test]

@@ -167,9 +167,13 @@ impl GceProvider {
     ) -> Result<(), Error> {
         let cluster = &self.config.cluster_uid;
         let ok = match owner {
-            Owner::Lb { namespace, name } => {
-                owner::owned_by_lb(resource.description(), cluster, namespace, name)
-            }
+            Owner::Lb { namespace, name } => owner::owned_by_lb(
+                resource.description(),
+                cluster,
+                self.config.controller.as_deref(),
+                namespace,
+                name,
+            ),
             Owner::Cluster => owner::owned_by(resource.description(), cluster),
         };
         if ok {
@@ -377,7 +381,7 @@ impl GceProvider {
 
 /// Combines the outcomes of parallel steps: all succeeded, or one error that names every
 /// failure, of the category that matters most (a user error stays a user error even when a
-/// sibling step only needs a retry).
+/// sibling step only needs a retry; a fenced write stops everything).
 pub fn combine<T>(results: Vec<Result<T, Error>>) -> Result<Vec<T>, Error> {
     let mut oks = Vec::with_capacity(results.len());
     let mut errors = Vec::new();
@@ -390,12 +394,14 @@ pub fn combine<T>(results: Vec<Result<T, Error>>) -> Result<Vec<T>, Error> {
     if errors.is_empty() {
         return Ok(oks);
     }
+    // A fenced write means this replica must stop: that outranks everything.
     let rank = |e: &Error| match e.category {
-        crate::ErrorCategory::User => 0,
-        crate::ErrorCategory::Bug => 1,
-        crate::ErrorCategory::Conflict => 2,
-        crate::ErrorCategory::RateLimited => 3,
-        crate::ErrorCategory::Transient => 4,
+        crate::ErrorCategory::Fenced => 0,
+        crate::ErrorCategory::User => 1,
+        crate::ErrorCategory::Bug => 2,
+        crate::ErrorCategory::Conflict => 3,
+        crate::ErrorCategory::RateLimited => 4,
+        crate::ErrorCategory::Transient => 5,
     };
     errors.sort_by_key(rank);
     let message = errors

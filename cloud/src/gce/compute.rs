@@ -85,6 +85,12 @@ pub struct ComputeSettings {
     /// Log mutations instead of sending them.
     pub dry_run: bool,
     pub observer: Option<CallObserver>,
+    /// Checked immediately before every mutation is sent (each retry too): a replica that may no
+    /// longer write sends nothing.
+    pub fence: crate::WriteFence,
+    /// Sent as `User-Agent`, so that the cloud's audit logs tell replicas apart; default
+    /// `cloud-lb-controller/VERSION`.
+    pub user_agent: Option<String>,
 }
 
 impl Default for ComputeSettings {
@@ -96,6 +102,8 @@ impl Default for ComputeSettings {
             operation_timeout: Duration::from_secs(600),
             dry_run: false,
             observer: None,
+            fence: crate::WriteFence::open(),
+            user_agent: None,
         }
     }
 }
@@ -125,7 +133,12 @@ impl Compute {
     ) -> Result<Self, crate::Error> {
         let http = reqwest::Client::builder()
             .timeout(settings.request_timeout)
-            .user_agent(concat!("cloud-lb-controller/", env!("CARGO_PKG_VERSION")))
+            .user_agent(
+                settings
+                    .user_agent
+                    .clone()
+                    .unwrap_or_else(|| concat!("cloud-lb-controller/", env!("CARGO_PKG_VERSION")).to_owned()),
+            )
             .build()
             .map_err(|e| crate::Error::bug(format!("building the HTTP client: {e}")).with_source(e))?;
         Ok(Self {
@@ -307,6 +320,12 @@ impl Compute {
                 CallClass::OperationPoll => &self.polls,
             };
             bucket.acquire().await;
+            // After the wait for a token: the permission may have run out meanwhile.
+            if class == CallClass::Mutation && !self.settings.fence.allows() {
+                return Err(ApiError::fenced(format!(
+                    "{op}: not sent, this replica no longer holds the leader lease"
+                )));
+            }
             let started = Instant::now();
             let result = self.send(method.clone(), url, query, body, timeout).await;
             if let Some(observer) = &self.settings.observer {

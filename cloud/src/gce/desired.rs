@@ -14,6 +14,8 @@ pub struct Context<'a> {
     pub links: &'a Links,
     pub namer: &'a Namer,
     pub cluster_uid: &'a str,
+    /// This controller, unless it is the default one.
+    pub controller: Option<&'a str>,
     /// `EXTERNAL_MANAGED` (global external Application LB) or `EXTERNAL` (classic).
     pub scheme: &'a str,
     /// Links of the cluster's instance groups, one per zone.
@@ -127,7 +129,8 @@ fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
 /// Builds the objects of `lb`.
 pub fn build(cx: Context<'_>, lb: &LoadBalancer) -> Desired {
     let key = &lb.key;
-    let owner = Owner::load_balancer(cx.cluster_uid, &key.namespace, &key.name, &key.uid).describe();
+    let owner =
+        Owner::load_balancer(cx.cluster_uid, cx.controller, &key.namespace, &key.name, &key.uid).describe();
     let lb_name = |part| cx.namer.lb(part, &key.namespace, &key.name);
     let global = |collection, name: &str| cx.links.link(&Scope::Global, collection, name);
 

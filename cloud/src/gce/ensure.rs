@@ -30,6 +30,8 @@ use tokio::time::Instant;
 
 impl GceProvider {
     pub(super) async fn ensure_lb(&self, lb: &LoadBalancer) -> Result<LoadBalancerStatus, Error> {
+        // Refused before any call: nothing is reserved for a load balancer Compute cannot build.
+        self.check_limits(lb)?;
         let groups = self.groups()?;
         let desired = super::desired::build(self.context(&groups), lb);
         let key = &lb.key;
@@ -243,7 +245,10 @@ impl GceProvider {
             Ok(Some(existing)) => self
                 .check_owned("SSL certificate", &existing, owner)
                 .map(|_| false),
-            Err(e) if e.category == crate::ErrorCategory::Bug => {
+            Err(e)
+                if e.category == crate::ErrorCategory::Bug
+                    || super::api_error::of(&e).is_some_and(|a| a.is_invalid_user_value()) =>
+            {
                 // The API refused the certificate itself: say which Secret it came from.
                 let source = lb
                     .frontends
@@ -491,7 +496,8 @@ impl GceProvider {
             lb.key.name.as_str(),
         );
         let stale = view.lb_resources(&|n, description| {
-            !own.contains(n) && owner::owned_by_lb(description, cluster, ns, name)
+            !own.contains(n)
+                && owner::owned_by_lb(description, cluster, self.config.controller.as_deref(), ns, name)
         });
         if stale.is_empty() {
             return Ok(false);

@@ -31,9 +31,12 @@ impl GceProvider {
         for zone in known.keys() {
             by_zone.entry(zone.clone()).or_default();
         }
-        let teardown = infra.node_ports.is_empty() && !infra.ports_incomplete;
-        let ports: Vec<wire::NamedPort> = infra
-            .node_ports
+        // What the cloud holds decides what may go, not the caller's bookkeeping (which, after
+        // a restart, may not know every load balancer still being deleted).
+        let in_use = self.infra_in_use().await?;
+        let node_ports: BTreeSet<u16> = infra.node_ports.union(&in_use.ports).copied().collect();
+        let teardown = node_ports.is_empty() && !in_use.load_balancers;
+        let ports: Vec<wire::NamedPort> = node_ports
             .iter()
             .map(|p| wire::NamedPort {
                 name: named_port(*p),
@@ -41,10 +44,12 @@ impl GceProvider {
             })
             .collect();
 
-        let zones = join_all(by_zone.iter().map(|(zone, instances)| {
-            self.ensure_group(zone, &ig, instances, &ports, teardown, infra.ports_incomplete)
-        }));
-        let (zones, firewall) = tokio::join!(zones, self.ensure_firewall(infra, teardown));
+        let zones = join_all(
+            by_zone
+                .iter()
+                .map(|(zone, instances)| self.ensure_group(zone, &ig, instances, &ports, teardown)),
+        );
+        let (zones, firewall) = tokio::join!(zones, self.ensure_firewall(&node_ports, teardown));
         let mut groups = BTreeMap::new();
         let mut warnings = Vec::new();
         let mut errors: Vec<Result<(), Error>> = Vec::new();
@@ -99,8 +104,29 @@ impl GceProvider {
         })
     }
 
-    /// Makes the zone's group hold exactly `instances`, with `ports` named (and, when the ports
-    /// are incomplete, those it names already).
+    /// Reads, afresh, which node ports this cluster's backend services use and whether any of
+    /// its load balancers is left.
+    async fn infra_in_use(&self) -> Result<InUse, Error> {
+        let (services, rules) = self
+            .inventory
+            .infra_view(&self.compute, tokio::time::Instant::now())
+            .await
+            .map_err(|e| e.into_error("reading the cluster's backend services and forwarding rules"))?;
+        let cluster = &self.config.cluster_uid;
+        let ours = |d: &str| super::owner::owned_by(d, cluster);
+        let services: Vec<&wire::BackendService> =
+            services.items.values().filter(|s| ours(&s.description)).collect();
+        Ok(InUse {
+            ports: services
+                .iter()
+                .filter_map(|s| s.port_name.as_deref().and_then(port_of_name))
+                .collect(),
+            load_balancers: !services.is_empty() || rules.items.values().any(|r| ours(&r.description)),
+        })
+    }
+
+    /// Makes the zone's group hold exactly `instances`, with `ports` named; or, on `teardown`,
+    /// deletes it.
     async fn ensure_group(
         &self,
         zone: &str,
@@ -108,7 +134,6 @@ impl GceProvider {
         instances: &[&str],
         ports: &[wire::NamedPort],
         teardown: bool,
-        ports_incomplete: bool,
     ) -> Result<Group, Error> {
         let scope = Scope::Zone(zone.to_owned());
         let links = self.links();
@@ -140,15 +165,18 @@ impl GceProvider {
         };
         self.check_owned(what, &current, Owner::Cluster)?;
         if teardown {
-            // Backend services still pointing at the group keep it (the API refuses), until the
-            // last load balancer is gone.
-            let deleted = self
-                .remove_if_unused_in(what, Collection::InstanceGroups, &scope, name)
-                .await?;
-            return Ok(Group {
-                exists: !deleted,
-                warnings: Vec::new(),
-            });
+            // No backend service of ours is left; should something else still use the group, the
+            // API refuses, and the error makes the caller try again later.
+            self.remove(what, Collection::InstanceGroups, &scope, name)
+                .await
+                .map_err(|e| Error {
+                    message: format!(
+                        "{}; the cluster's instance group {zone}/{name} is kept and its deletion retried",
+                        e.message
+                    ),
+                    ..e
+                })?;
+            return Ok(Group::default());
         }
         let url = links.method_url(&scope, Collection::InstanceGroups, name, "listInstances");
         let members: Vec<InstanceWithNamedPorts> = self
@@ -174,10 +202,7 @@ impl GceProvider {
         self.change_members(zone, name, "removeInstances", &remove)
             .await?;
 
-        let mut want_ports: BTreeSet<wire::NamedPort> = ports.iter().cloned().collect();
-        if ports_incomplete {
-            want_ports.extend(current.named_ports.iter().cloned());
-        }
+        let want_ports: BTreeSet<wire::NamedPort> = ports.iter().cloned().collect();
         let have_ports: BTreeSet<wire::NamedPort> = current.named_ports.iter().cloned().collect();
         if have_ports != want_ports {
             let url = links.method_url(&scope, Collection::InstanceGroups, name, "setNamedPorts");
@@ -254,7 +279,7 @@ impl GceProvider {
 
     /// The firewall rule. Returns a warning instead of failing when the controller may not write
     /// firewall rules (Shared VPC): a network administrator must then run the command it gives.
-    async fn ensure_firewall(&self, infra: &ClusterInfra, teardown: bool) -> Result<Option<String>, Error> {
+    async fn ensure_firewall(&self, ports: &BTreeSet<u16>, teardown: bool) -> Result<Option<String>, Error> {
         let name = self.namer.firewall();
         let what = "firewall rule";
         let scope = self.network_scope();
@@ -268,7 +293,7 @@ impl GceProvider {
                 _ => Ok(None),
             };
         }
-        let desired = self.desired_firewall(infra, current.as_ref());
+        let desired = self.desired_firewall(ports);
         if desired.allowed.iter().all(|a| a.ports.is_empty()) {
             // A rule with no port list allows every port: never write one.
             return Ok(None);
@@ -307,21 +332,8 @@ impl GceProvider {
         }
     }
 
-    /// The rule as it should be; with incomplete ports, also every port `current` allows.
-    fn desired_firewall(&self, infra: &ClusterInfra, current: Option<&wire::Firewall>) -> wire::Firewall {
-        let mut ports = infra.node_ports.clone();
-        if infra.ports_incomplete
-            && let Some(current) = current
-        {
-            ports.extend(
-                current
-                    .allowed
-                    .iter()
-                    .filter(|a| a.ip_protocol.eq_ignore_ascii_case("tcp"))
-                    .flat_map(|a| a.ports.iter())
-                    .flat_map(|p| parse_ports(p)),
-            );
-        }
+    /// The rule as it should be.
+    fn desired_firewall(&self, ports: &BTreeSet<u16>) -> wire::Firewall {
         wire::Firewall {
             name: self.namer.firewall(),
             description: Record::shared(&self.config.cluster_uid, None).describe(),
@@ -331,7 +343,7 @@ impl GceProvider {
             target_tags: self.config.target_tags.clone(),
             allowed: vec![wire::FirewallAllowed {
                 ip_protocol: "tcp".to_owned(),
-                ports: port_ranges(&ports),
+                ports: port_ranges(ports),
             }],
             ..Default::default()
         }
@@ -380,21 +392,29 @@ impl GceProvider {
     }
 }
 
+/// What the cloud holds that needs the cluster-wide resources.
+#[derive(Debug, Default)]
+struct InUse {
+    /// Node ports the backend services of this cluster send traffic to.
+    ports: BTreeSet<u16>,
+    /// Whether any backend service or forwarding rule of this cluster exists.
+    load_balancers: bool,
+}
+
+/// The node port of a named port we gave (`port30080`), if it is one.
+fn port_of_name(name: &str) -> Option<u16> {
+    let digits = name.strip_prefix("port")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 /// The outcome of one zone.
 #[derive(Debug, Default)]
 struct Group {
     exists: bool,
     warnings: Vec<String>,
-}
-
-/// The ports of a firewall port spec (`"30080"`, `"30000-30002"`); nothing for a malformed one.
-fn parse_ports(spec: &str) -> std::ops::RangeInclusive<u16> {
-    let (start, end) = spec.split_once('-').unwrap_or((spec, spec));
-    match (start.trim().parse::<u16>(), end.trim().parse::<u16>()) {
-        (Ok(s), Ok(e)) if s <= e => s..=e,
-        #[allow(clippy::reversed_empty_ranges)]
-        _ => 1..=0,
-    }
 }
 
 /// Node ports as firewall port specs, consecutive ports merged into ranges.
@@ -421,11 +441,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_port_specs() {
-        assert_eq!(parse_ports("30080").collect::<Vec<_>>(), vec![30080]);
-        assert_eq!(parse_ports("30000-30002").count(), 3);
-        assert_eq!(parse_ports("x").count(), 0);
-        assert_eq!(parse_ports("9-1").count(), 0);
+    fn reads_node_ports_from_port_names() {
+        assert_eq!(port_of_name("port30080"), Some(30080));
+        assert_eq!(port_of_name(&named_port(8)), Some(8));
+        for other in ["", "port", "http", "port-1", "port70000", "Port80"] {
+            assert_eq!(port_of_name(other), None, "{other}");
+        }
     }
 
     #[test]

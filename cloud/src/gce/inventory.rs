@@ -230,6 +230,28 @@ impl Inventory {
     }
 }
 
+impl Inventory {
+    /// The backend services and forwarding rules, listed no earlier than `not_before`: what the
+    /// cluster-wide resources serve.
+    pub async fn infra_view(
+        &self,
+        compute: &Compute,
+        not_before: Instant,
+    ) -> Result<
+        (
+            Arc<Snapshot<wire::BackendService>>,
+            Arc<Snapshot<wire::ForwardingRule>>,
+        ),
+        ApiError,
+    > {
+        let f = self.filter.as_str();
+        tokio::try_join!(
+            self.backend_services.get(compute, f, not_before),
+            self.forwarding_rules.get(compute, f, not_before),
+        )
+    }
+}
+
 /// How fresh a pass's snapshot must be: no older than `max_staleness`, and taken after every
 /// write this provider made to the resources the pass looks at, so that a pass never works
 /// from a picture older than its own last changes.

@@ -28,6 +28,7 @@ mod ensure;
 mod infra;
 pub mod inventory;
 pub mod limiter;
+pub mod limits;
 pub mod links;
 pub mod names;
 pub mod owner;
@@ -38,11 +39,12 @@ pub mod wire;
 pub use api_error::ApiError;
 pub use compute::{CallClass, CallObserver, CallRecord, ComputeSettings, RetryPolicy};
 pub use limiter::{Rate, RateLimits};
+pub use limits::Limits;
 pub use token::{GoogleTokens, StaticToken, TokenSource};
 
 use crate::Error;
 use crate::model::{ClusterInfra, LoadBalancer, LoadBalancerKey};
-use crate::provider::{InfraStatus, LoadBalancerStatus, Provider};
+use crate::provider::{InfraStatus, LimitViolation, LoadBalancerStatus, Provider};
 use async_trait::async_trait;
 use compute::Compute;
 use inventory::{Freshness, Inventory};
@@ -85,6 +87,10 @@ pub struct GceConfig {
     pub endpoint: String,
     /// Identifies this cluster in names and ownership records.
     pub cluster_uid: String,
+    /// The name of this controller when it is not the default one: recorded on (and hashed into
+    /// the names of) its load balancers' own resources, so that several controllers share a
+    /// cluster (and its cluster-wide resources) without touching each other's load balancers.
+    pub controller: Option<String>,
     /// The VPC network of the nodes (for the firewall rule and instance groups).
     pub network: String,
     /// The project that owns `network`, when it is not `project` (a Shared VPC host project):
@@ -94,6 +100,9 @@ pub struct GceConfig {
     /// in the network.
     pub target_tags: Vec<String>,
     pub scheme: Scheme,
+    /// The per-load-balancer limits [`Provider::check`] holds load balancers to; `None` is
+    /// [`Limits::for_scheme`] of `scheme` (the documented limits).
+    pub limits: Option<Limits>,
     /// How old a bulk read may be when a pass starts (it is never older than our own writes).
     /// 0 makes every pass read afresh.
     pub max_staleness: Duration,
@@ -106,10 +115,12 @@ impl GceConfig {
             project: project.into(),
             endpoint: DEFAULT_ENDPOINT.to_owned(),
             cluster_uid: cluster_uid.into(),
+            controller: None,
             network: "default".to_owned(),
             network_project: None,
             target_tags: Vec::new(),
             scheme: Scheme::default(),
+            limits: None,
             max_staleness: Duration::from_secs(10),
             compute: ComputeSettings::default(),
         }
@@ -150,7 +161,7 @@ impl GceProvider {
             )));
         }
         let links = Links::new(&config.endpoint, &config.project);
-        let namer = Namer::new(&config.cluster_uid);
+        let namer = Namer::new(&config.cluster_uid).for_controller(config.controller.as_deref());
         let compute = Compute::new(links, tokens, config.compute.clone())?;
         Ok(Self {
             compute,
@@ -179,9 +190,23 @@ impl GceProvider {
             links: self.links(),
             namer: &self.namer,
             cluster_uid: &self.config.cluster_uid,
+            controller: self.config.controller.as_deref(),
             scheme: self.config.scheme.as_str(),
             groups,
         }
+    }
+
+    /// The limits load balancers are held to.
+    pub fn limits(&self) -> Limits {
+        self.config
+            .limits
+            .unwrap_or_else(|| Limits::for_scheme(self.config.scheme))
+    }
+
+    /// [`Provider::check`]: the URL map and proxies of `lb`, built as `ensure` builds them
+    /// (the instance groups play no part), measured against [`GceProvider::limits`].
+    fn check_limits(&self, lb: &LoadBalancer) -> Result<(), Vec<LimitViolation>> {
+        limits::check(&self.limits(), self.context(&[]), lb)
     }
 
     fn infra_state(&self) -> std::sync::MutexGuard<'_, InfraState> {
@@ -238,6 +263,10 @@ impl Provider for GceProvider {
 
     async fn collect_garbage(&self) -> Result<(), Error> {
         self.sweep_backends().await
+    }
+
+    fn check(&self, lb: &LoadBalancer) -> Result<(), Vec<LimitViolation>> {
+        self.check_limits(lb)
     }
 
     fn plan(&self, lb: &LoadBalancer) -> Result<serde_json::Value, Error> {

@@ -12,7 +12,9 @@
 //! | firewall rule | `clb-<c8>-fw` |
 //!
 //! `c8` is 8 base-36 characters of the SHA-256 of the cluster UID, so two clusters in one project
-//! never collide; `h8` is the same of `namespace/name`, and `b8` of `namespace/service:port`, so
+//! never collide; `h8` is the same of `namespace/name` (of `controller|namespace/name` for a
+//! controller other than the default one, so that two controllers never share a load balancer's
+//! names), and `b8` of `namespace/service:port`, so
 //! names stay unique when the readable part is shortened to fit (the namespace and name share
 //! what is left of the 63 characters, each keeping at least its share). Names alone never decide
 //! ownership: the `description` does (see [`super::owner`]).
@@ -51,16 +53,33 @@ impl LbPart {
     }
 }
 
-/// Names for one cluster.
+/// Names for one cluster (and one controller of it).
 #[derive(Clone, Debug)]
 pub struct Namer {
     cluster: String,
+    /// The controller's name, unless it is the default one.
+    controller: Option<String>,
 }
 
 impl Namer {
     pub fn new(cluster_uid: &str) -> Self {
         Self {
             cluster: hash8(cluster_uid),
+            controller: None,
+        }
+    }
+
+    /// Names for the load balancers of `controller` (`None`: the default one).
+    pub fn for_controller(mut self, controller: Option<&str>) -> Self {
+        self.controller = controller.map(str::to_owned);
+        self
+    }
+
+    /// The hash of a load balancer's key in its names.
+    fn lb_hash(&self, namespace: &str, name: &str) -> String {
+        match &self.controller {
+            None => hash8(&format!("{namespace}/{name}")),
+            Some(c) => hash8(&format!("{c}|{namespace}/{name}")),
         }
     }
 
@@ -76,7 +95,7 @@ impl Namer {
 
     /// The name of one part of the load balancer of Ingress `namespace/name`.
     pub fn lb(&self, part: LbPart, namespace: &str, name: &str) -> String {
-        let hash = hash8(&format!("{namespace}/{name}"));
+        let hash = self.lb_hash(namespace, name);
         let head = format!("{PREFIX}-{}-{}-", self.cluster, part.code());
         let room = MAX_LEN - head.len() - 1 - hash.len() - 1;
         let (ns, n) = fit_pair(&sanitize(namespace), &sanitize(name), room);
@@ -85,7 +104,7 @@ impl Namer {
 
     /// The name of a certificate of the load balancer of `namespace/name`.
     pub fn certificate(&self, namespace: &str, name: &str, sha256_hex: &str) -> String {
-        let lb = hash8(&format!("{namespace}/{name}"));
+        let lb = self.lb_hash(namespace, name);
         let content: String = sha256_hex.chars().take(16).collect();
         format!("{PREFIX}-{}-cr-{lb}-{content}", self.cluster)
     }
@@ -230,6 +249,22 @@ mod tests {
             a.lb(LbPart::UrlMap, "ns", &format!("{long}1")),
             a.lb(LbPart::UrlMap, "ns", &format!("{long}2"))
         );
+        // Another controller of the same cluster names its load balancers apart, and shares
+        // the cluster-wide names.
+        let canary = Namer::new("cluster-a").for_controller(Some("example.com/canary"));
+        assert_ne!(
+            a.lb(LbPart::UrlMap, "default", "test"),
+            canary.lb(LbPart::UrlMap, "default", "test")
+        );
+        assert_ne!(
+            a.certificate("default", "test", "00"),
+            canary.certificate("default", "test", "00")
+        );
+        assert_eq!(
+            a.backend("default", "echo", 80),
+            canary.backend("default", "echo", 80)
+        );
+        assert_eq!(a.instance_group(), canary.instance_group());
         // "a-b/c" and "a/b-c" read the same once joined; the hash tells them apart.
         assert_ne!(a.lb(LbPart::UrlMap, "a-b", "c"), a.lb(LbPart::UrlMap, "a", "b-c"));
         assert_ne!(

@@ -2,7 +2,11 @@
 //!
 //! The provider updates or deletes a resource only when its description parses and names this
 //! cluster, whatever the resource is called: a user's resource that happens to match our naming
-//! pattern is never touched.
+//! pattern is never touched. A load balancer's own resources also record which controller made
+//! them when it is not the default one, so that two controllers in one cluster (a canary, a
+//! shard, an internal class) never delete or adopt each other's load balancers; the resources
+//! every load balancer of the cluster shares (backends, groups, firewall rule) record no
+//! controller and are removed only when nothing in the cloud uses them.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,20 +26,30 @@ pub struct Owner {
     /// For shared backends: the Service port, `namespace/service:port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    /// The controller that made a load balancer's resource, unless it is the default one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
 }
 
 /// The `ingress` value of resources shared by several load balancers.
 pub const SHARED: &str = "shared";
 
 impl Owner {
-    /// A resource of one load balancer.
-    pub fn load_balancer(cluster: &str, namespace: &str, name: &str, uid: &str) -> Self {
+    /// A resource of one load balancer, made by `controller` (`None`: the default one).
+    pub fn load_balancer(
+        cluster: &str,
+        controller: Option<&str>,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> Self {
         Self {
             managed_by: MANAGED_BY.to_owned(),
             cluster: cluster.to_owned(),
             ingress: format!("{namespace}/{name}"),
             uid: (!uid.is_empty()).then(|| uid.to_owned()),
             backend: None,
+            controller: controller.map(str::to_owned),
         }
     }
 
@@ -48,6 +62,7 @@ impl Owner {
             ingress: SHARED.to_owned(),
             uid: None,
             backend,
+            controller: None,
         }
     }
 
@@ -78,10 +93,20 @@ pub fn owned_by(description: &str, cluster: &str) -> bool {
     Owner::parse(description).is_some_and(|o| o.cluster == cluster)
 }
 
-/// Whether `description` says the resource belongs to the load balancer of `namespace/name`.
-pub fn owned_by_lb(description: &str, cluster: &str, namespace: &str, name: &str) -> bool {
-    Owner::parse(description)
-        .is_some_and(|o| o.cluster == cluster && o.ingress_key() == Some((namespace, name)))
+/// Whether `description` says the resource belongs to the load balancer of `namespace/name`
+/// that `controller` (`None`: the default one) made.
+pub fn owned_by_lb(
+    description: &str,
+    cluster: &str,
+    controller: Option<&str>,
+    namespace: &str,
+    name: &str,
+) -> bool {
+    Owner::parse(description).is_some_and(|o| {
+        o.cluster == cluster
+            && o.controller.as_deref() == controller
+            && o.ingress_key() == Some((namespace, name))
+    })
 }
 
 #[cfg(test)]
@@ -90,14 +115,35 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_foreign_descriptions() {
-        let d = Owner::load_balancer("c1", "default", "test", "u-1").describe();
+        let d = Owner::load_balancer("c1", None, "default", "test", "u-1").describe();
+        assert!(
+            !d.contains(r#""controller""#),
+            "the default controller's records are as before: {d}"
+        );
         assert!(owned_by(&d, "c1"));
         assert!(!owned_by(&d, "c2"));
-        assert!(owned_by_lb(&d, "c1", "default", "test"));
-        assert!(!owned_by_lb(&d, "c1", "default", "other"));
+        assert!(owned_by_lb(&d, "c1", None, "default", "test"));
+        assert!(!owned_by_lb(&d, "c1", None, "default", "other"));
+        assert!(!owned_by_lb(
+            &d,
+            "c1",
+            Some("example.com/canary"),
+            "default",
+            "test"
+        ));
+        let canary = Owner::load_balancer("c1", Some("example.com/canary"), "default", "test", "").describe();
+        assert!(owned_by_lb(
+            &canary,
+            "c1",
+            Some("example.com/canary"),
+            "default",
+            "test"
+        ));
+        assert!(!owned_by_lb(&canary, "c1", None, "default", "test"));
+        assert!(owned_by(&canary, "c1"), "still the cluster's");
         let shared = Owner::shared("c1", Some("default/echo:80".into())).describe();
         assert!(owned_by(&shared, "c1"));
-        assert!(!owned_by_lb(&shared, "c1", "default", "test"));
+        assert!(!owned_by_lb(&shared, "c1", None, "default", "test"));
         for foreign in [
             "",
             "made by hand",

@@ -25,7 +25,9 @@ impl GceProvider {
             key.namespace.as_str(),
             key.name.as_str(),
         );
-        let owned = view.lb_resources(&|_, description| owner::owned_by_lb(description, cluster, ns, name));
+        let controller = self.config.controller.as_deref();
+        let owned = view
+            .lb_resources(&|_, description| owner::owned_by_lb(description, cluster, controller, ns, name));
         let result = self.remove_in_order(&owned).await;
         // Remembered (not forgotten): a re-created load balancer must read afresh.
         self.freshness.wrote_lb(&lb_id);
@@ -113,7 +115,9 @@ impl GceProvider {
         let cluster = &self.config.cluster_uid;
         let mut keys: BTreeMap<(String, String), String> = BTreeMap::new();
         for description in view.lb_descriptions() {
-            if let Some(o) = Owner::parse(description).filter(|o| &o.cluster == cluster)
+            // Only this controller's: another controller of the cluster collects its own.
+            if let Some(o) = Owner::parse(description)
+                .filter(|o| &o.cluster == cluster && o.controller == self.config.controller)
                 && let Some((ns, name)) = o.ingress_key()
             {
                 let uid = keys.entry((ns.to_owned(), name.to_owned())).or_default();

@@ -9,12 +9,9 @@ use std::collections::BTreeSet;
 pub struct ClusterInfra {
     /// Sorted by zone, then name.
     pub nodes: Vec<Node>,
-    /// Every node port some load balancer uses.
+    /// The node ports the load balancers about to be built or changed need. A provider also
+    /// keeps every port its existing load balancers still use, as it reads them from the cloud.
     pub node_ports: BTreeSet<u16>,
-    /// Some load balancer's node ports are unknown (its Ingress cannot be translated right now,
-    /// e.g. after a restart): keep every port already open, add `node_ports`, remove nothing.
-    #[serde(default)]
-    pub ports_incomplete: bool,
 }
 
 impl ClusterInfra {

@@ -91,7 +91,6 @@ impl Env {
         let infra = ClusterInfra {
             nodes: nodes(),
             node_ports: ports.iter().copied().collect(),
-            ..Default::default()
         };
         provider
             .ensure_infrastructure(&infra)

@@ -28,7 +28,8 @@ pub struct Config {
     pub operation_wait_cap: Duration,
     /// Size limits of URL maps.
     pub url_map_limits: UrlMapLimits,
-    /// At most this many certificates per target HTTPS proxy (real: 15).
+    /// At most this many certificates per target HTTPS proxy (real: 15, "Compute Engine SSL
+    /// certificates per target proxy" on the quotas page).
     pub max_ssl_certificates_per_proxy: usize,
     /// At most this many backends per backend service (real: 50).
     pub max_backends_per_service: usize,
@@ -130,19 +131,30 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// URL-map limits. Exceeding one gives 413 `fieldSizeTooLarge` at insert/update/patch.
+///
+/// The defaults are the documented limits of external Application Load Balancers, from
+/// "Quotas and limits | Cloud Load Balancing" (<https://docs.cloud.google.com/load-balancing/docs/quotas>,
+/// "URL maps" table); the same values as the provider's `cloud::gce::Limits`. Not modelled:
+/// the limit of 1,000 "predicates" (paths across all path rules) per path matcher, and the
+/// distinct backend services per URL map (2,500).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct UrlMapLimits {
-    /// Host rules per URL map.
+    /// Host rules per URL map (real: 1,000, "Host rules, path matchers per URL map").
     pub max_host_rules: usize,
-    /// Path matchers per URL map.
+    /// Path matchers per URL map (real: 1,000, same row).
     pub max_path_matchers: usize,
-    /// Path rules per path matcher.
+    /// Path rules per path matcher (real: 1,000, "Path rules or route rules per path matcher").
     pub max_path_rules_per_matcher: usize,
-    /// Tests per URL map (real: 100).
+    /// Tests per URL map (real: 100 for the global external Application Load Balancer, 10,000
+    /// for the classic one).
     pub max_tests: usize,
-    /// Size of the stored URL map serialized as compact JSON (real: 64 KiB for the classic
-    /// external load balancer, measured on a different encoding).
+    /// Size of the stored URL map serialized as compact JSON, before `selfLink` and
+    /// `fingerprint` are added. Real: 64 KB ("Size of URL maps" on the quotas page; the classic
+    /// Application Load Balancer keeps 64 KB while "URL map size and quota units",
+    /// <https://docs.cloud.google.com/load-balancing/docs/url-map-size-quota>, gives 1 MB to
+    /// the Envoy-based ones, announced as a public preview), measured in a way Google does not
+    /// document.
     pub max_size_bytes: usize,
 }
 

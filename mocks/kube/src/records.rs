@@ -34,6 +34,8 @@ pub struct RequestRecord {
     pub user_agent: Option<String>,
     /// HTTP status of the response.
     pub status: u16,
+    /// When the request arrived (the records are kept in the order the answers were sent).
+    pub received_at: std::time::SystemTime,
 }
 
 impl RequestRecord {

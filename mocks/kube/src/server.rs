@@ -296,6 +296,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             .and_then(|v| v.to_str().ok())
             .map(String::from),
         status: 0,
+        received_at: std::time::SystemTime::now(),
     };
     let response = match dispatch(&shared, &parts, body, route, &mut record).await {
         Ok(r) => r,
