@@ -107,9 +107,9 @@ pub struct RunArgs {
     #[arg(long, env = "CLC_FAILING_WATCH_AFTER", default_value = "5m", value_parser = parse_duration)]
     pub failing_watch_after: Duration,
 
-    /// `/healthz` fails once one reconcile has run for this long (longer than several Compute
-    /// operations can take, see `--gce-operation-timeout`).
-    #[arg(long, env = "CLC_STUCK_RECONCILE_AFTER", default_value = "30m", value_parser = parse_duration)]
+    /// `/healthz` fails once one reconcile has run for this long (longer than the five dependent
+    /// Compute operations of a load balancer can take, see `--gce-operation-timeout`).
+    #[arg(long, env = "CLC_STUCK_RECONCILE_AFTER", default_value = "1h", value_parser = parse_duration)]
     pub stuck_reconcile_after: Duration,
 
     /// Where `/metrics` is served.
@@ -170,6 +170,17 @@ pub struct GceArgs {
     /// Burst of Compute API requests above the sustained rate.
     #[arg(long = "gce-burst", env = "GCE_BURST", default_value_t = 20)]
     pub burst: u32,
+
+    /// The largest URL map, in bytes, a load balancer may need before its Ingress is refused as
+    /// too large. Google documents 64 KB for classic load balancers, and 1 MB for the global
+    /// external Application Load Balancer in a preview; the default is the smaller.
+    #[arg(long = "gce-url-map-max-bytes", env = "GCE_URL_MAP_MAX_BYTES", default_value_t = cloud::gce::Limits::DOCUMENTED.url_map_bytes)]
+    pub url_map_max_bytes: usize,
+
+    /// How long a node port, or the instance groups and firewall rule, stay once nothing in the
+    /// cloud needs them: another controller of the cluster may be about to use them.
+    #[arg(long = "gce-removal-grace", env = "GCE_REMOVAL_GRACE", default_value = "2m", value_parser = parse_duration)]
+    pub removal_grace: Duration,
 
     /// Give up waiting on one Compute operation after this long.
     #[arg(long = "gce-operation-timeout", env = "GCE_OPERATION_TIMEOUT", default_value = "10m", value_parser = parse_duration)]

@@ -32,6 +32,39 @@ pub struct Timings {
     pub retry_period: Duration,
 }
 
+impl Timings {
+    /// The lease duration as written in the Lease (whole seconds, at least 1).
+    fn lease_seconds(&self) -> i32 {
+        i32::try_from(self.lease_duration.as_secs())
+            .unwrap_or(i32::MAX)
+            .max(1)
+    }
+
+    /// Refuses timings under which a leader could write after another replica took over, or
+    /// could not renew in time.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.lease_duration < Duration::from_secs(1) || self.lease_duration.subsec_nanos() != 0 {
+            return Err(format!(
+                "the lease duration ({:?}) must be a whole number of seconds, at least 1s",
+                self.lease_duration
+            ));
+        }
+        if self.renew_deadline >= self.lease_duration {
+            return Err(format!(
+                "the renew deadline ({:?}) must be shorter than the lease duration ({:?})",
+                self.renew_deadline, self.lease_duration
+            ));
+        }
+        if self.retry_period >= self.renew_deadline {
+            return Err(format!(
+                "the retry period ({:?}) must be shorter than the renew deadline ({:?})",
+                self.retry_period, self.renew_deadline
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Timings {
     fn default() -> Self {
         Self {
@@ -115,20 +148,21 @@ impl LeaderElection {
     }
 
     /// How long after sending a successful renewal this replica may still write: the renew
-    /// deadline, and never as long as the lease itself lasts.
+    /// deadline, and never as long as the lease others read (whole seconds) lasts.
     fn grant(&self) -> Duration {
-        self.timings.renew_deadline.min(self.timings.lease_duration)
+        let written = Duration::from_secs(self.timings.lease_seconds().unsigned_abs().into());
+        self.timings.renew_deadline.min(written)
     }
 
     /// Waits until this replica holds the lease (`None` if `cancel` fires first), then keeps
     /// renewing it in the background from that moment on.
     pub async fn lead(self, cancel: &CancellationToken) -> Option<Leadership> {
-        loop {
+        let acquired = loop {
             let sent = Instant::now();
             match self.attempt().await {
                 Ok(true) => {
                     self.fence.grant_until(sent + self.grant());
-                    break;
+                    break sent;
                 }
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "leader election: cannot read or write the lease"),
@@ -137,7 +171,7 @@ impl LeaderElection {
                 _ = cancel.cancelled() => return None,
                 _ = tokio::time::sleep(self.timings.retry_period) => {}
             }
-        }
+        };
         tracing::info!(lease = %self.name, identity = %self.identity, "became the leader");
         let election = Arc::new(self);
         let stop = CancellationToken::new();
@@ -145,7 +179,7 @@ impl LeaderElection {
         let renewal = tokio::spawn({
             let (election, stop, lost) = (election.clone(), stop.clone(), lost.clone());
             async move {
-                if let Err(reason) = election.renew(&stop).await {
+                if let Err(reason) = election.renew(&stop, acquired).await {
                     election.fence.close();
                     tracing::error!(reason, "lost the leadership");
                     lost.cancel();
@@ -160,10 +194,10 @@ impl LeaderElection {
         })
     }
 
-    /// Renews the lease until `stop` fires (`Ok`), or until it could not be renewed within the
-    /// renew deadline or another replica took it (`Err`).
-    async fn renew(&self, stop: &CancellationToken) -> Result<(), String> {
-        let mut last_renewed = Instant::now();
+    /// Renews the lease (acquired by a request sent at `acquired`) until `stop` fires (`Ok`), or
+    /// until it could not be renewed within the renew deadline or another replica took it (`Err`).
+    async fn renew(&self, stop: &CancellationToken, acquired: Instant) -> Result<(), String> {
+        let mut last_renewed = acquired;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
@@ -217,7 +251,7 @@ impl LeaderElection {
     /// One round: `Ok(true)` when we hold the lease afterwards.
     async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
         let now = Timestamp::now();
-        let duration = i32::try_from(self.timings.lease_duration.as_secs()).unwrap_or(15);
+        let duration = self.timings.lease_seconds();
         let Some(mut lease) = self.api.get_opt(&self.name).await? else {
             let lease = Lease {
                 metadata: ObjectMeta {

@@ -2,7 +2,7 @@
 //! the controller and the admin server until SIGTERM or Ctrl-C.
 
 use crate::cli::RunArgs;
-use crate::controller::{self, Context, events::Events, infra::InfraSync, stores};
+use crate::controller::{self, Context, context::Parts, events::Events, infra::InfraSync, stores};
 use crate::leader::{LeaderElection, Leadership, Timings};
 use crate::telemetry::{admin, liveness::Liveness, metrics::Metrics};
 use crate::translate;
@@ -66,6 +66,9 @@ pub async fn run(args: RunArgs, cancel: CancellationToken) -> anyhow::Result<()>
             renew_deadline: args.leader_elect_renew_deadline,
             retry_period: args.leader_elect_retry_period,
         };
+        timings
+            .validate()
+            .map_err(|e| anyhow::anyhow!("leader-election timings: {e}"))?;
         let election = LeaderElection::new(
             client.clone(),
             &args.leader_election_namespace,
@@ -97,17 +100,30 @@ pub async fn run(args: RunArgs, cancel: CancellationToken) -> anyhow::Result<()>
         liveness,
         fence: fence.clone(),
     };
-    let outcome = lead(work, &cancel, &lost).await;
+    let (outcome, stop) = lead(work, &cancel, &lost).await;
     // Every writer has stopped (or was aborted): nothing may write from here on, and only then
     // may a standby take over.
     fence.close();
     metrics.set_leader(false);
     if let Some(leadership) = leadership {
-        leadership.release().await;
+        match stop {
+            Stop::Clean => leadership.release().await,
+            // Writes may still be on the wire: the lease runs out on its own (the renewal stops
+            // with `leadership`), a standby takes over only then.
+            Stop::Abandoned => tracing::warn!("the lease is left to expire"),
+        }
     }
     cancel.cancel();
     let _ = (&mut admin.0).await;
     outcome
+}
+
+/// How the leader's work ended.
+enum Stop {
+    /// Every writer finished (or never started).
+    Clean,
+    /// Writers were aborted mid-way after the grace period.
+    Abandoned,
 }
 
 /// What the leader works with.
@@ -124,7 +140,22 @@ struct Work<'a> {
 /// The leader's work: the provider, the watches and the controller, until `cancel` (a graceful
 /// stop, bounded by [`SHUTDOWN_GRACE`]) or `lost` (an immediate one). Returns only once every
 /// task that writes has ended.
-async fn lead(work: Work<'_>, cancel: &CancellationToken, lost: &CancellationToken) -> anyhow::Result<()> {
+async fn lead(
+    work: Work<'_>,
+    cancel: &CancellationToken,
+    lost: &CancellationToken,
+) -> (anyhow::Result<()>, Stop) {
+    match run_leader(work, cancel, lost).await {
+        Ok(stop) => (Ok(()), stop),
+        Err(e) => (Err(e), Stop::Clean),
+    }
+}
+
+async fn run_leader(
+    work: Work<'_>,
+    cancel: &CancellationToken,
+    lost: &CancellationToken,
+) -> anyhow::Result<Stop> {
     let Work {
         args,
         client,
@@ -142,12 +173,12 @@ async fn lead(work: Work<'_>, cancel: &CancellationToken, lost: &CancellationTok
                 .context("reading or creating the cluster UID")?,
         };
         tracing::info!(cluster_uid, "starting");
-        provider(args, &cluster_uid, identity, metrics.clone(), fence).await
+        provider(args, &cluster_uid, identity, metrics.clone(), fence.clone()).await
     };
     let provider = tokio::select! {
         provider = setup => provider?,
         _ = lost.cancelled() => anyhow::bail!("lost the leadership while starting"),
-        _ = cancel.cancelled() => return Ok(()),
+        _ = cancel.cancelled() => return Ok(Stop::Clean),
     };
 
     let (stores, streams) = stores::watch(&client, args.watch_namespace.as_deref(), liveness.clone());
@@ -165,19 +196,20 @@ async fn lead(work: Work<'_>, cancel: &CancellationToken, lost: &CancellationTok
         legacy_class: args.ingress_class.clone(),
         ..translate::Config::default()
     };
-    let events = Events::new(client.clone(), "cloud-lb-controller", identity);
-    let (ctx, requeues) = Context::new(
+    let events = Events::new(client.clone(), "cloud-lb-controller", identity, fence.clone());
+    let (ctx, requeues) = Context::new(Parts {
         client,
         provider,
-        stores.clone(),
+        stores: stores.clone(),
         events,
         metrics,
         liveness,
         infra,
         translate,
-        args.resync_period,
-        args.watch_namespace.clone(),
-    );
+        resync: args.resync_period,
+        watch_namespace: args.watch_namespace.clone(),
+        fence,
+    });
 
     // Ready once the caches have synced.
     let ready = tokio::spawn(async move {
@@ -207,10 +239,10 @@ async fn lead(work: Work<'_>, cancel: &CancellationToken, lost: &CancellationTok
         // operation that hangs must not hold the process past its termination grace period.
         stop.cancel();
         tokio::select! {
-            _ = &mut controller.0 => Ok(()),
+            _ = &mut controller.0 => Ok(Stop::Clean),
             _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
                 tracing::warn!("still writing after {SHUTDOWN_GRACE:?}: stopping anyway");
-                Ok(())
+                Ok(Stop::Abandoned)
             }
             _ = lost.cancelled() => anyhow::bail!("lost the leadership while stopping"),
         }
@@ -295,6 +327,11 @@ async fn provider(
         (args.controller_name != translate::DEFAULT_CONTROLLER_NAME).then(|| args.controller_name.clone());
     config.endpoint = gce.endpoint.clone();
     config.network = gce.network.clone();
+    config.removal_grace = gce.removal_grace;
+    config.limits = Some(cloud::gce::Limits {
+        url_map_bytes: gce.url_map_max_bytes,
+        ..cloud::gce::Limits::DOCUMENTED
+    });
     config.network_project = gce.network_project.clone();
     config.target_tags = gce.target_tags.clone();
     config.scheme = if gce.classic {

@@ -97,7 +97,9 @@ async fn two_controllers_in_one_cluster_leave_each_other_alone() {
     h.apply(&ingress("a")).await;
     h.apply(&ingress("b").replace("ingressClassName: gce", "ingressClassName: canary"))
         .await;
-    let uid = ["--cluster-uid", CLUSTER_UID];
+    // The two share the cluster-wide resources: what one opens stays while the other may be
+    // about to use it.
+    let uid = ["--cluster-uid", CLUSTER_UID, "--gce-removal-grace", "1m"];
     let main = h.spawn_controller(&[&uid[..], &["--identity", "main"]].concat());
     let canary = h.spawn_controller(
         &[

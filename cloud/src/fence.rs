@@ -63,6 +63,21 @@ impl WriteFence {
         *self.grant() = Grant::Closed;
     }
 
+    /// How long writes stay allowed from now: `None` without a limit, zero when they are not.
+    pub fn remaining(&self) -> Option<std::time::Duration> {
+        match *self.grant() {
+            Grant::Always => None,
+            Grant::Until(until) => Some(until.saturating_duration_since(Instant::now())),
+            Grant::Closed => Some(std::time::Duration::ZERO),
+        }
+    }
+
+    /// Closed for good (the lease was lost or given up), as opposed to a grant that ran out and
+    /// may be renewed.
+    pub fn is_closed(&self) -> bool {
+        matches!(*self.grant(), Grant::Closed)
+    }
+
     /// Whether a write may be sent now.
     pub fn allows(&self) -> bool {
         match *self.grant() {
@@ -120,7 +135,15 @@ mod tests {
         let fence = WriteFence::shut();
         fence.grant_until(Instant::now() + Duration::from_millis(100));
         assert!(fence.allows());
+        assert_eq!(fence.remaining(), Some(Duration::from_millis(100)));
         tokio::time::advance(Duration::from_millis(101)).await;
         assert!(!fence.allows());
+        assert!(
+            !fence.is_closed(),
+            "ran out, not closed: a renewal grants it again"
+        );
+        fence.grant_until(Instant::now() + Duration::from_millis(100));
+        assert!(fence.allows());
+        assert_eq!(WriteFence::open().remaining(), None);
     }
 }

@@ -154,6 +154,8 @@ pub struct InfraStatus {
     /// When the controller may not write the firewall rule itself (Shared VPC): what a network
     /// administrator must do, with the exact command.
     pub firewall_change: Option<String>,
+    /// Something unneeded was kept for now: call again after this long to remove it.
+    pub recheck_after: Option<std::time::Duration>,
 }
 
 /// The kinds of cloud resources a load balancer is made of, in creation order.

@@ -1247,3 +1247,40 @@ async fn what_the_size_check_accepts_the_api_accepts() {
     assert_eq!(violations[0].limit, cloud::provider::LimitKind::RoutingTableSize);
     assert_eq!(violations[0].actual, counted + 2, "two patterns, one byte each");
 }
+
+#[tokio::test]
+async fn a_port_another_controller_opened_stays_for_the_removal_grace() {
+    let gce = fake_gce::FakeGce::start(fake_config()).await.unwrap();
+    let grace = |c: &mut cloud::gce::GceConfig| c.removal_grace = Duration::from_secs(60);
+    let main = new_provider(&gce, grace);
+    let canary = new_provider(&gce, |c| {
+        grace(c);
+        c.controller = Some("example.com/canary".into());
+    });
+    let infra = |ports: &[u16]| ClusterInfra {
+        nodes: nodes(),
+        node_ports: ports.iter().copied().collect(),
+    };
+    main.ensure_infrastructure(&infra(&[30080])).await.unwrap();
+    main.ensure(&lb("default", "a", vec![backend("default", "a", 80, 30080)]))
+        .await
+        .unwrap();
+    // The canary opens 30090 for a backend service it has not created yet...
+    canary.ensure_infrastructure(&infra(&[30090])).await.unwrap();
+    // ...and the main controller, which knows nothing of it, passes over the infrastructure.
+    let status = main.ensure_infrastructure(&infra(&[30080])).await.unwrap();
+    let fw = main.namer().firewall();
+    let rule = gce
+        .resource(&format!("projects/{PROJECT}/global/firewalls/{fw}"))
+        .unwrap();
+    assert_eq!(rule["allowed"][0]["ports"], serde_json::json!(["30080", "30090"]));
+    assert!(status.recheck_after.is_some_and(|d| d <= Duration::from_secs(60)));
+
+    // Without a grace it would have gone at once.
+    let hasty = new_provider(&gce, |_| {});
+    hasty.ensure_infrastructure(&infra(&[30080])).await.unwrap();
+    let rule = gce
+        .resource(&format!("projects/{PROJECT}/global/firewalls/{fw}"))
+        .unwrap();
+    assert_eq!(rule["allowed"][0]["ports"], serde_json::json!(["30080"]));
+}

@@ -7,7 +7,7 @@ use crate::telemetry::liveness::Liveness;
 use crate::telemetry::metrics::Metrics;
 use crate::translate;
 use cloud::model::LoadBalancer;
-use cloud::{LoadBalancerStatus, Provider};
+use cloud::{LoadBalancerStatus, Provider, WriteFence};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::reflector::ObjectRef;
 use std::collections::HashMap;
@@ -71,10 +71,27 @@ pub struct Context {
     pub translate: translate::Config,
     pub resync: Duration,
     pub watch_namespace: Option<String>,
+    /// This replica's permission to write (to the cloud and to the Ingresses).
+    pub fence: WriteFence,
     memo: Mutex<HashMap<String, Memo>>,
     failures: Mutex<HashMap<String, u32>>,
     primed: tokio::sync::OnceCell<()>,
     requeue: tokio::sync::mpsc::UnboundedSender<ObjectRef<Ingress>>,
+}
+
+/// What a [`Context`] is made of.
+pub struct Parts {
+    pub client: kube::Client,
+    pub provider: Arc<dyn Provider>,
+    pub stores: Stores,
+    pub events: Events,
+    pub metrics: Arc<Metrics>,
+    pub liveness: Arc<Liveness>,
+    pub infra: Arc<InfraSync>,
+    pub translate: translate::Config,
+    pub resync: Duration,
+    pub watch_namespace: Option<String>,
+    pub fence: WriteFence,
 }
 
 /// Ingresses to reconcile again, outside any watch event (see [`Context::requeue`]).
@@ -82,19 +99,20 @@ pub type Requeues = tokio::sync::mpsc::UnboundedReceiver<ObjectRef<Ingress>>;
 
 impl Context {
     /// The context, and the stream of Ingresses it asks to reconcile again (for the controller).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        client: kube::Client,
-        provider: Arc<dyn Provider>,
-        stores: Stores,
-        events: Events,
-        metrics: Arc<Metrics>,
-        liveness: Arc<Liveness>,
-        infra: Arc<InfraSync>,
-        translate: translate::Config,
-        resync: Duration,
-        watch_namespace: Option<String>,
-    ) -> (Self, Requeues) {
+    pub fn new(parts: Parts) -> (Self, Requeues) {
+        let Parts {
+            client,
+            provider,
+            stores,
+            events,
+            metrics,
+            liveness,
+            infra,
+            translate,
+            resync,
+            watch_namespace,
+            fence,
+        } = parts;
         let (requeue, requeues) = tokio::sync::mpsc::unbounded_channel();
         let ctx = Self {
             client,
@@ -108,6 +126,7 @@ impl Context {
             translate,
             resync,
             watch_namespace,
+            fence,
             memo: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             primed: tokio::sync::OnceCell::new(),

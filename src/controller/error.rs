@@ -20,6 +20,14 @@ pub enum Error {
         source: kube::Error,
     },
 
+    /// A write guarded by a `test` (or a precondition) found the object changed meanwhile.
+    #[error("{action}: the Ingress changed meanwhile: {source}")]
+    Changed {
+        action: String,
+        #[source]
+        source: kube::Error,
+    },
+
     /// A mistake in this controller, not in the input, the cloud or the API server.
     #[error("{0}")]
     Bug(String),
@@ -44,7 +52,7 @@ impl Error {
                 cloud::ErrorCategory::Bug => "cloud-bug",
                 cloud::ErrorCategory::Fenced => "not-leader",
             },
-            Error::Kube { .. } => "kubernetes",
+            Error::Kube { .. } | Error::Changed { .. } => "kubernetes",
             Error::Bug(_) => "bug",
         }
     }
@@ -54,9 +62,15 @@ impl Error {
         matches!(self, Error::Cloud(e) if e.category == cloud::ErrorCategory::Fenced)
     }
 
+    /// The API server refused a write as too large or invalid (the annotations' size limit).
+    pub fn is_kube_too_large(&self) -> bool {
+        matches!(self, Error::Kube { source: kube::Error::Api(e), .. } if e.code == 422 || e.code == 413)
+    }
+
     /// The API server refused a write because the object changed meanwhile (a failed `test`
     /// or precondition).
     pub fn is_kube_conflict(&self) -> bool {
-        matches!(self, Error::Kube { source: kube::Error::Api(e), .. } if e.code == 409 || e.code == 422)
+        matches!(self, Error::Changed { .. })
+            || matches!(self, Error::Kube { source: kube::Error::Api(e), .. } if e.code == 409)
     }
 }

@@ -66,15 +66,18 @@ pub struct Events {
     client: Client,
     controller: String,
     instance: String,
+    /// Events are written only while this replica may write.
+    fence: cloud::WriteFence,
     recent: Mutex<HashMap<Key, Published>>,
 }
 
 impl Events {
-    pub fn new(client: Client, controller: &str, instance: &str) -> Self {
+    pub fn new(client: Client, controller: &str, instance: &str, fence: cloud::WriteFence) -> Self {
         Self {
             client,
             controller: controller.to_owned(),
             instance: instance.to_owned(),
+            fence,
             recent: Mutex::new(HashMap::new()),
         }
     }
@@ -89,6 +92,10 @@ impl Events {
         action: &str,
         note: &str,
     ) {
+        if !self.fence.allows() {
+            tracing::debug!(reason, "not the leader now: event not published");
+            return;
+        }
         let note = &*super::report::bounded(note, MAX_NOTE);
         match kind {
             Kind::Warning => tracing::warn!(reason, message = note, "event"),

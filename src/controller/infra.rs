@@ -40,6 +40,8 @@ pub struct InfraOutcome {
     /// What keeps the cluster-wide resources from being complete, when something does: the
     /// load balancers may be built, but health checks or some zones may not reach the nodes.
     pub problem: Option<InfraProblem>,
+    /// Something unneeded was kept for now: pass again after this long.
+    pub recheck_after: Option<Duration>,
 }
 
 /// A cluster-wide problem, as every Ingress shows it.
@@ -210,6 +212,7 @@ impl InfraSync {
             Ok(InfraStatus {
                 warnings,
                 firewall_change,
+                recheck_after,
                 ..
             }) => InfraOutcome {
                 warnings: node_warnings.into_iter().chain(warnings).collect(),
@@ -217,15 +220,22 @@ impl InfraSync {
                     reason: events::FIREWALL_CHANGE_REQUIRED,
                     message,
                 }),
+                recheck_after,
             },
-            // A replica that may no longer write reports nothing: it is stopping.
-            Err(e) if e.category == cloud::ErrorCategory::Fenced => return previous.unwrap_or_default(),
+            // Not allowed to write right now (the lease is being renewed, or this replica is
+            // stopping): nothing to report, and the pass is owed.
+            Err(e) if e.category == cloud::ErrorCategory::Fenced => {
+                self.stale.store(true, Ordering::Relaxed);
+                self.dirty.notify_one();
+                return previous.unwrap_or_default();
+            }
             Err(e) => InfraOutcome {
                 warnings: previous.map(|o| o.warnings).unwrap_or_default(),
                 problem: Some(InfraProblem {
                     reason: events::INFRASTRUCTURE,
                     message: e.message,
                 }),
+                recheck_after: None,
             },
         };
         let first = last.is_none();
@@ -260,10 +270,13 @@ impl InfraSync {
     }
 
     /// Drives the node watch and applies changes after the debounce, retrying a failed pass with
-    /// backoff, until `cancel`. A pass under way when `cancel` fires is finished first.
+    /// backoff (sooner when something changes), and passing over everything once per `resync`
+    /// even when nothing changed (someone may have changed the cloud), until `cancel`. A pass
+    /// under way when `cancel` fires is finished first.
     pub async fn run(
         self: Arc<Self>,
         mut nodes: BoxStream<'static, Result<Node, watcher::Error>>,
+        resync: Duration,
         cancel: CancellationToken,
     ) {
         let watch = async {
@@ -276,15 +289,22 @@ impl InfraSync {
         };
         let apply = async {
             let mut failures: u32 = 0;
+            let mut recheck: Option<Duration> = None;
             loop {
                 let wait = async {
-                    if failures == 0 {
-                        self.dirty.notified().await;
-                        // Let a burst of changes settle into one ensure.
-                        tokio::time::sleep(self.debounce).await;
-                    } else {
+                    let until = match failures {
+                        0 => recheck.unwrap_or(resync).min(resync).max(self.debounce),
                         // A failed pass is retried even when nothing changes.
-                        tokio::time::sleep(retry_delay(failures).max(self.debounce)).await;
+                        n => retry_delay(n).max(self.debounce),
+                    };
+                    tokio::select! {
+                        _ = self.dirty.notified() => {
+                            // Let a burst of changes settle into one ensure.
+                            tokio::time::sleep(self.debounce).await;
+                        }
+                        _ = tokio::time::sleep(until) => {
+                            self.stale.store(true, Ordering::Relaxed);
+                        }
                     }
                 };
                 tokio::select! {
@@ -295,7 +315,9 @@ impl InfraSync {
                     // The first reconcile ensures, with every port known by then.
                     continue;
                 }
-                failures = match self.ensure().await.problem {
+                let outcome = self.ensure().await;
+                recheck = outcome.recheck_after;
+                failures = match outcome.problem {
                     Some(_) => failures.saturating_add(1),
                     None => 0,
                 };

@@ -45,7 +45,7 @@ pub async fn run(
         classes,
         nodes,
     } = streams;
-    let infra = ctx.infra.clone().run(nodes, cancel.clone());
+    let infra = ctx.infra.clone().run(nodes, ctx.resync, cancel.clone());
     let collector = collect_garbage(ctx.clone(), cancel.clone());
 
     let by_service = ctx.stores.clone();
@@ -99,7 +99,8 @@ async fn collect_garbage(ctx: Arc<Context>, cancel: CancellationToken) {
             match gc::collect(&ctx).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "collected orphaned load balancers"),
-                Err(e) if e.category == cloud::ErrorCategory::Fenced => return,
+                // Not allowed to write right now: the next round tries again.
+                Err(e) if e.category == cloud::ErrorCategory::Fenced => {}
                 Err(e) => tracing::warn!(error = %e, "garbage collection"),
             }
         }

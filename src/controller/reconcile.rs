@@ -20,6 +20,7 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource};
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::Instrument;
 
 /// The entry point the kube-runtime `Controller` calls.
@@ -38,8 +39,9 @@ pub async fn reconcile(ingress: Arc<Ingress>, ctx: Arc<Context>) -> Result<Actio
             .reconciled(started.elapsed(), result.as_ref().err().map(Error::category));
         match &result {
             Ok(_) => ctx.reset_backoff(&key),
-            // This replica is stopping: the next leader reconciles again.
-            Err(e) if e.is_fenced() => {}
+            // Not this replica's to write now; and another writer changed the Ingress first: the
+            // reconcile runs again, nothing to tell.
+            Err(e) if e.is_fenced() || e.is_kube_conflict() => {}
             Err(e) => report_error(&ingress, &ctx, &key, e).await,
         }
         result
@@ -53,7 +55,9 @@ pub async fn reconcile(ingress: Arc<Ingress>, ctx: Arc<Context>) -> Result<Actio
 pub fn error_policy(ingress: Arc<Ingress>, error: &Error, ctx: Arc<Context>) -> Action {
     match error {
         Error::Translate { .. } => Action::await_change(),
-        e if e.is_fenced() => Action::await_change(),
+        // Not allowed to write right now: the lease is being renewed (a stopping replica is
+        // torn down before this fires).
+        e if e.is_fenced() => Action::requeue(Duration::from_secs(1)),
         _ => Action::requeue(ctx.next_backoff(&key_of(&ingress))),
     }
 }
@@ -126,10 +130,11 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
         None => {
             // Only new inputs are news: an Error being retried stays Error until it clears
             // (writing Provisioning would trigger a reconcile at once, past the backoff).
-            if State::of(ingress)
-                .as_ref()
-                .is_none_or(|s| s.observed_inputs != observed.inputs || !s.written_by(&observed.controller))
-            {
+            // (A state from before states recorded their inputs is not news either.)
+            if State::of(ingress).as_ref().is_none_or(|s| {
+                (s.observed_inputs != observed.inputs && !s.observed_inputs.is_empty())
+                    || !s.written_by(&observed.controller)
+            }) {
                 let creating = report::status_ips(ingress).is_empty();
                 let (reason, message) = if creating {
                     ("Creating", "creating the load balancer")
@@ -191,14 +196,8 @@ async fn report(
         if let Some(patch) = report::annotation_patch(ingress, &names) {
             patch_merge(ingress, ctx, &patch).await?;
         }
-        let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), namespace_of(ingress));
-        api.patch_status(
-            name_of(ingress),
-            &PatchParams::default(),
-            &Patch::Merge(&report::status_patch(Some(&status.address))),
-        )
-        .await
-        .map_err(Error::kube("writing the Ingress status"))?;
+        let patch = Patch::Merge(report::status_patch(Some(&status.address)));
+        write(ingress, ctx, patch, true, "writing the Ingress status").await?;
         patch_annotations(ingress, ctx, &[(keys::STATE, Some(state.to_json()))]).await?;
     } else if let Some(patch) = report::annotation_patch(ingress, &wanted) {
         patch_merge(ingress, ctx, &patch).await?;
@@ -373,14 +372,18 @@ async fn report_error(ingress: &Ingress, ctx: &Context, key: &str, error: &Error
         return;
     }
     ctx.metrics.set_state(key, Some("Error"));
-    let written = patch_annotations(ingress, ctx, &[(keys::STATE, Some(state.to_json()))]).await;
-    if let Err(e) = written {
+    match patch_annotations(ingress, ctx, &[(keys::STATE, Some(state.to_json()))]).await {
+        Ok(()) => {}
         // A state saying Ready must never stand beside an error: when even the bounded state
-        // cannot be written (the Ingress's annotations are at their size limit), remove it.
-        tracing::warn!(error = %e, "could not record the error on the Ingress: removing its state");
-        if let Err(e) = patch_annotations(ingress, ctx, &[(keys::STATE, None)]).await {
-            tracing::warn!(error = %e, "could not remove the state either");
+        // does not fit (the Ingress's annotations are at their size limit), remove it.
+        Err(e) if e.is_kube_too_large() => {
+            tracing::warn!(error = %e, "the error does not fit on the Ingress: removing its state");
+            if let Err(e) = patch_annotations(ingress, ctx, &[(keys::STATE, None)]).await {
+                tracing::warn!(error = %e, "could not remove the state either");
+            }
         }
+        // Retried with the reconcile.
+        Err(e) => tracing::warn!(error = %e, "could not record the error on the Ingress"),
     }
 }
 
@@ -439,16 +442,37 @@ async fn json_patch(
 ) -> Result<(), Error> {
     let patch: json_patch::Patch =
         serde_json::from_value(patch).map_err(|e| Error::Bug(format!("{action}: {e}")))?;
+    // Each of our JSON patches starts with a `test`: a 422 is that test failing.
+    match write(ingress, ctx, Patch::Json(patch), status, action).await {
+        Err(Error::Kube {
+            action,
+            source: kube::Error::Api(e),
+        }) if e.code == 422 || e.code == 409 => Err(Error::Changed {
+            action,
+            source: kube::Error::Api(e),
+        }),
+        other => other,
+    }
+}
+
+/// Every write to the Ingress goes through here, and only while this replica may write: one
+/// that lost the lease leaves the Ingress to the new leader.
+async fn write(
+    ingress: &Ingress,
+    ctx: &Context,
+    patch: Patch<serde_json::Value>,
+    status: bool,
+    action: &str,
+) -> Result<(), Error> {
+    ctx.fence.check(action)?;
     let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), namespace_of(ingress));
-    let patch = Patch::<()>::Json(patch);
     let params = PatchParams::default();
     let result = if status {
         api.patch_status(name_of(ingress), &params, &patch).await
     } else {
         api.patch(name_of(ingress), &params, &patch).await
     };
-    result.map_err(Error::kube(action))?;
-    Ok(())
+    result.map(|_| ()).map_err(Error::kube(action))
 }
 
 /// Sets (or, with `None`, removes) annotations, leaving all others alone.
@@ -476,11 +500,8 @@ async fn patch_annotations(
 }
 
 async fn patch_merge(ingress: &Ingress, ctx: &Context, patch: &serde_json::Value) -> Result<(), Error> {
-    let api: Api<Ingress> = Api::namespaced(ctx.client.clone(), namespace_of(ingress));
-    api.patch(name_of(ingress), &PatchParams::default(), &Patch::Merge(patch))
-        .await
-        .map_err(Error::kube("writing the Ingress annotations"))?;
-    Ok(())
+    let patch = Patch::Merge(patch.clone());
+    write(ingress, ctx, patch, false, "writing the Ingress annotations").await
 }
 
 fn resources_summary(status: &cloud::LoadBalancerStatus) -> String {

@@ -117,7 +117,7 @@ pub fn bounded(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
 
 /// A digest of the inputs of the translation of `ingress`: generation, annotations (except the
 /// ones this controller writes), and the resource versions of the Services and Secrets it names
-/// and of every IngressClass. 16 hex digits.
+/// and of the IngressClasses that decide whether it is ours. 16 hex digits.
 pub fn inputs_digest(ingress: &Ingress, objects: &dyn translate::Objects) -> String {
     use sha2::Digest;
     let mut hash = sha2::Sha256::new();
@@ -150,9 +150,26 @@ pub fn inputs_digest(ingress: &Ingress, objects: &dyn translate::Objects) -> Str
             objects.secret(namespace, name).as_deref().map(|s| &s.metadata),
         ));
     }
+    // The IngressClasses that decide whether the Ingress is ours: the one it names, or, when it
+    // names none, the default ones. An edit of any other class is no news to it.
+    let named = ingress
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_deref())
+        .filter(|n| !n.is_empty());
+    let relevant = |c: &k8s_openapi::api::networking::v1::IngressClass| match named {
+        Some(name) => c.metadata.name.as_deref() == Some(name),
+        None => c
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(keys::DEFAULT_CLASS))
+            .is_some_and(|v| v == "true"),
+    };
     let mut classes: Vec<(String, String)> = objects
         .ingress_classes()
         .iter()
+        .filter(|c| relevant(c))
         .map(|c| {
             (
                 c.metadata.name.clone().unwrap_or_default(),

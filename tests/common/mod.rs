@@ -128,6 +128,10 @@ impl Harness {
             "--leader-elect-retry-period",
             "200ms",
         ];
+        // Teardowns are looked at once unless a test says otherwise.
+        if !extra.contains(&"--gce-removal-grace") {
+            argv.extend_from_slice(&["--gce-removal-grace", "0s"]);
+        }
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv).expect("arguments").command {
             Command::Run(args) => *args,

@@ -280,6 +280,9 @@ impl Env {
                 "127.0.0.1:0",
                 "--health-addr",
                 "127.0.0.1:0",
+                // Teardowns are looked at once (the grace has tests of its own).
+                "--gce-removal-grace",
+                "0s",
             ])
             .args(extra)
             .env(

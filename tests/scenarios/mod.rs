@@ -228,7 +228,14 @@ impl Cluster {
             ])
             .args(["--cluster-uid", &self.cluster_uid, "--identity", identity])
             .args(["--metrics-addr", "127.0.0.1:0", "--health-addr", "127.0.0.1:0"])
-            .args(["--gce-qps", "200", "--gce-burst", "200"])
+            .args([
+                "--gce-qps",
+                "200",
+                "--gce-burst",
+                "200",
+                "--gce-removal-grace",
+                "0s",
+            ])
             .args(if extra.contains(&"--resync-period") {
                 &[][..]
             } else {

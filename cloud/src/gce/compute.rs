@@ -320,14 +320,9 @@ impl Compute {
                 CallClass::OperationPoll => &self.polls,
             };
             bucket.acquire().await;
-            // After the wait for a token: the permission may have run out meanwhile.
-            if class == CallClass::Mutation && !self.settings.fence.allows() {
-                return Err(ApiError::fenced(format!(
-                    "{op}: not sent, this replica no longer holds the leader lease"
-                )));
-            }
             let started = Instant::now();
-            let result = self.send(method.clone(), url, query, body, timeout).await;
+            let fenced = (class == CallClass::Mutation).then_some((&self.settings.fence, op));
+            let result = self.send(method.clone(), url, query, body, timeout, fenced).await;
             if let Some(observer) = &self.settings.observer {
                 let result = match &result {
                     Ok(_) => "ok",
@@ -356,6 +351,7 @@ impl Compute {
         query: &[(&str, &str)],
         body: Option<&B>,
         timeout: Option<Duration>,
+        fence: Option<(&crate::WriteFence, &str)>,
     ) -> Result<Vec<u8>, ApiError> {
         let token = self
             .tokens
@@ -365,6 +361,19 @@ impl Compute {
         let mut request = self.http.request(method, url).bearer_auth(token).query(query);
         if let Some(body) = body {
             request = request.json(body);
+        }
+        let mut timeout = timeout;
+        // A write is checked last thing before it goes, and may not outlive the permission.
+        if let Some((fence, op)) = fence {
+            match fence.remaining() {
+                Some(left) if left.is_zero() => {
+                    return Err(ApiError::fenced(format!(
+                        "{op}: not sent, this replica no longer holds the leader lease"
+                    )));
+                }
+                Some(left) => timeout = Some(timeout.unwrap_or(self.settings.request_timeout).min(left)),
+                None => {}
+            }
         }
         if let Some(timeout) = timeout {
             request = request.timeout(timeout);

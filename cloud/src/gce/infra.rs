@@ -15,6 +15,8 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// At most this many instances per addInstances / removeInstances call.
 const INSTANCE_BATCH: usize = 500;
@@ -32,10 +34,27 @@ impl GceProvider {
             by_zone.entry(zone.clone()).or_default();
         }
         // What the cloud holds decides what may go, not the caller's bookkeeping (which, after
-        // a restart, may not know every load balancer still being deleted).
-        let in_use = self.infra_in_use().await?;
-        let node_ports: BTreeSet<u16> = infra.node_ports.union(&in_use.ports).copied().collect();
-        let teardown = node_ports.is_empty() && !in_use.load_balancers;
+        // a restart, may not know every load balancer still being deleted); and what goes, goes
+        // only once nothing has needed it for the removal grace: another writer of this
+        // cluster's resources (a controller of another class) may have opened a port for a
+        // backend service it is about to create.
+        let (in_use, firewall) = tokio::try_join!(self.infra_in_use(), self.read_firewall())?;
+        let needed: BTreeSet<u16> = infra.node_ports.union(&in_use.ports).copied().collect();
+        let configured: BTreeSet<u16> = firewall
+            .as_ref()
+            .filter(|f| super::owner::owned_by(&f.description, &self.config.cluster_uid))
+            .map(firewall_ports)
+            .unwrap_or_default();
+        let grace = self.config.removal_grace;
+        let now = tokio::time::Instant::now();
+        let (node_ports, teardown, recheck_after) = {
+            let mut lingering = self.lingering.lock().unwrap_or_else(|p| p.into_inner());
+            let (ports, ports_recheck) = lingering.ports(&configured, &needed, grace, now);
+            let idle = needed.is_empty() && !in_use.load_balancers;
+            let (teardown, teardown_recheck) = lingering.teardown(idle, grace, now);
+            let recheck = [ports_recheck, teardown_recheck].into_iter().flatten().min();
+            (ports, teardown, recheck)
+        };
         let ports: Vec<wire::NamedPort> = node_ports
             .iter()
             .map(|p| wire::NamedPort {
@@ -49,7 +68,7 @@ impl GceProvider {
                 .iter()
                 .map(|(zone, instances)| self.ensure_group(zone, &ig, instances, &ports, teardown)),
         );
-        let (zones, firewall) = tokio::join!(zones, self.ensure_firewall(&node_ports, teardown));
+        let (zones, firewall) = tokio::join!(zones, self.ensure_firewall(firewall, &node_ports, teardown));
         let mut groups = BTreeMap::new();
         let mut warnings = Vec::new();
         let mut errors: Vec<Result<(), Error>> = Vec::new();
@@ -101,7 +120,18 @@ impl GceProvider {
             resources,
             warnings,
             firewall_change,
+            recheck_after,
         })
+    }
+
+    /// The firewall rule under our name, as it is.
+    async fn read_firewall(&self) -> Result<Option<wire::Firewall>, Error> {
+        self.read(
+            Collection::Firewalls,
+            &self.network_scope(),
+            &self.namer.firewall(),
+        )
+        .await
     }
 
     /// Reads, afresh, which node ports this cluster's backend services use and whether any of
@@ -279,11 +309,15 @@ impl GceProvider {
 
     /// The firewall rule. Returns a warning instead of failing when the controller may not write
     /// firewall rules (Shared VPC): a network administrator must then run the command it gives.
-    async fn ensure_firewall(&self, ports: &BTreeSet<u16>, teardown: bool) -> Result<Option<String>, Error> {
+    async fn ensure_firewall(
+        &self,
+        current: Option<wire::Firewall>,
+        ports: &BTreeSet<u16>,
+        teardown: bool,
+    ) -> Result<Option<String>, Error> {
         let name = self.namer.firewall();
         let what = "firewall rule";
         let scope = self.network_scope();
-        let current: Option<wire::Firewall> = self.read(Collection::Firewalls, &scope, &name).await?;
         if teardown {
             return match current {
                 Some(c) if super::owner::owned_by(&c.description, &self.config.cluster_uid) => self
@@ -392,6 +426,75 @@ impl GceProvider {
     }
 }
 
+/// When the cluster-wide resources were last found needed, so that they go only once nothing
+/// has needed them for the removal grace.
+#[derive(Debug, Default)]
+pub(super) struct Lingering {
+    /// Ports configured but not needed, since when.
+    unneeded: BTreeMap<u16, Instant>,
+    /// Since when no load balancer needs anything.
+    idle_since: Option<Instant>,
+}
+
+impl Lingering {
+    /// The ports to configure: the needed ones, and configured ones unneeded for less than
+    /// `grace`; and when one of those may go.
+    fn ports(
+        &mut self,
+        configured: &BTreeSet<u16>,
+        needed: &BTreeSet<u16>,
+        grace: Duration,
+        now: Instant,
+    ) -> (BTreeSet<u16>, Option<Duration>) {
+        self.unneeded
+            .retain(|p, _| configured.contains(p) && !needed.contains(p));
+        let mut keep = needed.clone();
+        let mut recheck: Option<Duration> = None;
+        for port in configured.difference(needed) {
+            let since = *self.unneeded.entry(*port).or_insert(now);
+            let left = (since + grace).saturating_duration_since(now);
+            if !left.is_zero() {
+                keep.insert(*port);
+                recheck = Some(recheck.map_or(left, |r| r.min(left)));
+            }
+        }
+        (keep, recheck)
+    }
+
+    /// Whether the groups and the firewall rule may go (nothing has needed them for `grace`);
+    /// otherwise, when they idle, when to look again.
+    fn teardown(&mut self, idle: bool, grace: Duration, now: Instant) -> (bool, Option<Duration>) {
+        if !idle {
+            self.idle_since = None;
+            return (false, None);
+        }
+        let since = *self.idle_since.get_or_insert(now);
+        let left = (since + grace).saturating_duration_since(now);
+        if left.is_zero() {
+            (true, None)
+        } else {
+            (false, Some(left))
+        }
+    }
+}
+
+/// The TCP ports a firewall rule allows.
+fn firewall_ports(rule: &wire::Firewall) -> BTreeSet<u16> {
+    rule.allowed
+        .iter()
+        .filter(|a| a.ip_protocol.eq_ignore_ascii_case("tcp"))
+        .flat_map(|a| a.ports.iter())
+        .flat_map(|spec| {
+            let (start, end) = spec.split_once('-').unwrap_or((spec, spec));
+            match (start.trim().parse::<u16>(), end.trim().parse::<u16>()) {
+                (Ok(s), Ok(e)) if s <= e => s..=e,
+                #[allow(clippy::reversed_empty_ranges)]
+                _ => 1..=0,
+            }
+        })
+        .collect()
+}
+
 /// What the cloud holds that needs the cluster-wide resources.
 #[derive(Debug, Default)]
 struct InUse {
@@ -447,6 +550,58 @@ mod tests {
         for other in ["", "port", "http", "port-1", "port70000", "Port80"] {
             assert_eq!(port_of_name(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn reads_firewall_port_specs() {
+        let rule = wire::Firewall {
+            allowed: vec![
+                wire::FirewallAllowed {
+                    ip_protocol: "tcp".into(),
+                    ports: vec!["30080".into(), "30000-30002".into(), "x".into(), "9-1".into()],
+                },
+                wire::FirewallAllowed {
+                    ip_protocol: "udp".into(),
+                    ports: vec!["53".into()],
+                },
+            ],
+            ..Default::default()
+        };
+        let ports: Vec<u16> = firewall_ports(&rule).into_iter().collect();
+        assert_eq!(ports, [30000, 30001, 30002, 30080]);
+    }
+
+    #[test]
+    fn unneeded_ports_and_an_idle_infrastructure_linger_for_the_grace() {
+        let grace = Duration::from_secs(120);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let set = |p: &[u16]| p.iter().copied().collect::<BTreeSet<u16>>();
+        let mut l = Lingering::default();
+        // 30001 is configured but not needed (another writer opened it, say): kept for now.
+        let (keep, recheck) = l.ports(&set(&[30000, 30001]), &set(&[30000]), grace, at(0));
+        assert_eq!(keep, set(&[30000, 30001]));
+        assert_eq!(recheck, Some(grace));
+        let (keep, recheck) = l.ports(&set(&[30000, 30001]), &set(&[30000]), grace, at(100));
+        assert_eq!(keep, set(&[30000, 30001]));
+        assert_eq!(recheck, Some(Duration::from_secs(20)));
+        // Needed again meanwhile: the clock starts over when it is unneeded again.
+        l.ports(&set(&[30000, 30001]), &set(&[30000, 30001]), grace, at(110));
+        let (keep, _) = l.ports(&set(&[30000, 30001]), &set(&[30000]), grace, at(125));
+        assert_eq!(keep, set(&[30000, 30001]), "unneeded since 125 only");
+        let (keep, recheck) = l.ports(&set(&[30000, 30001]), &set(&[30000]), grace, at(245));
+        assert_eq!((keep, recheck), (set(&[30000]), None));
+
+        assert_eq!(l.teardown(false, grace, at(0)), (false, None));
+        assert_eq!(l.teardown(true, grace, at(10)), (false, Some(grace)));
+        assert_eq!(l.teardown(false, grace, at(20)), (false, None), "needed again");
+        assert_eq!(l.teardown(true, grace, at(30)), (false, Some(grace)));
+        assert_eq!(l.teardown(true, grace, at(150)), (true, None));
+        // Without a grace, at once.
+        let mut l = Lingering::default();
+        assert_eq!(l.teardown(true, Duration::ZERO, at(0)), (true, None));
+        let (keep, recheck) = l.ports(&set(&[1, 2]), &set(&[1]), Duration::ZERO, at(0));
+        assert_eq!((keep, recheck), (set(&[1]), None));
     }
 
     #[test]

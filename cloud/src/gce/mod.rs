@@ -106,6 +106,10 @@ pub struct GceConfig {
     /// How old a bulk read may be when a pass starts (it is never older than our own writes).
     /// 0 makes every pass read afresh.
     pub max_staleness: Duration,
+    /// How long a node port, or the whole cluster-wide infrastructure, stays after nothing in
+    /// the cloud needs it any more: another controller of the cluster may have opened it for a
+    /// backend service it is about to create.
+    pub removal_grace: Duration,
     pub compute: ComputeSettings,
 }
 
@@ -122,6 +126,7 @@ impl GceConfig {
             scheme: Scheme::default(),
             limits: None,
             max_staleness: Duration::from_secs(10),
+            removal_grace: Duration::from_secs(120),
             compute: ComputeSettings::default(),
         }
     }
@@ -150,6 +155,7 @@ pub struct GceProvider {
     locks: apply::KeyedLocks,
     static_ips: apply::StaticIps,
     infra: Mutex<InfraState>,
+    lingering: Mutex<infra::Lingering>,
 }
 
 impl GceProvider {
@@ -173,6 +179,7 @@ impl GceProvider {
             locks: apply::KeyedLocks::default(),
             static_ips: apply::StaticIps::default(),
             infra: Mutex::new(InfraState::default()),
+            lingering: Mutex::new(infra::Lingering::default()),
         })
     }
 

@@ -59,6 +59,8 @@ pub fn provider_config(gce: &FakeGce) -> GceConfig {
     let mut config = GceConfig::new(PROJECT, CLUSTER);
     config.endpoint = gce.base_url();
     config.max_staleness = Duration::ZERO;
+    // Tests that tear down look at once; the grace has its own test.
+    config.removal_grace = Duration::ZERO;
     config.compute = ComputeSettings {
         rate_limits: RateLimits::UNLIMITED,
         retry: RetryPolicy {
