@@ -100,23 +100,23 @@ async fn two_controllers_in_one_cluster_leave_each_other_alone() {
     // The two share the cluster-wide resources: what one opens stays while the other may be
     // about to use it.
     let uid = ["--cluster-uid", CLUSTER_UID, "--gce-removal-grace", "1m"];
-    let main = h.spawn_controller(&[&uid[..], &["--identity", "main"]].concat());
-    let canary = h.spawn_controller(
-        &[
-            &uid[..],
-            &[
-                "--identity",
-                "canary",
-                "--controller-name",
-                "example.com/canary",
-                "--ingress-class",
-                "canary",
-                "--leader-election-id",
-                "canary",
-            ],
-        ]
-        .concat(),
-    );
+    let canary_args = [
+        "--identity",
+        "canary",
+        "--controller-name",
+        "example.com/canary",
+        "--ingress-class",
+        "canary",
+        "--leader-election-id",
+        "canary",
+    ];
+    let start_both = || {
+        (
+            h.spawn_controller(&[&uid[..], &["--identity", "main"]].concat()),
+            h.spawn_controller(&[&uid[..], &canary_args[..]].concat()),
+        )
+    };
+    let (main, canary) = start_both();
     let a = wait_state(&h, "a", "Ready").await;
     let b = wait_state(&h, "b", "Ready").await;
     let finalizers = |i: Option<Ingress>| i.and_then(|i| i.metadata.finalizers).unwrap_or_default();
@@ -138,23 +138,7 @@ async fn two_controllers_in_one_cluster_leave_each_other_alone() {
     canary.stop().await;
     let rules_before = h.gce_names("forwardingRules");
     assert_eq!(rules_before.len(), 2);
-    let main = h.spawn_controller(&[&uid[..], &["--identity", "main"]].concat());
-    let canary = h.spawn_controller(
-        &[
-            &uid[..],
-            &[
-                "--identity",
-                "canary",
-                "--controller-name",
-                "example.com/canary",
-                "--ingress-class",
-                "canary",
-                "--leader-election-id",
-                "canary",
-            ],
-        ]
-        .concat(),
-    );
+    let (main, canary) = start_both();
     // A change to each Ingress shows both controllers have passed the start (and its sweep).
     h.apply(&ingress("a").replace("namespace: default}", "namespace: default, labels: {v: '2'}}"))
         .await;

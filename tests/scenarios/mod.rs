@@ -14,9 +14,7 @@ pub use wait::eventually;
 mod journal;
 pub use journal::*;
 
-use fake_gce::{
-    FakeGce, FaultAction, FaultRule, InstanceSeed, JournalEvent, Latency, RejectReason, ResourceChange,
-};
+use fake_gce::{FakeGce, FaultAction, FaultRule, InstanceSeed, JournalEvent, Latency, RejectReason};
 use fake_kube::FakeKube;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::networking::v1::Ingress;
@@ -370,6 +368,25 @@ impl Cluster {
             .unwrap_or_default()
     }
 
+    /// What the fakes recorded of a scenario: requests, faults, mutations, the replay of the
+    /// journal, and what is left but `keep`.
+    pub fn figures(&self, scenario: &'static str, ingresses: usize, keep: &BTreeSet<String>) -> Figures {
+        let (requests, faults, mutations) = self.counts();
+        let (max_per_kind, max_certificates, firewall_gaps) = self.replay();
+        Figures {
+            scenario,
+            ingresses,
+            requests,
+            faults,
+            mutations,
+            max_per_kind,
+            max_certificates,
+            leaks: self.ours(keep).len(),
+            firewall_gaps,
+            ..Figures::default()
+        }
+    }
+
     /// Requests, injected faults and mutations so far, from the journal.
     pub fn counts(&self) -> (usize, usize, usize) {
         let journal = self.gce.journal();
@@ -397,25 +414,13 @@ impl Cluster {
         assert_eq!(journal.dropped, 0, "the journal overflowed: raise its capacity");
         let mut live: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
         let (mut max, mut max_certs) = (0, 0);
-        for entry in &journal.entries {
-            let JournalEvent::Applied(applied) = &entry.event else {
+        for change in creations_and_deletions(&journal) {
+            let Some(key) = lb_of(&change.collection, &change.name) else {
                 continue;
             };
-            let (collection, name) = collection_and_name(&applied.target_link);
-            let Some(key) = lb_of(&collection, &name) else {
-                continue;
-            };
-            let set = live.entry(key.clone()).or_default();
-            match applied.change {
-                ResourceChange::Created => {
-                    set.insert(name);
-                }
-                ResourceChange::Deleted => {
-                    set.remove(&name);
-                }
-                _ => {}
-            }
-            if collection == "sslCertificates" {
+            let set = live.entry(key).or_default();
+            replay(set, &change);
+            if change.collection == "sslCertificates" {
                 max_certs = max_certs.max(set.len());
             } else {
                 max = max.max(set.len());
@@ -623,21 +628,10 @@ pub async fn fault_soak(n: usize, seed: u64) -> Figures {
     cluster.delete(&specs).await;
     cluster.wait_gone(&BTreeSet::new()).await;
     let delete_secs = start.elapsed().as_secs_f64();
-    let (requests, faults, mutations) = cluster.counts();
-    let (max_per_kind, max_certificates, firewall_gaps) = cluster.replay();
     Figures {
-        scenario: "fault soak",
-        ingresses: n,
-        requests,
-        faults,
-        mutations,
         converge_secs,
         delete_secs,
-        max_per_kind,
-        max_certificates,
-        leaks: cluster.ours(&BTreeSet::new()).len(),
-        firewall_gaps,
-        ..Figures::default()
+        ..cluster.figures("fault soak", n, &BTreeSet::new())
     }
 }
 
@@ -698,22 +692,12 @@ pub async fn crash(n: usize, kills: usize, seed: u64) -> Figures {
     cluster.wait_gone(&BTreeSet::new()).await;
     let delete_secs = start.elapsed().as_secs_f64();
 
-    let (requests, faults, mutations) = cluster.counts();
-    let (max_per_kind, max_certificates, firewall_gaps) = cluster.replay();
     Figures {
-        scenario: "crash (kill -9)",
-        ingresses: n,
-        kills: killed,
-        requests,
-        faults,
-        mutations,
         converge_secs,
         delete_secs,
-        max_per_kind,
-        max_certificates,
-        leaks: cluster.ours(&BTreeSet::new()).len(),
-        firewall_gaps,
+        kills: killed,
         notes: "kills spread over creation, certificate rotation and deletion".into(),
+        ..cluster.figures("crash (kill -9)", n, &BTreeSet::new())
     }
 }
 
@@ -857,24 +841,13 @@ pub async fn leadership(n: usize, seed: u64) -> Figures {
     cluster.delete(&all).await;
     cluster.wait_gone(&BTreeSet::new()).await;
     let delete_secs = start.elapsed().as_secs_f64();
-    let (requests, faults, mutations) = cluster.counts();
-    let (max_per_kind, max_certificates, firewall_gaps) = cluster.replay();
     let figures = Figures {
-        scenario: "leadership",
-        ingresses: all.len(),
-        requests,
-        faults,
-        mutations,
         converge_secs,
         delete_secs,
-        max_per_kind,
-        max_certificates,
-        leaks: cluster.ours(&BTreeSet::new()).len(),
-        firewall_gaps,
         notes: format!(
             "frozen leader: {a_total} mutations, {a_late} after the lease passed; stopped leader: {b_late} after its release"
         ),
-        ..Figures::default()
+        ..cluster.figures("leadership", all.len(), &BTreeSet::new())
     };
     assert_eq!(
         a_late,
@@ -994,26 +967,15 @@ pub async fn foreign(n: usize, seed: u64) -> Figures {
     let delete_secs = start.elapsed().as_secs_f64();
     let after = snapshot(&cluster);
     let changed: Vec<&String> = before.keys().filter(|k| before[*k] != after[*k]).collect();
-    let (requests, faults, mutations) = cluster.counts();
-    let (max_per_kind, max_certificates, firewall_gaps) = cluster.replay();
     assert!(changed.is_empty(), "foreign resources changed: {changed:?}");
     Figures {
-        scenario: "foreign resources",
-        ingresses: n,
-        requests,
-        faults,
-        mutations,
         converge_secs,
         delete_secs,
-        max_per_kind,
-        max_certificates,
-        leaks: cluster.ours(&keep).len(),
-        firewall_gaps,
         notes: format!(
             "{} foreign resources byte-identical after {} resyncs",
             keep.len(),
             rounds(&cluster) - seen
         ),
-        ..Figures::default()
+        ..cluster.figures("foreign resources", n, &keep)
     }
 }
