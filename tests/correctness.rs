@@ -426,3 +426,79 @@ async fn an_ingress_over_the_url_map_limits_is_invalid_input_and_nothing_is_buil
     assert!(h.address("big").await.is_none());
     ctl.stop().await;
 }
+
+#[tokio::test]
+async fn nodes_already_in_another_load_balanced_group_give_a_clear_error() {
+    let h = Harness::start().await;
+    // GKE's own controller grouped two of the nodes and load-balances that group.
+    let link = |path: &str| format!("https://www.googleapis.com/compute/v1/projects/{PROJECT}/{path}");
+    let group = "zones/us-central1-a/instanceGroups/k8s-ig--0123456789abcdef";
+    let calls = [
+        (
+            Method::POST,
+            "zones/us-central1-a/instanceGroups".to_owned(),
+            json!({"name": "k8s-ig--0123456789abcdef", "network": link("global/networks/default")}),
+        ),
+        (
+            Method::POST,
+            format!("{group}/addInstances"),
+            json!({"instances": [
+                {"instance": link("zones/us-central1-a/instances/node-a1")},
+                {"instance": link("zones/us-central1-a/instances/node-a2")},
+            ]}),
+        ),
+        (
+            Method::POST,
+            "global/healthChecks".to_owned(),
+            json!({"name": "k8s-be-30001--0123456789abcdef", "type": "HTTP", "httpHealthCheck": {"port": 30001}}),
+        ),
+        (
+            Method::POST,
+            "global/backendServices".to_owned(),
+            json!({
+                "name": "k8s-be-30001--0123456789abcdef", "loadBalancingScheme": "EXTERNAL",
+                "healthChecks": [link("global/healthChecks/k8s-be-30001--0123456789abcdef")],
+                "backends": [{"group": link(group), "balancingMode": "UTILIZATION"}],
+            }),
+        ),
+    ];
+    for (method, path, body) in calls {
+        assert_eq!(h.gce_call(method, &path, Some(body)).await, 200, "{path}");
+    }
+    let theirs = |h: &Harness| {
+        (
+            h.gce.resource(&format!("projects/{PROJECT}/{group}")),
+            h.gce_resource("backendServices", "k8s-be-30001--0123456789abcdef"),
+        )
+    };
+    let before = theirs(&h);
+
+    h.apply(ECHO).await;
+    h.apply(&ingress("web")).await;
+    let ctl = h.spawn_controller(&["--leader-elect=false"]);
+    let state = wait_state(&h, "web", "Error").await;
+    assert_eq!(state["reason"], "cloud-user", "{state}");
+    let message = state["message"].as_str().unwrap();
+    for needle in [
+        "us-central1-a/k8s-ig--0123456789abcdef",
+        "one load-balanced instance group",
+        "container-native load balancing",
+    ] {
+        assert!(message.contains(needle), "{needle:?} not in {message}");
+    }
+    let (_, _, note) = eventually("the SyncFailed warning", WAIT, || async {
+        h.events("web")
+            .await
+            .into_iter()
+            .find(|(t, r, n)| t == "Warning" && r == "SyncFailed" && n.contains("k8s-ig--0123456789abcdef"))
+    })
+    .await;
+    assert!(note.starts_with("cloud-user: "), "{note}");
+    assert!(h.address("web").await.is_none());
+    assert_eq!(
+        theirs(&h),
+        before,
+        "GKE's group and backend service are untouched"
+    );
+    ctl.stop().await;
+}

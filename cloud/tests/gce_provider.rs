@@ -657,9 +657,19 @@ async fn list_owned_finds_every_load_balancer_of_this_cluster_only() {
         .ensure(&lb("prod", "two", vec![backend("default", "s", 80, 30080)]))
         .await
         .unwrap();
-    // Another cluster in the same project.
+    // Another cluster in the same project, on VMs of its own (Compute lets a VM be in one
+    // load-balanced instance group only).
+    env.gce.seed_instance("us-central1-a", "other-node").unwrap();
     let other = new_provider(&env.gce, |c| c.cluster_uid = "another-cluster".into());
-    other.ensure_infrastructure(&env.infra).await.unwrap();
+    let other_infra = ClusterInfra {
+        nodes: vec![Node {
+            zone: "us-central1-a".into(),
+            name: "other-node".into(),
+            instance: "other-node".into(),
+        }],
+        node_ports: [30080].into_iter().collect(),
+    };
+    other.ensure_infrastructure(&other_infra).await.unwrap();
     other
         .ensure(&lb("default", "theirs", vec![backend("default", "s", 80, 30080)]))
         .await
@@ -872,7 +882,13 @@ async fn a_dry_run_writes_nothing() {
 
 #[tokio::test]
 async fn shared_vpc_puts_the_firewall_rule_in_the_host_project() {
-    let gce = fake_gce::FakeGce::start(fake_config()).await.unwrap();
+    // In a Shared VPC the service project's VMs are on the host project's network (fake-gce
+    // refuses to group VMs of another network, as Compute does).
+    let mut config = fake_config();
+    for node in &mut config.instances {
+        node.network = Some("projects/host-project/global/networks/default".into());
+    }
+    let gce = fake_gce::FakeGce::start(config).await.unwrap();
     let provider = new_provider(&gce, |c| c.network_project = Some("host-project".into()));
     let infra = ClusterInfra {
         nodes: nodes(),

@@ -183,6 +183,27 @@ impl ApiError {
             .is_some_and(|f| USER_FIELDS.iter().any(|u| f == *u))
     }
 
+    /// A VM that would be in two load-balanced instance groups (Compute allows one): the nodes
+    /// already serve another load balancer through another group (GKE's own `k8s-ig--…`,
+    /// another controller's). Sync reason `instanceInMultipleLoadBalancedIgs`, operation code
+    /// `INSTANCE_IN_MULTIPLE_LOAD_BALANCED_IGS`; message "Validation failed for instance
+    /// '…': instance may belong to at most one load-balanced instance group." (seen in
+    /// kubernetes/ingress-gce users' reports, e.g. GoogleCloudPlatform/continuous-deployment-on-kubernetes#49,
+    /// terraform-google-modules/terraform-google-lb-http#322).
+    pub fn is_instance_in_another_load_balanced_group(&self) -> bool {
+        self.reason == "instanceInMultipleLoadBalancedIgs"
+            || self
+                .message
+                .contains("instance may belong to at most one load-balanced instance group")
+    }
+
+    /// The instance link a "Validation failed for instance '…'" message names.
+    pub fn instance_named(&self) -> Option<&str> {
+        let start = self.message.find("instance '")? + "instance '".len();
+        let end = self.message[start..].find('\'')?;
+        Some(&self.message[start..start + end])
+    }
+
     /// Worth retrying unchanged: no response, a server error, a resource not ready yet.
     pub fn is_transient(&self) -> bool {
         (self.status == 0 && !self.is_fenced()) || self.status >= 500 || self.reason == "resourceNotReady"
@@ -218,6 +239,7 @@ impl ApiError {
             || self.is_unauthenticated()
             || self.is_too_large()
             || self.is_invalid_user_value()
+            || self.is_instance_in_another_load_balanced_group()
         {
             ErrorCategory::User
         } else {
@@ -366,6 +388,13 @@ mod tests {
             (400, "invalid", invalid("resource.httpHealthCheck.requestPath"), User, "a probe path"),
             (400, "invalid", invalid("resource.IPAddress"), User, "a static address"),
             (400, "invalid", invalid("resource.sslCertificates"), User, "too many certificates"),
+            (
+                400,
+                "instanceInMultipleLoadBalancedIgs",
+                "Validation failed for instance 'projects/p/zones/z/instances/n': instance may belong to at most one load-balanced instance group.".into(),
+                User,
+                "the nodes are another load balancer's",
+            ),
             (400, "invalid", invalid("resource.name"), Bug, "our own name"),
             (400, "invalid", invalid("resource.backends[0].group"), Bug, "our own link"),
             (400, "invalid", invalid("resource.pathMatchers[0].pathRules[0].service"), Bug, "our own link"),

@@ -199,7 +199,10 @@ impl GceProvider {
         if wrote || result.is_err() {
             self.freshness.wrote_shared(name);
         }
-        result.map(|_| wrote)
+        match result {
+            Ok(()) => Ok(wrote),
+            Err(e) => Err(self.explain_group_conflict(e).await),
+        }
     }
 
     /// The load-balancing scheme cannot change in place: a resource built for the other one

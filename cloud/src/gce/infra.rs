@@ -228,7 +228,10 @@ impl GceProvider {
             .difference(&want)
             .map(|i| links.link(&scope, Collection::Instances, i))
             .collect();
-        let warnings = self.add_members(zone, name, &add).await?;
+        let warnings = match self.add_members(zone, name, &add).await {
+            Ok(w) => w,
+            Err(e) => return Err(self.explain_group_conflict(e).await),
+        };
         self.change_members(zone, name, "removeInstances", &remove)
             .await?;
 
@@ -244,6 +247,75 @@ impl GceProvider {
             exists: true,
             warnings,
         })
+    }
+
+    /// When `error` is Compute refusing a VM in two load-balanced instance groups, the same error
+    /// told so the user can act: which other group holds the node, and the ways out. Costs a list
+    /// of the zone's groups and of their members, on this error only.
+    pub(super) async fn explain_group_conflict(&self, error: Error) -> Error {
+        let Some(api) = super::api_error::of(&error) else {
+            return error;
+        };
+        if !api.is_instance_in_another_load_balanced_group() {
+            return error;
+        }
+        let instance = api.instance_named().unwrap_or_default().to_owned();
+        let others = self.groups_holding(&instance).await;
+        let which = if others.is_empty() {
+            "another load-balanced instance group".to_owned()
+        } else {
+            format!("instance group {}", others.join(", "))
+        };
+        let node = super::links::name_of(&instance);
+        let message = format!(
+            "node VM {node} is already in {which}, which serves another load balancer (GKE's own Ingress \
+             controller or another controller of the nodes), and Compute lets a VM be in one \
+             load-balanced instance group only, so this cluster's group {} cannot be a backend. Ways \
+             out: let the controller that owns {which} serve these Ingresses (or take the nodes out \
+             of its groups), or use container-native load balancing (network endpoint groups), which \
+             needs no instance group but is not offered by this controller yet (Compute: {})",
+            self.namer.instance_group(),
+            error.message
+        );
+        Error { message, ..error }
+    }
+
+    /// The groups of other owners, in the instance's zone, that hold it.
+    async fn groups_holding(&self, instance: &str) -> Vec<String> {
+        let Some(zone) = super::links::zone_of(instance) else {
+            return Vec::new();
+        };
+        let scope = Scope::Zone(zone.to_owned());
+        let url = self.links().collection_url(&scope, Collection::InstanceGroups);
+        let Ok(groups) = self
+            .compute
+            .list::<wire::InstanceGroup>("instanceGroups.list", &url, None)
+            .await
+        else {
+            return Vec::new();
+        };
+        let mut holding = Vec::new();
+        for group in groups.iter().filter(|g| g.name != self.namer.instance_group()) {
+            let url =
+                self.links()
+                    .method_url(&scope, Collection::InstanceGroups, &group.name, "listInstances");
+            let members: Vec<InstanceWithNamedPorts> = self
+                .compute
+                .post_list(
+                    "instanceGroups.listInstances",
+                    &url,
+                    &json!({ "instanceState": "ALL" }),
+                )
+                .await
+                .unwrap_or_default();
+            if members
+                .iter()
+                .any(|m| super::links::same_resource(&m.instance, instance))
+            {
+                holding.push(format!("{zone}/{}", group.name));
+            }
+        }
+        holding
     }
 
     /// Adds instances to a group. A node whose VM does not exist (a stale Node, a provider ID

@@ -37,7 +37,16 @@ pub struct Config {
     pub zones: Vec<String>,
     /// Instances that exist at start (and again after [`crate::FakeGce::reset`]).
     pub instances: Vec<InstanceSeed>,
-    /// Resource quotas per collection (`backendServices`, `globalForwardingRules`, ...).
+    /// VPC networks that exist. A bare name (default: `["default"]`) is a network every
+    /// project starts with, as a new Google Cloud project starts with its auto-mode `default`
+    /// network: it is created the first time the fake sees the project (a request in it, or a
+    /// reference to one of its networks). A path (`projects/host/global/networks/shared-vpc`)
+    /// is one network of one project, created at start: a Shared VPC host project's network,
+    /// say. Without bare names, projects start with no network. More can be created with
+    /// `networks.insert` in any project.
+    pub networks: Vec<String>,
+    /// Resource quotas per collection (`backendServices`, `globalForwardingRules`, ...), each
+    /// counted per project, and per region for regional and zonal collections.
     pub quotas: BTreeMap<String, u64>,
     /// Token-bucket rate limit over Compute requests.
     pub rate_limit: Option<RateLimit>,
@@ -76,6 +85,7 @@ impl Default for Config {
             .map(|z| z.to_string())
             .collect(),
             instances: Vec::new(),
+            networks: vec!["default".to_string()],
             quotas: BTreeMap::new(),
             rate_limit: None,
             faults: Vec::new(),
@@ -134,9 +144,9 @@ fn millis(d: Duration) -> u64 {
 ///
 /// The defaults are the documented limits of external Application Load Balancers, from
 /// "Quotas and limits | Cloud Load Balancing" (<https://docs.cloud.google.com/load-balancing/docs/quotas>,
-/// "URL maps" table); the same values as the provider's `cloud::gce::Limits`. Not modelled:
-/// the limit of 1,000 "predicates" (paths across all path rules) per path matcher, and the
-/// distinct backend services per URL map (2,500).
+/// "URL maps" table); the same values as the provider's `cloud::gce::Limits`
+/// (`cloud/src/gce/limits.rs`). Not modelled: hosts per host rule (1,000) and route-rule
+/// predicates (match rules).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct UrlMapLimits {
@@ -146,12 +156,20 @@ pub struct UrlMapLimits {
     pub max_path_matchers: usize,
     /// Path rules per path matcher (real: 1,000, "Path rules or route rules per path matcher").
     pub max_path_rules_per_matcher: usize,
+    /// Path patterns across the path rules of one path matcher (real: 1,000, "Predicates per
+    /// path matcher"; the footnote counts, for path rules, "the total number of paths across
+    /// all path rules").
+    pub max_path_patterns_per_matcher: usize,
+    /// Distinct backend services one URL map refers to, anywhere in it (real: 2,500).
+    pub max_services: usize,
     /// Tests per URL map (real: 100 for the global external Application Load Balancer, 10,000
     /// for the classic one).
     pub max_tests: usize,
-    /// Size of the stored URL map serialized as compact JSON, before `selfLink` and
-    /// `fingerprint` are added. Real: 64 KB ("Size of URL maps" on the quotas page; the classic
-    /// Application Load Balancer keeps 64 KB while "URL map size and quota units",
+    /// Size of the stored URL map serialized as compact JSON (server fields `kind`, `id`,
+    /// `creationTimestamp`, `name` and the written defaults included), without `selfLink` and
+    /// `fingerprint`: never more than `cloud::gce::limits::stored_size` counts for the same map,
+    /// which adds both at their longest. Real: 64 KB ("Size of URL maps" on the quotas page;
+    /// the classic Application Load Balancer keeps 64 KB while "URL map size and quota units",
     /// <https://docs.cloud.google.com/load-balancing/docs/url-map-size-quota>, gives 1 MB to
     /// the Envoy-based ones, announced as a public preview), measured in a way Google does not
     /// document.
@@ -164,6 +182,8 @@ impl Default for UrlMapLimits {
             max_host_rules: 1000,
             max_path_matchers: 1000,
             max_path_rules_per_matcher: 1000,
+            max_path_patterns_per_matcher: 1000,
+            max_services: 2500,
             max_tests: 100,
             max_size_bytes: 64 * 1024,
         }
@@ -184,6 +204,13 @@ pub struct InstanceSeed {
     pub ip: Option<String>,
     /// Network tags.
     pub tags: Vec<String>,
+    /// The network of the primary interface, in any reference form (`my-vpc`, a bare name, is
+    /// taken as `global/networks/my-vpc`; `projects/host/global/networks/shared` for a Shared
+    /// VPC); default `default` of the instance's project. It must exist.
+    pub network: Option<String>,
+    /// The subnetwork of the primary interface (`regions/r/subnetworks/s` in any form); default
+    /// the auto-mode subnetwork of the zone's region when the network is in auto mode.
+    pub subnetwork: Option<String>,
 }
 
 impl InstanceSeed {

@@ -23,6 +23,9 @@ pub struct ApiError {
     pub reason: String,
     /// The human-readable message.
     pub message: String,
+    /// `errorDetails` the error carries when delivered through an operation (e.g. a
+    /// `quotaInfo`); empty for most errors.
+    pub details: Vec<Value>,
 }
 
 impl ApiError {
@@ -32,7 +35,14 @@ impl ApiError {
             status,
             reason: reason.into(),
             message: message.into(),
+            details: Vec::new(),
         }
+    }
+
+    /// The same error with `errorDetails` entries for its operation form.
+    pub(crate) fn with_details(mut self, details: Vec<Value>) -> Self {
+        self.details = details;
+        self
     }
 
     /// 404 for a resource path such as `projects/p/global/urlMaps/x`.
@@ -155,11 +165,12 @@ impl ApiError {
     /// `httpErrorMessage`.
     pub(crate) fn operation_fields(&self, code: Option<&str>) -> [(String, Value); 3] {
         let code = code.map_or_else(|| self.operation_code(), str::to_string);
+        let mut entry = json!({"code": code, "message": self.message});
+        if !self.details.is_empty() {
+            entry["errorDetails"] = Value::Array(self.details.clone());
+        }
         [
-            (
-                "error".to_string(),
-                json!({"errors": [{"code": code, "message": self.message}]}),
-            ),
+            ("error".to_string(), json!({ "errors": [entry] })),
             ("httpErrorStatusCode".to_string(), json!(self.status)),
             (
                 "httpErrorMessage".to_string(),

@@ -243,6 +243,8 @@ async fn handle(
     fault: Option<OpFault>,
 ) -> Result<Reply, ApiError> {
     let call = route.call;
+    // A project the fake sees for the first time gets the networks every project starts with.
+    shared.lock().store.ensure_project(call.project());
     if let Some(zone) = call.zone() {
         let known = shared.lock().store.zones.contains(zone);
         if !known {
@@ -327,6 +329,12 @@ async fn handle(
         Call::ZoneList { project } => {
             let params = ListParams::parse(query)?;
             read(shared, |store| reads::zones(store, &project, &params))
+        }
+        Call::AggregatedList { project, kind } => {
+            let params = ListParams::parse(query)?;
+            read(shared, |store| {
+                reads::aggregated_list(store, &project, kind, &params)
+            })
         }
     }
 }

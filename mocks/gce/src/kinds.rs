@@ -17,6 +17,7 @@ pub(crate) enum Kind {
     HttpHealthCheck,
     Instance,
     InstanceGroup,
+    Network,
     NetworkEndpointGroup,
     Operation,
     SslCertificate,
@@ -36,7 +37,7 @@ pub(crate) enum ScopeType {
 
 impl Kind {
     /// All kinds, for iteration.
-    pub(crate) const ALL: [Kind; 15] = [
+    pub(crate) const ALL: [Kind; 16] = [
         Kind::Address,
         Kind::BackendService,
         Kind::Firewall,
@@ -45,6 +46,7 @@ impl Kind {
         Kind::HttpHealthCheck,
         Kind::Instance,
         Kind::InstanceGroup,
+        Kind::Network,
         Kind::NetworkEndpointGroup,
         Kind::Operation,
         Kind::SslCertificate,
@@ -65,6 +67,7 @@ impl Kind {
             Kind::HttpHealthCheck => "httpHealthChecks",
             Kind::Instance => "instances",
             Kind::InstanceGroup => "instanceGroups",
+            Kind::Network => "networks",
             Kind::NetworkEndpointGroup => "networkEndpointGroups",
             Kind::Operation => "operations",
             Kind::SslCertificate => "sslCertificates",
@@ -90,6 +93,7 @@ impl Kind {
             Kind::HttpHealthCheck => "httpHealthCheck",
             Kind::Instance => "instance",
             Kind::InstanceGroup => "instanceGroup",
+            Kind::Network => "network",
             Kind::NetworkEndpointGroup => "networkEndpointGroup",
             Kind::Operation => "operation",
             Kind::SslCertificate => "sslCertificate",
@@ -113,7 +117,7 @@ impl Kind {
     pub(crate) fn allows(self, scope: ScopeType) -> bool {
         use ScopeType::{Global as G, Region as R, Zone as Z};
         let allowed: &[ScopeType] = match self {
-            Kind::Firewall | Kind::HttpHealthCheck => &[G],
+            Kind::Firewall | Kind::HttpHealthCheck | Kind::Network => &[G],
             Kind::Instance | Kind::InstanceGroup => &[Z],
             Kind::NetworkEndpointGroup => &[Z, R],
             Kind::Operation => &[G, R, Z],
@@ -211,15 +215,6 @@ impl Scope {
             s => Some(format!("{LINK_BASE}projects/{project}/{}", s.path())),
         }
     }
-
-    /// Human form for quota messages.
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            Scope::Global => "globally".to_string(),
-            Scope::Region(r) => format!("in region {r}"),
-            Scope::Zone(z) => format!("in zone {z}"),
-        }
-    }
 }
 
 /// A collection: every resource of one kind in one scope of one project.
@@ -315,61 +310,135 @@ pub(crate) fn valid_name(name: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
-/// Strips `http(s)://host/compute/<version>/` from a full URL, leaving the resource path.
-/// Relative paths are returned unchanged; `None` for a URL that is not a Compute URL.
+/// Strips `http(s)://host/compute/{v1|beta|alpha}/` from a full URL, leaving the resource path.
+/// Relative paths are returned unchanged; `None` for a URL that is not a Compute URL (another
+/// API, another version).
 pub(crate) fn strip_url_prefix(s: &str) -> Option<&str> {
     let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
     let Some(rest) = rest else { return Some(s) };
     let (_host, path) = rest.split_once('/')?;
     let path = path.strip_prefix("compute/")?;
-    let (_version, path) = path.split_once('/')?;
-    Some(path)
+    let (version, path) = path.split_once('/')?;
+    matches!(version, "v1" | "beta" | "alpha").then_some(path)
 }
 
-/// Parses a reference given as a full URL (any host, any API version) or a partial path
-/// (`projects/p/global/urlMaps/x` or `global/urlMaps/x`, relative to `project`).
-pub(crate) fn parse_ref(s: &str, project: &str) -> Option<Key> {
+/// A reference split into project, scope, collection and name, whatever form it was given in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RefPath {
+    pub project: String,
+    pub scope: Scope,
+    pub collection: String,
+    pub name: String,
+}
+
+impl RefPath {
+    /// The canonical full link, `https://www.googleapis.com/compute/v1/projects/...`.
+    pub(crate) fn link(&self) -> String {
+        format!(
+            "{LINK_BASE}projects/{}/{}/{}/{}",
+            self.project,
+            self.scope.path(),
+            self.collection,
+            self.name
+        )
+    }
+}
+
+/// Splits a reference given in any form Compute accepts: a full URL (any host, API version
+/// `v1`, `beta` or `alpha`), a partial path from the project (`projects/p/global/urlMaps/x`)
+/// or a path relative to `project` (`global/urlMaps/x`, `regions/r/...`, `zones/z/...`).
+/// `None` when the shape is not one of these (the API's "The URL is malformed.").
+pub(crate) fn parse_path(s: &str, project: &str) -> Option<RefPath> {
     let path = strip_url_prefix(s)?;
     let segs: Vec<&str> = path.split('/').collect();
     let (project, rest) = match segs.as_slice() {
         ["projects", p, rest @ ..] => (*p, rest),
         rest => (project, rest),
     };
-    let (scope, kind, name) = match rest {
+    let (scope, collection, name) = match rest {
         ["global", coll, name] => (Scope::Global, *coll, *name),
         ["regions", r, coll, name] => (Scope::Region((*r).to_string()), *coll, *name),
         ["zones", z, coll, name] => (Scope::Zone((*z).to_string()), *coll, *name),
         _ => return None,
     };
-    let kind = Kind::from_collection(kind)?;
-    if project.is_empty() || name.is_empty() || !kind.allows(scope.scope_type()) {
+    if project.is_empty() || collection.is_empty() || name.is_empty() {
         return None;
     }
     if matches!(&scope, Scope::Region(x) | Scope::Zone(x) if x.is_empty()) {
         return None;
     }
-    Some(Key {
+    Some(RefPath {
         project: project.to_string(),
         scope,
-        kind,
+        collection: collection.to_string(),
         name: name.to_string(),
     })
 }
 
-/// Expands a partial link to a kind the fake does not model (e.g. `global/networks/default`)
-/// into a full link, so that reads show full URLs like the real API.
-pub(crate) fn expand_link(s: &str, project: &str) -> String {
-    if s.starts_with("https://") || s.starts_with("http://") {
-        return match strip_url_prefix(s) {
-            Some(path) => format!("{LINK_BASE}{path}"),
-            None => s.to_string(),
-        };
+/// Collections Compute has that the fake does not model: a reference to one of them in a
+/// field that wants something else gets "Unexpected resource collection", not "malformed".
+const OTHER_COLLECTIONS: &[&str] = &[
+    "acceleratorTypes",
+    "backendBuckets",
+    "diskTypes",
+    "disks",
+    "externalVpnGateways",
+    "firewallPolicies",
+    "images",
+    "instanceGroupManagers",
+    "instanceTemplates",
+    "interconnects",
+    "licenses",
+    "machineTypes",
+    "networkAttachments",
+    "publicDelegatedPrefixes",
+    "resourcePolicies",
+    "routers",
+    "routes",
+    "securityPolicies",
+    "serviceAttachments",
+    "snapshots",
+    "subnetworks",
+    "targetGrpcProxies",
+    "targetInstances",
+    "targetPools",
+    "targetSslProxies",
+    "targetTcpProxies",
+    "targetVpnGateways",
+    "vpnGateways",
+    "vpnTunnels",
+];
+
+/// Why a reference was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RefError {
+    /// Not a reference at all, or a collection Compute does not have, or a modelled
+    /// collection in a scope it does not live in.
+    Malformed,
+    /// A real collection, but not one this field accepts.
+    Collection(String),
+}
+
+/// Parses a reference to a modelled kind, in any form [`parse_path`] accepts.
+pub(crate) fn resolve_ref(s: &str, project: &str) -> Result<Key, RefError> {
+    let r = parse_path(s, project).ok_or(RefError::Malformed)?;
+    match Kind::from_collection(&r.collection) {
+        Some(kind) if kind.allows(r.scope.scope_type()) => Ok(Key {
+            project: r.project,
+            scope: r.scope,
+            kind,
+            name: r.name,
+        }),
+        Some(_) => Err(RefError::Malformed),
+        None if OTHER_COLLECTIONS.contains(&r.collection.as_str()) => Err(RefError::Collection(r.collection)),
+        None => Err(RefError::Malformed),
     }
-    if s.starts_with("projects/") {
-        format!("{LINK_BASE}{s}")
-    } else {
-        format!("{LINK_BASE}projects/{project}/{s}")
-    }
+}
+
+/// Parses a reference given as a full URL (any host, API version `v1`/`beta`/`alpha`) or a
+/// partial path (`projects/p/global/urlMaps/x` or `global/urlMaps/x`, relative to `project`).
+pub(crate) fn parse_ref(s: &str, project: &str) -> Option<Key> {
+    resolve_ref(s, project).ok()
 }
 
 /// The region a zone belongs to: `us-central1-a` → `us-central1`.
@@ -409,6 +478,23 @@ mod tests {
             assert_eq!(parse_ref(s, "p"), Some(want.clone()), "{s}");
         }
         assert_eq!(parse_ref("global/nope/m", "p"), None);
+        assert_eq!(
+            parse_ref(
+                "https://www.googleapis.com/compute/v2/projects/p/global/urlMaps/m",
+                "p"
+            ),
+            None
+        );
+        assert_eq!(
+            resolve_ref("global/backendBuckets/b", "p"),
+            Err(RefError::Collection("backendBuckets".into()))
+        );
+        assert_eq!(resolve_ref("global/nope/b", "p"), Err(RefError::Malformed));
+        let other = parse_ref("projects/host/global/networks/default", "p");
+        assert_eq!(
+            other.map(|k| (k.project, k.kind)),
+            Some(("host".into(), Kind::Network))
+        );
         assert_eq!(parse_ref("m", "p"), None);
         assert_eq!(parse_ref("global/instanceGroups/m", "p"), None);
         let z = parse_ref("zones/us-a/instances/i", "p");

@@ -49,8 +49,10 @@
 //! | `instanceGroups` | zonal | get, list, insert, delete, `addInstances`, `removeInstances`, `listInstances` (POST), `setNamedPorts` |
 //! | `networkEndpointGroups` | zonal (regional: same methods) | get, list, insert, delete, `attachNetworkEndpoints`, `detachNetworkEndpoints`, `listNetworkEndpoints` (POST) |
 //! | `instances` | zonal | get, list (created by seeding only) |
+//! | `networks` | global | get, list, insert, delete |
 //! | `operations` | global, regional, zonal | get, list, `wait` (POST), delete |
 //! | `zones` | — | `projects/p/zones`, `projects/p/zones/{zone}` |
+//! | `aggregated` | — | `projects/p/aggregated/instanceGroups`, `projects/p/aggregated/instances` (GET) |
 //!
 //! As in the real API, `setUrlMap` and `setSslCertificates` of global proxies live at
 //! `projects/p/targetHttp(s)Proxies/{name}/...` (no `global/`), while `setSslPolicy` and
@@ -62,9 +64,8 @@
 //!
 //! `kind` values (`compute#urlMap`, `compute#urlMapList`, ...), ids as 19-digit decimal strings,
 //! RFC 3339 timestamps with milliseconds, self links on `https://www.googleapis.com/compute/v1/`
-//! whatever host was called, references accepted as full URLs (any host and version) or partial
-//! paths and stored as full URLs (`backends[].group` must be a full URL, as documented), unknown
-//! JSON fields kept on round trip, output-only fields sent by a client ignored, server defaults
+//! whatever host was called, references accepted in every form Compute accepts and stored and
+//! answered as full links (below), unknown JSON fields kept on round trip, output-only fields sent by a client ignored, server defaults
 //! written on create so reads show them (health-check timing and ports, backend-service
 //! defaults, forwarding rule `IPProtocol`/`networkTier`/`loadBalancingScheme`, `portRange` "80" →
 //! "80-80", `IPAddress` always numeric, firewall direction/priority/source ranges, ...). Lists:
@@ -73,10 +74,113 @@
 //! `creationTimestamp desc`, and `filter` in both dialects (`name eq REGEX`, `name ne REGEX`,
 //! `(a eq x)(b eq y)`; `name = "x"`, `!=`, `:`, `:*`, `<`, `>`, `AND`, `OR`, `NOT`, wildcards).
 //!
+//! ## References, with their sources
+//!
+//! - **Forms.** Every reference field takes a full URL `https://www.googleapis.com/compute/v1/…`
+//!   or `https://compute.googleapis.com/compute/v1/…` (any host, API version `v1`, `beta` or
+//!   `alpha`), a partial path `projects/P/global/healthChecks/H`,
+//!   `projects/P/zones/Z/instanceGroups/G`, and a path relative to the project of the request
+//!   (`global/…`, `regions/R/…`, `zones/Z/…`). Sources: the discovery document's
+//!   `Firewall.network` ("you can specify the network as a full or partial URL. For example,
+//!   the following are all valid URLs: `https://www.googleapis.com/compute/v1/projects/myproject/global/networks/my-network`,
+//!   `projects/myproject/global/networks/my-network`, `global/networks/default`", as quoted by
+//!   the generated pulumi-google-native docs), the same document for `urlMap`, `service`,
+//!   `target` and the other reference fields, and recorded traffic (Config Connector's
+//!   `_http.log` golden files). Fields: backend services' `healthChecks[]` and
+//!   `backends[].group` (instance group or NEG), `getHealth`'s `group`; URL maps'
+//!   `defaultService`, path matchers' `defaultService`, path rules' `service`, route rules,
+//!   `weightedBackendServices`, `tests[].service`; proxies' `urlMap`, `sslCertificates[]`,
+//!   `sslPolicy` and the `setUrlMap` / `setSslCertificates` / `setSslPolicy` bodies; forwarding
+//!   rules' `target` (and `setTarget`), `IPAddress` when it is a link, `network`, `subnetwork`;
+//!   instance groups' `network`, `subnetwork` and `addInstances`/`removeInstances` instance
+//!   links; firewall rules' `network`; NEGs' `network`, `subnetwork` and endpoints' `instance`.
+//! - **`backends[].group` too.** Its documentation says "You must use the fully-qualified URL
+//!   … Partial URLs are not supported", but Compute takes partial paths there: Terraform sends
+//!   the field verbatim (`expandComputeBackendServiceBackendGroup` returns its input) and its
+//!   acceptance tests, run against Compute, pass a NEG's `id`
+//!   (`projects/P/zones/Z/networkEndpointGroups/N`) as the group
+//!   (hashicorp/terraform-provider-google `resource_compute_backend_service_test.go`, and the
+//!   tested Cloud Run sample of terraform-google-modules/terraform-docs-samples
+//!   `run/multiple_regions/main.tf` with regional NEG ids); Terraform's diff suppression
+//!   `CompareSelfLinkRelativePaths` on the field is there because Compute answers the full URL.
+//!   The project-relative form (`zones/Z/instanceGroups/G`) in this field is accepted by
+//!   analogy, not seen in recorded traffic.
+//! - **Canonical answers.** Whatever form was sent, the stored object and every answer carry
+//!   `https://www.googleapis.com/compute/v1/projects/P/…` (rewritten to `beta`/`alpha` when the
+//!   request used those paths), and in-use and reference checks compare those keys. Source:
+//!   every response of Config Connector's recordings, Terraform's diff suppression above.
+//! - **Other projects.** `projects/H/…` keeps project `H` (a Shared VPC host project's network
+//!   in a firewall rule or instance group of a service project); only the relative forms take
+//!   the project of the request.
+//! - **Bad references** are 400 `invalid` in Compute's wording: `Invalid value for field
+//!   'resource.healthChecks[0]': 'x'. The URL is malformed.` for what is not a reference (a bare
+//!   name, another API's URL, another API version, a collection Compute does not have, a
+//!   collection in a scope it does not live in), and `… 'global/urlMaps/m'. Unexpected resource
+//!   collection 'urlMaps'.` for a real collection the field does not take (a URL map where a
+//!   backend service is expected, a subnetwork where a network is). Sources: "The URL is
+//!   malformed." in hashicorp/terraform#22083; "Unexpected resource collection 'licenses'" for
+//!   `resource.sourceImage` in users' notes. A reference to a missing resource is 404
+//!   `notFound`, `The resource 'projects/P/global/healthChecks/H' was not found`.
+//!
+//! ## Networks, with their sources
+//!
+//! - **A project has the networks created in it.** [`Config::networks`] (default `["default"]`)
+//!   lists the networks every project starts with, as a new Google Cloud project starts with
+//!   its auto-mode `default` network (unless an organization policy skips it): a project gets
+//!   them when the fake first sees it, by a request in it or a reference to one of its
+//!   networks, so a Shared VPC host project (`projects/host/global/networks/default`) needs no
+//!   setup. A path in the list (`projects/host/global/networks/shared`) is one network of one
+//!   project; `networks.insert` creates more in any project; `[]` means no project has a
+//!   network until one is inserted. `default` is auto mode (`autoCreateSubnetworks: true`,
+//!   `subnetworks` one per region of the known zones, named like the network), `routingConfig.
+//!   routingMode` `REGIONAL`, `mtu` 1460, `networkFirewallPolicyEnforcementOrder`
+//!   `AFTER_CLASSIC_FIREWALL`; inserted networks get the same defaults. Subnetworks are not a
+//!   collection: their links are checked for shape only.
+//! - **Unknown networks are refused** where a resource names one: firewall rules (no `network`
+//!   means `global/networks/default`, discovery document `Firewall.network`), NEGs (same
+//!   default, `NetworkEndpointGroup.network`), instance groups and forwarding rules (when they
+//!   name one), seeded instances (admin error): 404 `notFound`, `The resource
+//!   'projects/P/global/networks/N' was not found`.
+//! - **Instances of a group share its network.** A group may name its `network` (and
+//!   `subnetwork`) at insert; without one it takes those of the first instance added (Terraform's
+//!   `google_compute_instance_group.network`: "If this is different from the network where the
+//!   instances are in, the creation fails. Defaults to the network where the instances are in";
+//!   hashicorp/terraform#13493). `addInstances` of an instance whose `nic0` is on another
+//!   subnetwork is 400 `wrongSubnetwork`, `Resource 'projects/P/zones/Z/instances/I' is
+//!   expected to be in the subnetwork 'projects/P/regions/R/subnetworks/A' but is in the
+//!   subnetwork 'projects/P/regions/R/subnetworks/B'.` (kubernetes/ingress-gce#282); on another
+//!   network, 400 `wrongNetwork` with the same sentence for the network (reason and words by
+//!   analogy: Google's are not public). Seeded instances are on `default` of their project
+//!   unless [`InstanceSeed::network`] says otherwise, on the auto-mode subnetwork of their
+//!   region. Removing the last instance leaves the group's network as it is.
+//! - **A network in use cannot be deleted**: the delete is accepted and its operation fails
+//!   `RESOURCE_IN_USE_BY_ANOTHER_RESOURCE`, `The network resource 'projects/P/global/networks/N'
+//!   is already being used by 'projects/P/global/firewalls/F'` (users: firewall rules, instance
+//!   groups, NEGs, forwarding rules, instances). Source: Terraform's "Error waiting for Deleting
+//!   Network: The network resource '…' is already being used by '…/firewalls/…'" and
+//!   "'…/networkEndpointGroups/…'" in many users' reports (the "waiting" is the operation).
+//!
+//! ## Aggregated lists and operations
+//!
+//! `GET projects/P/aggregated/instanceGroups` and `…/aggregated/instances` answer
+//! `{kind: compute#instanceGroupAggregatedList | compute#instanceAggregatedList, id:
+//! "projects/P/aggregated/…", items: {SCOPE: {instanceGroups | instances: […]}}, nextPageToken,
+//! selfLink}` with a key per zone (`zones/Z`) and, for instance groups, per region
+//! (`regions/R`, where regional managed groups would be); a scope with nothing on the page has
+//! `{warning: {code: "NO_RESULTS_ON_PAGE", message: "There are no results for scope 'zones/Z' on
+//! this page.", data: [{key: "scope", value: "zones/Z"}]}}` (the shape of responses recorded in
+//! forseti-security's `tests/common/gcp_api/test_data/fake_compute_responses.py`). `filter`,
+//! `maxResults` (counting resources across scopes), `pageToken` and `orderBy` work as in a
+//! list; `returnPartialSuccess` is accepted (nothing is ever unreachable). Counted as lists of
+//! `instanceGroups` / `instances`. Operations live in the scope of their target (global,
+//! `regions/R`, `zones/Z`), each with get, list, delete and `wait`. `getHealth` answers from the
+//! health the admin API sets per instance (HEALTHY by default) until the data plane probes.
+//!
 //! # Operations
 //!
 //! Every mutation is checked when requested — a failed check is a synchronous error and nothing
-//! happens — and answers with a RUNNING operation (global, regional or zonal, like its target).
+//! happens (except the checks Compute makes inside the operation: resource quotas, one
+//! load-balanced group per instance) — and answers with a RUNNING operation (global, regional or zonal, like its target).
 //! Its change is applied when the operation becomes DONE, after the configured latency; with
 //! latency 0 (the default) the operation completes before the response is sent, although the
 //! response still shows it RUNNING. Operations run in parallel, each on its own timer. At
@@ -110,15 +214,19 @@
 //! - 400 `resourceInUseByAnotherResource` (`The urlMap resource '...' is already being used by
 //!   '...'`) when deleting anything still referenced: address by forwarding rule, proxy by
 //!   forwarding rule, URL map and certificate and SSL policy by proxy, backend service by URL map,
-//!   health check and instance group and NEG by backend service.
+//!   health check and instance group and NEG by backend service; a network fails in its
+//!   operation instead (below).
 //! - 400 `resourceNotReady`, 400 `memberAlreadyExists` / `memberNotFound` (instance groups).
 //! - 412 `conditionNotMet` (`Invalid fingerprint.`) for a missing or stale fingerprint on
 //!   backend-service and URL-map update/patch, proxy and SSL-policy patch, and label fingerprint
 //!   on `setLabels`; a fingerprint sent to forwarding-rule patch or `setNamedPorts` must match.
 //!   Fingerprints change on every write (an instance group's only when its named ports change).
 //! - 413 `fieldSizeTooLarge` for URL maps over [`UrlMapLimits`].
-//! - 403 `quotaExceeded` (`Quota 'BACKEND_SERVICES' exceeded.  Limit: 5.0 globally.`),
-//!   403/429 `rateLimitExceeded`, 401 `required`/`authError`, and injected errors.
+//! - 400 `invalid` for a load-balancing scheme that differs along the chain (below).
+//! - 403/429 `rateLimitExceeded`, 401 `required`/`authError`, and injected errors.
+//!
+//! Resource quotas (`QUOTA_EXCEEDED`) and an instance in two load-balanced groups
+//! (`INSTANCE_IN_MULTIPLE_LOAD_BALANCED_IGS`) fail the operation instead, as on Compute (below).
 //!
 //! Addresses track their users (`status` RESERVED/IN_USE, `users[]`); forwarding rules without
 //! `IPAddress` get an ephemeral IP; `setTarget` keeps the IP. Instance groups and NEGs hold only
@@ -126,6 +234,99 @@
 //! answers per instance (group) or endpoint (NEG), HEALTHY unless set otherwise; the port is the
 //! group's named port matching the service's `portName`, else the service's `port`. Managed
 //! certificates are ACTIVE at once.
+//!
+//! ## Rules across resources, limits and quotas, with their sources
+//!
+//! Compute does not document, rule by rule, which checks it makes at the request and which
+//! inside the operation; the fake follows what Compute's users see today, and says where
+//! Google's exact words are not public (then the fake keeps Compute's shape and takes the
+//! strict reading).
+//!
+//! - **An instance in at most one load-balanced instance group.** A group is load-balanced when
+//!   some backend service (global or regional) has it in `backends[]`; several backend services
+//!   may share one group. A backend-service insert, update or patch that would put an instance
+//!   in two load-balanced groups (two of its own groups, or one of them and a group another
+//!   backend service uses), and an `addInstances` to a load-balanced group of an instance that
+//!   is in another load-balanced group, are accepted and their operation fails (nothing
+//!   changes): code `INSTANCE_IN_MULTIPLE_LOAD_BALANCED_IGS`, `httpErrorStatusCode` 400,
+//!   message `Validation failed for instance 'projects/P/zones/Z/instances/I': instance may
+//!   belong to at most one load-balanced instance group` (it names the instance, never the
+//!   other group). Sources: Google's backend-service restrictions ("Don't put a VM in more than
+//!   one load-balanced instance group", quoted in kubernetes-sigs/cluster-api-provider-gcp#1195)
+//!   and "Creating groups of unmanaged instances", #addinstances (cited for "an instance can
+//!   only belong to one load balanced instance group" in kubernetes/cloud-provider-gcp#313); the
+//!   operation form: terraform-google-modules/terraform-google-lb-http#322 (2023, "Error
+//!   waiting for Creating BackendService: Validation failed for instance '…': instance may
+//!   belong to at most one load-balanced instance group") and kubernetes/ingress-gce#2215 (the
+//!   code). Older reports show the same words synchronously, 400 reason
+//!   `instanceInMultipleLoadBalancedIgs`, with a final period
+//!   (GoogleCloudPlatform/continuous-deployment-on-kubernetes#49, 2016; kubernetes/kubernetes#58500,
+//!   2018): a client should accept both. Google's words for the `addInstances` case are not
+//!   public: the fake gives the same code and message.
+//! - **One load-balancing scheme along the chain** (`EXTERNAL`, `EXTERNAL_MANAGED`; other
+//!   schemes are compared the same way). A URL map reaches backend services of one scheme
+//!   (through `defaultService`, path matchers' `defaultService`, path rules' `service`, route
+//!   rules, `weightedBackendServices`, `tests[]`); a redirect-only map reaches none and goes with
+//!   any scheme. A forwarding rule's `loadBalancingScheme` (default `EXTERNAL`) must be the
+//!   scheme its proxy's map reaches. Refused synchronously, 400 `invalid`: a forwarding-rule
+//!   insert or `setTarget` that breaks it, in Compute's words `Invalid value for field
+//!   'resource.backendService': ''. Load balancing scheme EXTERNAL_MANAGED does not match the
+//!   backend service load balancing scheme EXTERNAL.` (a global forwarding-rule insert,
+//!   GoogleCloudPlatform/cloud-foundation-fabric#1065); a URL map (insert, update, patch) that
+//!   mixes schemes (`Invalid value for field 'resource': 'projects/P/global/urlMaps/M'. A URL
+//!   map cannot reference backend services of different load balancing schemes: …`) or that
+//!   would give a forwarding rule using it the other scheme, and a proxy insert, patch or
+//!   `setUrlMap` to such a map (`Invalid value for field 'resource'` / `'resource.urlMap'` /
+//!   `'urlMap'`: `'…'. Load balancing scheme EXTERNAL of forwarding rule
+//!   'projects/P/global/forwardingRules/F' does not match the backend service load balancing
+//!   scheme EXTERNAL_MANAGED.`). Sources of the rule: the discovery document's
+//!   `BackendService.loadBalancingScheme` ("A backend service created for one type of load
+//!   balancer cannot be used with another") and `UrlMapsValidateRequest.loadBalancingSchemes`
+//!   (the scheme "will be inferred from the backend service resources this URL map references"
+//!   and "must not conflict" with them; a map for "rewrites and redirects only" has none).
+//!   Google's words for the URL-map and proxy cases are not public: they keep the sentence
+//!   "does not match the backend service load balancing scheme". A backend service's scheme
+//!   never changes (400 `invalid`); Compute's staged migration between the two schemes
+//!   (`externalManagedMigrationState`) is not modelled.
+//! - **URL-map limits** ([`UrlMapLimits`]; the values of "Quotas and limits | Cloud Load
+//!   Balancing", <https://docs.cloud.google.com/load-balancing/docs/quotas>, "URL maps" table,
+//!   as in `cloud/src/gce/limits.rs`): host rules 1,000, path matchers 1,000, path rules per
+//!   path matcher 1,000, path patterns across the path rules of one path matcher ("predicates")
+//!   1,000, distinct backend services referenced 2,500, tests 100, size 64 KB. Over one: 413
+//!   `fieldSizeTooLarge`, `Value for field 'resource.hostRules' is too large: maximum size 1000
+//!   element(s); actual size 1001.`, Compute's shape (kubernetes/kubernetes#46098, when the
+//!   limit was 50). The fields for patterns (`resource.pathMatchers[i].pathRules[].paths`),
+//!   services (`resource`, `backend service(s)`) and size (`resource`, `byte(s)`) are the fake's:
+//!   Google's are not public. Size: the compact JSON of the map as stored (server fields and
+//!   written defaults included) without `selfLink` and `fingerprint`, the same on insert,
+//!   update and patch; `cloud::gce::limits::stored_size` counts that object with both added at
+//!   their longest, so the provider never lets through a map the fake refuses. How Google counts
+//!   the bytes is not documented.
+//! - **Certificates per target HTTPS proxy**: 15 ([`Config::max_ssl_certificates_per_proxy`];
+//!   quotas page, "Target proxies" table, "Compute Engine SSL certificates per target proxy"),
+//!   on insert, patch and `setSslCertificates`; over it 400 `invalid` (`A target HTTPS proxy can
+//!   have at most 15 SSL certificates.`, the fake's words: Google's are not public).
+//! - **Resource quotas** ([`FakeGce::set_quota`], keyed by discovery collection name:
+//!   `backendServices`, `globalForwardingRules`, `globalAddresses`, `instanceGroups`, …),
+//!   counted per project and, for regional and zonal collections, per region (a zone counts in
+//!   its region); the limit applies to each project. An insert over it is accepted and its
+//!   operation fails: code `QUOTA_EXCEEDED`, `httpErrorStatusCode` 403 (`FORBIDDEN`), message
+//!   `Quota 'BACKEND_SERVICES' exceeded.  Limit: 5.0 globally.` (two spaces; `in region
+//!   us-central1` for regional and zonal collections, e.g. `INSTANCE_GROUPS`), and
+//!   `errorDetails[{quotaInfo: {metricName: "compute.googleapis.com/backend_services",
+//!   limitName: "BACKEND-SERVICES-per-project", limit, dimensions: {region}}}]` (regional:
+//!   `…-per-project-region`). Metric: the collection in UPPER_SNAKE (`URL_MAPS`,
+//!   `TARGET_HTTPS_PROXIES`, `FORWARDING_RULES`, `NETWORK_ENDPOINT_GROUPS`, …), addresses
+//!   `STATIC_ADDRESSES`. Sources: failed operations in users' reports —
+//!   `QUOTA_EXCEEDED - Quota 'IN_USE_ADDRESSES' exceeded.  Limit: 4.0 globally.` on a
+//!   forwarding-rule insert (k8s-cloud-provider's rendering of a failed operation), Terraform's
+//!   "Error waiting for Creating Disk: Quota 'SSD_TOTAL_GB' exceeded.  Limit: 500.0 in region
+//!   asia-southeast1." with `metric name = compute.googleapis.com/ssd_total_storage`, `limit
+//!   name = SSD-TOTAL-GB-per-project-region`, `dimensions = map[region:…]`, and `Quota
+//!   'BACKEND_SERVICES' exceeded.  Limit: 3.0` without a reason (kubernetes/kubernetes#17464,
+//!   as the GCE cloud provider of 2015 rendered an operation error); metric names from the
+//!   discovery document's `Quota.metric` and a `projects.get` quota list. The `quotaInfo` names
+//!   are derived from that pattern, not seen for each metric.
 //!
 //! # Knobs
 //!
@@ -136,7 +337,8 @@
 //!   `error` (synchronous), `failOperation` (accepted, DONE with the error, not applied), `delay`
 //!   (the answer is held), `neverFinish` (RUNNING forever, not applied, name stays reserved).
 //!   JSON: `{"method":"POST","path":"/global/urlMaps$","times":1,"action":{"type":"error","status":503}}`.
-//! - Quotas per collection (discovery names): count stored resources plus running inserts.
+//! - Quotas per collection (discovery names), per project and per region: checked when the
+//!   insert's operation completes, against the resources stored then (see above).
 //! - A token-bucket [`RateLimit`] over all or some request categories (403 by default, or 429).
 //! - Instances: [`FakeGce::seed_instance`], [`Config::instances`]; health with
 //!   [`FakeGce::set_instance_health`].
@@ -184,7 +386,7 @@
 //! |---|---|
 //! | `GET /_fake/stats`, `DELETE /_fake/stats` (or `POST /_fake/stats/reset`) | counters, reset them |
 //! | `GET /_fake/journal[?since=SEQ]`, `DELETE /_fake/journal` | [`Journal`] `{entries, dropped, nextSeq}` (entries with `seq >= SEQ`), clear it |
-//! | `GET /_fake/state` | `{resources, members, endpoints, operations, pendingOperations, zones, unhealthyInstances}` |
+//! | `GET /_fake/state` | `{resources, networks, members, endpoints, operations, pendingOperations, zones, unhealthyInstances}` (networks apart from the other resources) |
 //! | `POST /_fake/reset` | back to the start configuration (resources, operations, knobs, counters, journal) |
 //! | `GET`/`PUT /_fake/latency` | [`Latency`]: `{"defaultMs":100,"perOperation":{"urlMaps.insert":300}}` |
 //! | `GET`/`POST`/`DELETE /_fake/faults`, `DELETE /_fake/faults/{id}` | list (with counters), add (→ `{"id"}`), clear, remove |
@@ -207,22 +409,29 @@
 //! `fake-gce --listen 127.0.0.1:8787` prints `fake-gce listening on http://ADDR` (use port 0 for
 //! a free port) and serves until Ctrl-C. Flags: `--project-id` (`fake-project`),
 //! `--require-token TOKEN`, `--latency-ms MS`, `--latency KEY=MS`…, `--wait-cap-secs S` (120),
-//! `--zone ZONE`… (replaces the default zones), `--instance ZONE/NAME[=IP]`…,
+//! `--zone ZONE`… (replaces the default zones), `--network NAME|PATH`… (replaces `default`),
+//! `--instance ZONE/NAME[=IP]`…,
 //! `--quota COLLECTION=N`…, `--rate-limit QPS[:BURST]`, `--fault JSON`…, `--seed N`,
 //! `--url-map-max-host-rules N`, `--url-map-max-path-matchers N`, `--url-map-max-path-rules N`,
-//! `--url-map-max-size-bytes N`, `--max-ssl-certificates N`, `--journal-capacity N`. `--listen`, `--project-id` and
+//! `--url-map-max-path-patterns N`, `--url-map-max-services N`, `--url-map-max-size-bytes N`,
+//! `--max-ssl-certificates N`, `--journal-capacity N`. `--listen`, `--project-id` and
 //! `--require-token` also read `FAKE_GCE_LISTEN`, `FAKE_GCE_PROJECT_ID`, `FAKE_GCE_REQUIRE_TOKEN`.
 //!
 //! # Not modelled
 //!
-//! Networks and subnetworks (links are accepted and expanded, never checked), backend buckets,
-//! security policies, certificate maps, target SSL/TCP proxies, managed instance groups,
-//! `aggregatedList`, IAM, the data plane (nothing listens on the IPs), managed-certificate
+//! Subnetworks (links are checked for shape and made full, not looked up), network patch and
+//! peering, backend buckets, security policies, certificate maps, target SSL/TCP proxies, managed
+//! instance groups, `aggregatedList` of other collections, IAM, the data plane (nothing listens on the IPs), managed-certificate
 //! provisioning delays, per-minute quota windows (the rate limit is a token bucket), the exact
 //! wording of some rarely seen validation messages, and the URL-map size as Google measures it
 //! (here: compact JSON length). Which checks the real API makes synchronously and which inside
 //! the operation is not documented; the fake checks everything synchronously and again at
-//! completion.
+//! completion, except resource quotas and the one-load-balanced-group rule, checked only at
+//! completion (as Compute's users report them). Also not modelled: the balancing-mode
+//! compatibility of a group two backend services share ("backend services 1 and 2 point to the
+//! same instance group but the backends have incompatible balancing_mode", Google's
+//! troubleshooting page), the `IN_USE_ADDRESSES` quota an ephemeral forwarding-rule IP takes,
+//! hosts per host rule (1,000), and the scheme migration states.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -240,6 +449,7 @@ mod list;
 mod metadata;
 mod mutation;
 mod operations;
+mod quota;
 mod ratelimit;
 mod reads;
 mod resources;

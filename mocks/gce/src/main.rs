@@ -35,6 +35,10 @@ struct Args {
     /// A zone that exists (repeatable; replaces the default list).
     #[arg(long = "zone", value_name = "ZONE")]
     zones: Vec<String>,
+    /// A VPC network (repeatable; replaces the default `default`): a name every project starts
+    /// with, or `projects/P/global/networks/N` for one project's network (a Shared VPC host).
+    #[arg(long = "network", value_name = "NAME|PATH")]
+    networks: Vec<String>,
     /// An instance to create, `ZONE/NAME` or `ZONE/NAME=IP` (repeatable).
     #[arg(long = "instance", value_name = "ZONE/NAME[=IP]", value_parser = instance)]
     instances: Vec<InstanceSeed>,
@@ -60,6 +64,12 @@ struct Args {
     /// Path rules per path matcher.
     #[arg(long, default_value_t = 1000)]
     url_map_max_path_rules: usize,
+    /// Path patterns across the path rules of one path matcher.
+    #[arg(long, default_value_t = 1000)]
+    url_map_max_path_patterns: usize,
+    /// Distinct backend services per URL map.
+    #[arg(long, default_value_t = 2500)]
+    url_map_max_services: usize,
     /// Serialized size of a URL map, in bytes.
     #[arg(long, default_value_t = 65536)]
     url_map_max_size_bytes: usize,
@@ -136,9 +146,14 @@ impl Args {
         if !self.zones.is_empty() {
             config.zones = self.zones;
         }
+        if !self.networks.is_empty() {
+            config.networks = self.networks;
+        }
         config.url_map_limits.max_host_rules = self.url_map_max_host_rules;
         config.url_map_limits.max_path_matchers = self.url_map_max_path_matchers;
         config.url_map_limits.max_path_rules_per_matcher = self.url_map_max_path_rules;
+        config.url_map_limits.max_path_patterns_per_matcher = self.url_map_max_path_patterns;
+        config.url_map_limits.max_services = self.url_map_max_services;
         config.url_map_limits.max_size_bytes = self.url_map_max_size_bytes;
         config
     }

@@ -175,8 +175,31 @@ pub(crate) fn check_fingerprint(
 }
 
 /// Computes the change a mutation makes, or the error the API answers. `own` is the
-/// operation the mutation runs under when it is re-checked at completion.
+/// operation the mutation runs under when it is re-checked at completion (`None` when it is
+/// requested).
 pub(crate) fn plan(
+    store: &Store,
+    limits: &Limits,
+    quotas: &BTreeMap<String, u64>,
+    req: &MutationReq,
+    own: Option<&OpKey>,
+) -> Result<Change, ApiError> {
+    let change = plan_change(store, limits, quotas, req, own)?;
+    if let Change::Put { entry, .. } = &change {
+        let cx = Cx {
+            store,
+            limits,
+            key: &req.key,
+            own,
+        };
+        // Rules across resources, checked on the object as it would be stored.
+        resources::rules::check(&cx, req.verb, entry)?;
+    }
+    Ok(change)
+}
+
+/// The change of one resource, checked on its own (fields, references, quota).
+fn plan_change(
     store: &Store,
     limits: &Limits,
     quotas: &BTreeMap<String, u64>,
@@ -196,16 +219,6 @@ pub(crate) fn plan(
             if store.get(key).is_some() || taken_by_other {
                 return Err(ApiError::already_exists(&key.path()));
             }
-            if let Some(limit) = quotas.get(key.api_name()) {
-                let used = store.quota_usage(&key.project, key.kind, &key.scope, own);
-                if used >= *limit {
-                    return Err(ApiError::quota_exceeded(
-                        &key.kind.quota_metric(),
-                        *limit,
-                        &key.scope.describe(),
-                    ));
-                }
-            }
             let mut obj = server_fields(key, req.new_id, &crate::ids::now_rfc3339());
             for (k, v) in &req.body {
                 if !OUTPUT_ONLY.contains(&k.as_str()) && k != "name" {
@@ -216,6 +229,10 @@ pub(crate) fn plan(
             // Real resources end with their self link; defaults were appended before it.
             obj.insert("selfLink".into(), key.link().into());
             cx.check_refs(&refs)?;
+            // Compute counts resource quotas inside the operation (it fails QUOTA_EXCEEDED).
+            if own.is_some() {
+                crate::quota::check(store, quotas, key)?;
+            }
             Ok(Change::Put {
                 key: key.clone(),
                 entry: Entry {
@@ -228,7 +245,11 @@ pub(crate) fn plan(
         }
         Verb::Delete => {
             cx.lookup(key)?;
-            if let Some(user) = store.referrers(key).next() {
+            // A network in use fails in its operation, not at the request (Terraform reports
+            // "Error waiting for Deleting Network: The network resource ... is already being
+            // used by ...").
+            let deferred = key.kind == Kind::Network && own.is_none();
+            if let Some(user) = store.referrers(key).next().filter(|_| !deferred) {
                 return Err(ApiError::in_use(key.kind.singular(), &key.path(), &user.path()));
             }
             Ok(Change::Remove(key.clone()))

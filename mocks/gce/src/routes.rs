@@ -43,6 +43,11 @@ pub(crate) enum Call {
     ZoneList {
         project: String,
     },
+    /// `GET projects/p/aggregated/{instanceGroups|instances}`.
+    AggregatedList {
+        project: String,
+        kind: Kind,
+    },
 }
 
 impl Call {
@@ -57,7 +62,8 @@ impl Call {
             | Call::ListInstances(_)
             | Call::ListEndpoints(_)
             | Call::OpList { .. }
-            | Call::ZoneList { .. } => Category::Lists,
+            | Call::ZoneList { .. }
+            | Call::AggregatedList { .. } => Category::Lists,
             Call::Insert(_) | Call::Mutate(..) | Call::OpDelete(_) => Category::Mutations,
             Call::OpGet(_) | Call::OpWait(_) => Category::OperationPolls,
         }
@@ -78,6 +84,25 @@ impl Call {
             }
             Call::OpList { scope, .. } => Kind::Operation.api_name(scope.scope_type()),
             Call::ZoneGet { .. } | Call::ZoneList { .. } => "zones",
+            Call::AggregatedList { kind, .. } => kind.collection(),
+        }
+    }
+
+    /// The project the request names.
+    pub(crate) fn project(&self) -> &str {
+        match self {
+            Call::List(c) | Call::Insert(c) | Call::ListAvailableFeatures(c) => &c.project,
+            Call::Get(k)
+            | Call::Mutate(k, _)
+            | Call::GetHealth(k)
+            | Call::Validate(k)
+            | Call::ListInstances(k)
+            | Call::ListEndpoints(k) => &k.project,
+            Call::OpGet(k) | Call::OpWait(k) | Call::OpDelete(k) => &k.project,
+            Call::OpList { project, .. }
+            | Call::ZoneGet { project, .. }
+            | Call::ZoneList { project }
+            | Call::AggregatedList { project, .. } => project,
         }
     }
 
@@ -98,7 +123,7 @@ impl Call {
             | Call::ListEndpoints(k) => &k.scope,
             Call::OpGet(k) | Call::OpWait(k) | Call::OpDelete(k) => &k.scope,
             Call::OpList { scope, .. } => scope,
-            Call::ZoneGet { .. } | Call::ZoneList { .. } => return None,
+            Call::ZoneGet { .. } | Call::ZoneList { .. } | Call::AggregatedList { .. } => return None,
         };
         match scope {
             Scope::Zone(z) => Some(z),
@@ -181,6 +206,12 @@ pub(crate) fn parse(method: &Method, path: &str) -> Option<Route> {
             project,
             zone: (*zone).to_string(),
         },
+        ["aggregated", coll @ ("instanceGroups" | "instances")] if method == Method::GET => {
+            Call::AggregatedList {
+                project,
+                kind: Kind::from_collection(coll)?,
+            }
+        }
         [coll @ ("targetHttpProxies" | "targetHttpsProxies"), name, verb] => {
             let kind = Kind::from_collection(coll)?;
             let v = custom_verb(kind, Style::ProjectLevel, verb)?;

@@ -129,7 +129,9 @@ impl FakeGce {
     }
 
     /// Sets (or with `None` removes) the quota of a collection, by discovery name
-    /// (`backendServices`, `globalForwardingRules`, `sslCertificates`, ...).
+    /// (`backendServices`, `globalForwardingRules`, `sslCertificates`, `instanceGroups`, ...). The
+    /// limit applies to each project, and for regional and zonal collections to each region; an
+    /// insert over it fails its operation with `QUOTA_EXCEEDED` (see the crate docs).
     pub fn set_quota(&self, kind: &str, limit: Option<u64>) {
         self.shared.set_quota(kind, limit);
     }

@@ -58,6 +58,14 @@ pub enum ConfigError {
         /// What is wrong.
         source: FaultError,
     },
+    /// A network is invalid.
+    #[error("network {index}: {source}")]
+    Network {
+        /// Position in [`Config::networks`].
+        index: usize,
+        /// What is wrong.
+        source: ApiError,
+    },
     /// A seeded instance is invalid.
     #[error("instance {index}: {source}")]
     Instance {
@@ -139,6 +147,17 @@ impl State {
             stats: Stats::default(),
             journal: JournalBuf::new(config.journal_capacity),
         };
+        st.store.default_networks = config
+            .networks
+            .iter()
+            .filter(|n| !n.contains('/'))
+            .cloned()
+            .collect();
+        for (index, n) in config.networks.iter().enumerate() {
+            st.seed_network(&config.project_id, n)
+                .map_err(|source| ConfigError::Network { index, source })?;
+        }
+        st.store.ensure_project(&config.project_id);
         for (index, seed) in config.instances.iter().enumerate() {
             st.seed_instance(&config.project_id, seed)
                 .map_err(|source| ConfigError::Instance { index, source })?;
@@ -262,6 +281,62 @@ impl State {
         }
     }
 
+    /// Creates a network of [`Config::networks`]: a bare name in every project (as each is
+    /// first seen), a path in its project at once.
+    fn seed_network(&mut self, default_project: &str, spec: &str) -> Result<(), ApiError> {
+        if !spec.contains('/') {
+            return if valid_name(spec) {
+                Ok(())
+            } else {
+                Err(ApiError::invalid_name("networks", spec))
+            };
+        }
+        let key = crate::kinds::parse_ref(spec, default_project)
+            .filter(|k| k.kind == Kind::Network && valid_name(&k.name))
+            .ok_or_else(|| ApiError::invalid_field("networks", spec, "The URL is malformed."))?;
+        if self.store.get(&key).is_none() {
+            let id = self.store.rng.id();
+            self.store
+                .put(key.clone(), crate::resources::network::build(&key, id));
+        }
+        Ok(())
+    }
+
+    /// Where a seeded instance's primary interface is: its network must exist.
+    fn seed_nic(&mut self, key: &Key, seed: &InstanceSeed, ip: String) -> Result<instance::Nic, ApiError> {
+        let given = seed.network.as_deref().unwrap_or("default");
+        let given = if given.contains('/') {
+            given.to_string()
+        } else {
+            format!("global/networks/{given}")
+        };
+        let network = crate::kinds::parse_ref(&given, &key.project)
+            .filter(|k| k.kind == Kind::Network)
+            .ok_or_else(|| ApiError::invalid_field("network", &given, "The URL is malformed."))?;
+        self.store.ensure_project(&network.project.clone());
+        let auto = match self.store.get(&network) {
+            Some(e) => crate::resources::network::auto_mode(&e.obj),
+            None => return Err(ApiError::not_found(&network.path())),
+        };
+        let zone = match &key.scope {
+            Scope::Zone(z) => z.clone(),
+            _ => String::new(),
+        };
+        let subnetwork = match &seed.subnetwork {
+            Some(s) => Some(
+                crate::resources::subnetwork_link(s, &key.project)
+                    .map_err(|e| crate::resources::ref_error("subnetwork", s, e))?,
+            ),
+            None if auto => Some(crate::resources::network::auto_subnetwork(&network, &zone)),
+            None => None,
+        };
+        Ok(instance::Nic {
+            network,
+            subnetwork,
+            ip,
+        })
+    }
+
     /// Creates (or refreshes) an instance that groups may hold.
     pub(crate) fn seed_instance(
         &mut self,
@@ -295,8 +370,10 @@ impl State {
                 None => self.store.allocate_instance_ip(),
             },
         };
+        self.store.ensure_project(&key.project.clone());
+        let nic = self.seed_nic(&key, seed, ip)?;
         let id = self.store.rng.id();
-        let entry = instance::build(&key, &seed.zone, id, &ip, &seed.tags, old.as_ref());
+        let entry = instance::build(&key, &seed.zone, id, nic, &seed.tags, old.as_ref());
         self.store.zones.insert(seed.zone.clone());
         self.store.put(key.clone(), entry);
         Ok(key.link())
@@ -366,9 +443,11 @@ impl State {
         true
     }
 
-    /// The full state: every resource as a read shows it, group members, operations.
+    /// The full state: every resource as a read shows it (networks under `networks`), group
+    /// members, operations.
     pub(crate) fn dump(&self) -> Value {
         let mut resources = BTreeMap::new();
+        let mut networks = BTreeMap::new();
         let mut members = BTreeMap::new();
         let mut endpoints = BTreeMap::new();
         for (coll, entries) in self.store.all() {
@@ -400,7 +479,13 @@ impl State {
                     }
                     Members::None => {}
                 }
-                resources.insert(path, Value::Object(self.store.render(&key, entry)));
+                // Networks are listed apart: they are infrastructure a test's cleanup leaves.
+                let into = if key.kind == Kind::Network {
+                    &mut networks
+                } else {
+                    &mut resources
+                };
+                into.insert(path, Value::Object(self.store.render(&key, entry)));
             }
         }
         let operations: BTreeMap<String, Value> = self
@@ -416,6 +501,7 @@ impl State {
         };
         json!({
             "resources": resources,
+            "networks": networks,
             "members": members,
             "endpoints": endpoints,
             "operations": operations,

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::ids::Rng;
 use crate::json::Obj;
-use crate::kinds::{CollKey, Key, Kind, Scope};
+use crate::kinds::{CollKey, Key, Kind};
 use crate::operations::{OpKey, OpTable};
 
 /// A network endpoint of a NEG.
@@ -84,6 +84,10 @@ pub(crate) struct Store {
     pub unhealthy: HashSet<Key>,
     /// Bumped by reset, so that timers of operations from before a reset do nothing.
     pub generation: u64,
+    /// Networks every project starts with (names, from [`crate::Config::networks`]).
+    pub default_networks: Vec<String>,
+    /// Projects the fake has seen: they have been given their default networks.
+    projects: HashSet<String>,
 }
 
 impl Store {
@@ -101,7 +105,37 @@ impl Store {
             zones: zones.iter().cloned().collect(),
             unhealthy: HashSet::new(),
             generation,
+            default_networks: Vec::new(),
+            projects: HashSet::new(),
         }
+    }
+
+    /// Gives a project the fake has not seen yet the networks every project starts with (a new
+    /// Google Cloud project gets its `default` network the same way).
+    pub(crate) fn ensure_project(&mut self, project: &str) {
+        if self.projects.contains(project) {
+            return;
+        }
+        self.projects.insert(project.to_string());
+        for name in self.default_networks.clone() {
+            let key = Key {
+                project: project.to_string(),
+                scope: crate::kinds::Scope::Global,
+                kind: Kind::Network,
+                name,
+            };
+            if self.get(&key).is_none() {
+                let id = self.rng.id();
+                let entry = crate::resources::network::build(&key, id);
+                self.put(key, entry);
+            }
+        }
+    }
+
+    /// Whether a network exists: stored, or one its project (not seen yet) will start with.
+    pub(crate) fn network_exists(&self, key: &Key) -> bool {
+        self.get(key).is_some()
+            || (!self.projects.contains(&key.project) && self.default_networks.contains(&key.name))
     }
 
     pub(crate) fn get(&self, key: &Key) -> Option<&Entry> {
@@ -122,8 +156,15 @@ impl Store {
         self.colls.iter()
     }
 
-    /// Stores `entry` under `key`, keeping the reference index in step.
+    /// Stores `entry` under `key`, keeping the reference index in step. The projects of the
+    /// networks it references get their default networks first.
     pub(crate) fn put(&mut self, key: Key, entry: Entry) {
+        for r in &entry.refs {
+            if r.kind == Kind::Network && !self.projects.contains(&r.project) {
+                let project = r.project.clone();
+                self.ensure_project(&project);
+            }
+        }
         let old_refs = self.get(&key).map(|e| e.refs.clone()).unwrap_or_default();
         for r in &old_refs {
             self.unlink(r, &key);
@@ -161,26 +202,6 @@ impl Store {
     /// The stored resources that reference `key`.
     pub(crate) fn referrers(&self, key: &Key) -> impl Iterator<Item = &Key> {
         self.referrers.get(key).into_iter().flatten()
-    }
-
-    /// Resources of `kind` in the scope type of `scope`, across the project, plus pending
-    /// inserts other than `own`: what a quota counts.
-    pub(crate) fn quota_usage(&self, project: &str, kind: Kind, scope: &Scope, own: Option<&OpKey>) -> u64 {
-        let same = |c: &CollKey| {
-            c.project == project && c.kind == kind && c.scope.scope_type() == scope.scope_type()
-        };
-        let stored: usize = self
-            .colls
-            .iter()
-            .filter(|(c, _)| same(c))
-            .map(|(_, m)| m.len())
-            .sum();
-        let pending = self
-            .pending
-            .iter()
-            .filter(|(k, op)| same(&k.coll()) && Some(*op) != own)
-            .count();
-        (stored + pending) as u64
     }
 
     /// A fresh external IPv4 address (reserved addresses and ephemeral forwarding-rule IPs).
@@ -231,6 +252,7 @@ impl Store {
             Kind::InstanceGroup | Kind::NetworkEndpointGroup => {
                 obj.insert("size".into(), Value::from(entry.members.len()));
             }
+            Kind::Network => crate::resources::network::render_subnetworks(key, &mut obj, &self.zones),
             _ => {}
         }
         obj

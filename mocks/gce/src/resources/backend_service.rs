@@ -159,10 +159,9 @@ fn backends(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
                 ));
             }
         };
-        // The real API wants a fully-qualified URL here, unlike other reference fields.
-        if !(group.starts_with("https://") || group.starts_with("http://")) {
-            return Err(ApiError::invalid_field(&gfield, &group, "The URL is malformed."));
-        }
+        // The field's documentation asks for a fully-qualified URL, but Compute takes partial
+        // paths here too (Terraform's acceptance tests send a NEG's `id`,
+        // `projects/p/zones/z/networkEndpointGroups/n`) and answers with the full URL.
         let key = cx.parse_ref(
             &group,
             &gfield,

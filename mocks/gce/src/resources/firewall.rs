@@ -8,16 +8,21 @@ use crate::errors::ApiError;
 use crate::json::{
     Obj, as_obj, as_str, default_value, enum_field, int_in_range, opt_array, opt_bool, opt_str,
 };
-use crate::kinds::{Key, expand_link};
+use crate::kinds::Key;
 use crate::resources::Cx;
 
 const PROTOCOLS: &[&str] = &["tcp", "udp", "icmp", "esp", "ah", "sctp", "ipip", "all"];
 
 pub(super) fn normalize(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
     opt_str(obj, "description", "resource.description")?;
-    let network = opt_str(obj, "network", "resource.network")?.unwrap_or("global/networks/default");
-    let network = expand_link(network, cx.project());
-    obj.insert("network".into(), network.into());
+    // "If not specified when creating a firewall rule, the default network is used:
+    // global/networks/default" (discovery document, Firewall.network); it must exist.
+    let network = cx.network_field(
+        obj,
+        "network",
+        "resource.network",
+        Some("global/networks/default"),
+    )?;
     let direction = enum_field(
         obj,
         "direction",
@@ -82,7 +87,7 @@ pub(super) fn normalize(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
         obj.insert("sourceRanges".into(), json!(["0.0.0.0/0"]));
     }
     default_value(obj, "logConfig", json!({"enable": false}));
-    Ok(Vec::new())
+    Ok(network.into_iter().collect())
 }
 
 fn check_rule(rule: &Obj, field: &str) -> Result<(), ApiError> {

@@ -63,6 +63,9 @@ pub(super) fn normalize(cx: &Cx, obj: &mut Obj, old: Option<&Obj>) -> Result<Vec
         ));
     }
     enum_field(obj, "ipVersion", "resource.ipVersion", &["IPV4", "IPV6"], None)?;
+    // Not used by global external load balancing, but a network named must exist.
+    let network = cx.network_field(obj, "network", "resource.network", None)?;
+    cx.subnetwork_field(obj, "subnetwork", "resource.subnetwork")?;
     let target = cx
         .ref_field(obj, "target", "resource.target", TARGETS)?
         .ok_or_else(|| {
@@ -87,6 +90,7 @@ pub(super) fn normalize(cx: &Cx, obj: &mut Obj, old: Option<&Obj>) -> Result<Vec
     obj.insert("portRange".into(), format!("{lo}-{hi}").into());
 
     let mut refs = vec![target];
+    refs.extend(network);
     if let Some(addr) = address(cx, obj, old)? {
         refs.push(addr);
     }

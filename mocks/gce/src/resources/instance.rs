@@ -8,8 +8,16 @@ use crate::json::Obj;
 use crate::kinds::{Key, LINK_BASE};
 use crate::store::{Entry, Members};
 
+/// Where a seeded instance's primary interface (`nic0`) is: its network (which it references,
+/// so that the network cannot be deleted under it) and subnetwork (a full link), if any.
+pub(crate) struct Nic {
+    pub network: Key,
+    pub subnetwork: Option<String>,
+    pub ip: String,
+}
+
 /// The JSON of a seeded instance, keeping `id` and `creationTimestamp` of an earlier seeding.
-pub(crate) fn build(key: &Key, zone: &str, id: u64, ip: &str, tags: &[String], old: Option<&Entry>) -> Entry {
+pub(crate) fn build(key: &Key, zone: &str, id: u64, nic: Nic, tags: &[String], old: Option<&Entry>) -> Entry {
     let old_field = |f: &str| old.and_then(|e| e.obj.get(f)).cloned();
     let project = &key.project;
     let mut obj = Obj::new();
@@ -32,24 +40,35 @@ pub(crate) fn build(key: &Key, zone: &str, id: u64, ip: &str, tags: &[String], o
         "zone".into(),
         format!("{LINK_BASE}projects/{project}/zones/{zone}").into(),
     );
-    obj.insert(
-        "networkInterfaces".into(),
-        json!([{
-            "kind": "compute#networkInterface",
-            "network": format!("{LINK_BASE}projects/{project}/global/networks/default"),
-            "networkIP": ip,
-            "name": "nic0",
-        }]),
-    );
+    let mut nic0 = json!({
+        "kind": "compute#networkInterface",
+        "network": nic.network.link(),
+        "networkIP": nic.ip,
+        "name": "nic0",
+    });
+    if let Some(sub) = &nic.subnetwork {
+        nic0["subnetwork"] = sub.clone().into();
+    }
+    obj.insert("networkInterfaces".into(), json!([nic0]));
     if !tags.is_empty() {
         obj.insert("tags".into(), json!({ "items": tags }));
     }
     obj.insert("selfLink".into(), key.link().into());
     Entry {
         obj,
-        refs: Vec::new(),
+        refs: vec![nic.network],
         members: Members::None,
     }
+}
+
+/// The network and subnetwork links of an instance's primary interface.
+pub(crate) fn nic0_links(obj: &Obj) -> (Option<&str>, Option<&str>) {
+    let nic = obj
+        .get("networkInterfaces")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first());
+    let field = |f: &str| nic.and_then(|n| n.get(f)).and_then(Value::as_str);
+    (field("network"), field("subnetwork"))
 }
 
 /// The primary internal IP of an instance.

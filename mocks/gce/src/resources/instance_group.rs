@@ -7,21 +7,73 @@ use serde_json::{Value, json};
 
 use crate::errors::ApiError;
 use crate::json::{Obj, as_obj, enum_field, opt_array, opt_str};
-use crate::kinds::{Key, Kind, Scope, expand_link, valid_name};
+use crate::kinds::{Key, Kind, Scope, parse_ref, valid_name};
 use crate::mutation::{CustomVerb, check_fingerprint};
 use crate::resources::Cx;
 use crate::store::{Entry, Members, Store};
 
+/// `network` and `subnetwork` may be given at insert (the discovery document calls them
+/// output only, yet Terraform sends `network`: "If this is different from the network where
+/// the instances are in, the creation fails"); without them the group takes those of the first
+/// instance added ("Defaults to the network where the instances are in").
 pub(super) fn normalize(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
     opt_str(obj, "description", "resource.description")?;
-    for f in ["network", "subnetwork"] {
-        if let Some(s) = opt_str(obj, f, &format!("resource.{f}"))? {
-            let link = expand_link(s, cx.project());
-            obj.insert(f.into(), link.into());
-        }
-    }
+    let network = cx.network_field(obj, "network", "resource.network", None)?;
+    cx.subnetwork_field(obj, "subnetwork", "resource.subnetwork")?;
     named_ports(obj, "resource.namedPorts")?;
-    Ok(Vec::new())
+    Ok(network.into_iter().collect())
+}
+
+/// Instances of a group share its network (and subnetwork, when the group has one): the
+/// first instance added to a group without a network gives it its own.
+fn same_network(cx: &Cx, entry: &mut Entry, ik: &Key, instance: &Obj) -> Result<(), ApiError> {
+    let (net, sub) = super::instance::nic0_links(instance);
+    let short = |link: &str| crate::kinds::strip_url_prefix(link).unwrap_or(link).to_string();
+    match entry.obj.get("network").and_then(Value::as_str) {
+        None => {
+            if let Some(net) = net {
+                entry.obj.insert("network".into(), net.into());
+                if let Some(sub) = sub {
+                    entry.obj.insert("subnetwork".into(), sub.into());
+                }
+                if let Some(k) = parse_ref(net, cx.project()) {
+                    entry.refs.push(k);
+                }
+            }
+        }
+        Some(want) if Some(want) != net => {
+            // The shape of the real `wrongSubnetwork` error (below); the reason for the network
+            // is assumed by analogy.
+            return Err(ApiError::new(
+                400,
+                "wrongNetwork",
+                format!(
+                    "Resource '{}' is expected to be in the network '{}' but is in the network '{}'.",
+                    ik.path(),
+                    short(want),
+                    net.map(short).unwrap_or_default()
+                ),
+            ));
+        }
+        Some(_) => {}
+    }
+    if let (Some(want), Some(sub)) = (entry.obj.get("subnetwork").and_then(Value::as_str), sub)
+        && want != sub
+    {
+        // kubernetes/ingress-gce#282: "Resource 'projects/…/instances/…' is expected to be in
+        // the subnetwork 'projects/…/subnetworks/…' but is in the subnetwork '…'., wrongSubnetwork"
+        return Err(ApiError::new(
+            400,
+            "wrongSubnetwork",
+            format!(
+                "Resource '{}' is expected to be in the subnetwork '{}' but is in the subnetwork '{}'.",
+                ik.path(),
+                short(want),
+                short(sub)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Validates `namedPorts[]`; an empty list is omitted, as the real API does.
@@ -64,10 +116,11 @@ pub(super) fn custom(cx: &Cx, verb: CustomVerb, entry: &mut Entry, body: &Obj) -
         };
         return Ok(());
     }
-    let Members::Instances(members) = &mut entry.members else {
+    let Members::Instances(members) = &entry.members else {
         return Ok(());
     };
     let mut seen = BTreeSet::new();
+    let mut adds = Vec::new();
     for (i, item) in opt_array(body, "instances", "instances")?.iter().enumerate() {
         let f = format!("instances[{i}].instance");
         let s = opt_str(as_obj(item, &format!("instances[{i}]"))?, "instance", &f)?.unwrap_or_default();
@@ -83,7 +136,8 @@ pub(super) fn custom(cx: &Cx, verb: CustomVerb, entry: &mut Entry, body: &Obj) -
         let is_member = members.contains(&ik.name) || repeated;
         match verb {
             CustomVerb::AddInstances => {
-                cx.lookup(&ik)?;
+                let instance = cx.lookup(&ik)?;
+                adds.push((ik.clone(), instance));
                 if is_member {
                     return Err(ApiError::new(
                         400,
@@ -111,9 +165,14 @@ pub(super) fn custom(cx: &Cx, verb: CustomVerb, entry: &mut Entry, body: &Obj) -
             }
         }
     }
-    match verb {
-        CustomVerb::AddInstances => members.extend(seen),
-        _ => members.retain(|m| !seen.contains(m)),
+    for (ik, instance) in adds {
+        same_network(cx, entry, &ik, &instance.obj)?;
+    }
+    if let Members::Instances(members) = &mut entry.members {
+        match verb {
+            CustomVerb::AddInstances => members.extend(seen),
+            _ => members.retain(|m| !seen.contains(m)),
+        }
     }
     Ok(())
 }

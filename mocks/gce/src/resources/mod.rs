@@ -11,7 +11,9 @@ mod forwarding_rule;
 mod health_check;
 pub(crate) mod instance;
 mod instance_group;
+pub(crate) mod network;
 mod network_endpoint_group;
+pub(crate) mod rules;
 mod ssl_certificate;
 pub(crate) mod ssl_policy;
 mod target_proxy;
@@ -26,7 +28,7 @@ use serde_json::Value;
 use crate::config::Limits;
 use crate::errors::ApiError;
 use crate::json::{Obj, as_str, check_labels, opt_array, opt_obj};
-use crate::kinds::{Key, Kind, parse_ref};
+use crate::kinds::{Key, Kind, RefError, parse_path, resolve_ref};
 use crate::mutation::{CustomVerb, check_fingerprint};
 use crate::operations::OpKey;
 use crate::store::{Entry, Store};
@@ -54,18 +56,22 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// Every reference must name an existing resource.
+    /// Every reference must name an existing resource. A network of a project the fake has not
+    /// seen yet exists when the project starts with it ([`Store::network_exists`]).
     pub(crate) fn check_refs(&self, refs: &[Key]) -> Result<(), ApiError> {
         for r in refs {
+            if r.kind == Kind::Network && self.store.network_exists(r) {
+                continue;
+            }
             self.lookup(r)?;
         }
         Ok(())
     }
 
-    /// Parses a reference to one of `kinds`.
+    /// Parses a reference to one of `kinds`, in any form Compute accepts (full URL, partial
+    /// path from `projects/`, path relative to the project).
     pub(crate) fn parse_ref(&self, s: &str, field: &str, kinds: &[Kind]) -> Result<Key, ApiError> {
-        let key = parse_ref(s, &self.key.project)
-            .ok_or_else(|| ApiError::invalid_field(field, s, "The URL is malformed."))?;
+        let key = resolve_ref(s, &self.key.project).map_err(|e| ref_error(field, s, e))?;
         if !kinds.contains(&key.kind) {
             return Err(ApiError::invalid_field(
                 field,
@@ -125,6 +131,73 @@ impl<'a> Cx<'a> {
     pub(crate) fn project(&self) -> &str {
         &self.key.project
     }
+
+    /// A `network` field in any reference form, rewritten to the full link; `default` (a path
+    /// relative to the project, e.g. `global/networks/default`) when absent. The network must
+    /// exist: the key is returned for [`Cx::check_refs`] and in-use checks.
+    pub(crate) fn network_field(
+        &self,
+        obj: &mut Obj,
+        name: &str,
+        field: &str,
+        default: Option<&str>,
+    ) -> Result<Option<Key>, ApiError> {
+        let given = match obj.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(v) => Some(as_str(v, field)?.to_string()),
+        };
+        let Some(s) = given.or_else(|| default.map(str::to_string)) else {
+            obj.shift_remove(name);
+            return Ok(None);
+        };
+        let key = self.parse_ref(&s, field, &[Kind::Network])?;
+        obj.insert(name.to_string(), key.link().into());
+        Ok(Some(key))
+    }
+
+    /// A `subnetwork` field in any reference form, rewritten to the full link. Subnetworks are
+    /// not modelled: the link must be well formed and regional, it is not checked further.
+    pub(crate) fn subnetwork_field(
+        &self,
+        obj: &mut Obj,
+        name: &str,
+        field: &str,
+    ) -> Result<Option<String>, ApiError> {
+        let s = match obj.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(v) => Some(as_str(v, field)?.to_string()),
+        };
+        let Some(s) = s else {
+            obj.shift_remove(name);
+            return Ok(None);
+        };
+        let link = subnetwork_link(&s, self.project()).map_err(|e| ref_error(field, &s, e))?;
+        obj.insert(name.to_string(), link.clone().into());
+        Ok(Some(link))
+    }
+}
+
+/// The canonical link of a subnetwork reference (`regions/r/subnetworks/s` in any form).
+pub(crate) fn subnetwork_link(s: &str, project: &str) -> Result<String, RefError> {
+    let r = parse_path(s, project).ok_or(RefError::Malformed)?;
+    match (&r.scope, r.collection.as_str()) {
+        (crate::kinds::Scope::Region(_), "subnetworks") => Ok(r.link()),
+        (_, "subnetworks") => Err(RefError::Malformed),
+        (_, c) if Kind::from_collection(c).is_some() => Err(RefError::Collection(c.to_string())),
+        _ => Err(RefError::Malformed),
+    }
+}
+
+/// The 400 for a refused reference, in the API's wording.
+pub(crate) fn ref_error(field: &str, value: &str, e: RefError) -> ApiError {
+    match e {
+        RefError::Malformed => ApiError::invalid_field(field, value, "The URL is malformed."),
+        RefError::Collection(c) => {
+            ApiError::invalid_field(field, value, &format!("Unexpected resource collection '{c}'."))
+        }
+    }
 }
 
 /// Validates and completes a new or changed object; returns its references.
@@ -138,6 +211,7 @@ pub(crate) fn normalize(cx: &Cx, obj: &mut Obj, old: Option<&Entry>) -> Result<V
         Kind::HealthCheck => health_check::normalize(obj),
         Kind::HttpHealthCheck => health_check::normalize_legacy(obj),
         Kind::InstanceGroup => instance_group::normalize(cx, obj),
+        Kind::Network => network::normalize(obj),
         Kind::NetworkEndpointGroup => network_endpoint_group::normalize(cx, obj),
         Kind::SslCertificate => ssl_certificate::normalize(obj),
         Kind::SslPolicy => ssl_policy::normalize(obj),

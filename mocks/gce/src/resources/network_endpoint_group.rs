@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::errors::ApiError;
 use crate::json::{Obj, as_obj, enum_field, int_in_range, opt_array, opt_i64, opt_str};
-use crate::kinds::{Key, Kind, Scope, expand_link};
+use crate::kinds::{Key, Kind, Scope};
 use crate::mutation::CustomVerb;
 use crate::resources::Cx;
 use crate::store::{Endpoint, Entry, Members, Store};
@@ -37,15 +37,17 @@ pub(super) fn normalize(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
         TYPES,
         Some("GCE_VM_IP_PORT"),
     )?;
-    let network = opt_str(obj, "network", "resource.network")?.unwrap_or("global/networks/default");
-    let network = expand_link(network, cx.project());
-    obj.insert("network".into(), network.into());
-    if let Some(s) = opt_str(obj, "subnetwork", "resource.subnetwork")? {
-        let link = expand_link(s, cx.project());
-        obj.insert("subnetwork".into(), link.into());
-    }
+    // "Uses default project network if unspecified" (discovery document,
+    // NetworkEndpointGroup.network); it must exist.
+    let network = cx.network_field(
+        obj,
+        "network",
+        "resource.network",
+        Some("global/networks/default"),
+    )?;
+    cx.subnetwork_field(obj, "subnetwork", "resource.subnetwork")?;
     int_in_range(obj, "defaultPort", "resource.defaultPort", None, 1, 65535)?;
-    Ok(Vec::new())
+    Ok(network.into_iter().collect())
 }
 
 pub(super) fn custom(cx: &Cx, verb: CustomVerb, entry: &mut Entry, body: &Obj) -> Result<(), ApiError> {

@@ -98,11 +98,36 @@ pub(crate) fn normalize(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
 
     run_tests(cx, obj, &mut refs)?;
 
-    let size = serde_json::to_vec(obj).map(|v| v.len()).unwrap_or(0);
+    let services: BTreeSet<&Key> = refs.iter().filter(|k| k.kind == Kind::BackendService).collect();
+    if services.len() > lim.max_services {
+        return Err(ApiError::too_large(
+            "resource",
+            lim.max_services,
+            services.len(),
+            "backend service",
+        ));
+    }
+    let size = stored_size(obj);
     if size > lim.max_size_bytes {
         return Err(ApiError::too_large("resource", lim.max_size_bytes, size, "byte"));
     }
     Ok(refs)
+}
+
+/// The bytes a URL map counts against its size limit: its compact JSON as stored, without
+/// `selfLink` and `fingerprint` (a patch starts from the stored object, which has both; an
+/// insert or update does not have them yet). `cloud::gce::limits::stored_size` counts the same
+/// object with both added at their longest, so it never counts less than this.
+fn stored_size(obj: &Obj) -> usize {
+    let len = |o: &Obj| serde_json::to_vec(o).map_or(usize::MAX, |v| v.len());
+    if obj.contains_key("selfLink") || obj.contains_key("fingerprint") {
+        let mut o = obj.clone();
+        o.shift_remove("selfLink");
+        o.shift_remove("fingerprint");
+        len(&o)
+    } else {
+        len(obj)
+    }
 }
 
 fn set_list(obj: &mut Obj, key: &str, items: Vec<Value>) {
@@ -236,6 +261,20 @@ fn path_rules(cx: &Cx, pm: &mut Obj, field: &str, refs: &mut Vec<Key>) -> Result
             &format!("{field}.pathRules"),
             max,
             rules.len(),
+            "element",
+        ));
+    }
+    // "Predicates per path matcher": for path rules, the paths across all of them.
+    let patterns: usize = rules
+        .iter()
+        .map(|r| r.get("paths").and_then(Value::as_array).map_or(0, Vec::len))
+        .sum();
+    let max = cx.limits.url_map.max_path_patterns_per_matcher;
+    if patterns > max {
+        return Err(ApiError::too_large(
+            &format!("{field}.pathRules[].paths"),
+            max,
+            patterns,
             "element",
         ));
     }

@@ -94,13 +94,27 @@ async fn binary_serves_and_counts() {
         .await
         .expect("json");
     assert_eq!(inst["networkInterfaces"][0]["networkIP"], "10.1.2.3");
-    let quota = client
+    // The quota fails the insert's operation, as Compute does.
+    let op: Value = client
         .post(format!("{base}/global/urlMaps"))
         .json(&json!({"name": "um", "defaultUrlRedirect": {"httpsRedirect": true}}))
         .send()
         .await
-        .expect("insert");
-    assert_eq!(quota.status(), 403);
+        .expect("insert")
+        .json()
+        .await
+        .expect("operation");
+    let name = op["name"].as_str().expect("name");
+    let quota: Value = client
+        .post(format!("{base}/global/operations/{name}/wait"))
+        .send()
+        .await
+        .expect("wait")
+        .json()
+        .await
+        .expect("operation");
+    assert_eq!(quota["httpErrorStatusCode"], 403, "{quota:#}");
+    assert_eq!(quota["error"]["errors"][0]["code"], "QUOTA_EXCEEDED");
     let boom = client
         .get(format!("{base}/global/urlMaps/boom"))
         .send()

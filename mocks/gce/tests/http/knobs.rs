@@ -175,12 +175,16 @@ async fn quotas_refuse_inserts_beyond_the_limit() {
     api.gce.set_quota("backendServices", Some(2));
     api.create("global/backendServices", json!({"name": "a"})).await;
     api.create("global/backendServices", json!({"name": "b"})).await;
-    let r = api.post("global/backendServices", json!({"name": "c"})).await;
-    r.assert_error(403, "quotaExceeded");
+    // Compute accepts the insert and fails its operation: QUOTA_EXCEEDED, 403.
+    let done = api
+        .failed(Method::POST, "global/backendServices", Some(json!({"name": "c"})))
+        .await;
+    assert_eq!(done["error"]["errors"][0]["code"], "QUOTA_EXCEEDED");
     assert_eq!(
-        r.message(),
+        done["error"]["errors"][0]["message"],
         "Quota 'BACKEND_SERVICES' exceeded.  Limit: 2.0 globally."
     );
+    assert_eq!(done["httpErrorStatusCode"], 403);
     // Other collections are unaffected; deleting frees quota.
     api.create("global/healthChecks", json!({"name": "a", "type": "TCP"}))
         .await;
@@ -202,12 +206,14 @@ async fn quotas_refuse_inserts_beyond_the_limit() {
         json!({"name": "tp", "urlMap": "global/urlMaps/um"}),
     )
     .await;
-    api.post(
-        "global/forwardingRules",
-        json!({"name": "fr", "target": "global/targetHttpProxies/tp"}),
-    )
-    .await
-    .assert_error(403, "quotaExceeded");
+    let done = api
+        .failed(
+            Method::POST,
+            "global/forwardingRules",
+            Some(json!({"name": "fr", "target": "global/targetHttpProxies/tp"})),
+        )
+        .await;
+    assert_eq!(done["error"]["errors"][0]["code"], "QUOTA_EXCEEDED");
     api.delete("/_fake/quotas/globalForwardingRules").await.ok();
     api.create(
         "global/forwardingRules",

@@ -1,11 +1,15 @@
-//! Contract tests over HTTP: every request goes through reqwest to a fake on an ephemeral port.
+//! Contract tests over HTTP: every request goes through reqwest (or, in `google_client`, Google's own
+//! Python client library) to a fake on an ephemeral port.
 
 mod binary;
 mod common;
+mod constraints;
+mod google_client;
 mod journal;
 mod knobs;
 mod lists;
 mod metadata;
 mod operations;
+mod references;
 mod resources;
 mod transcript;

@@ -243,10 +243,10 @@ async fn backend_services_references_and_fingerprints() {
     )
     .await
     .assert_error(400, "invalid");
-    // The group must be a full URL, and must exist.
+    // The group must be a group (any reference form: see `references`), and must exist.
     api.post(
         "global/backendServices",
-        json!({"name": "b", "healthChecks": ["global/healthChecks/hc"], "backends": [{"group": ig}]}),
+        json!({"name": "b", "healthChecks": ["global/healthChecks/hc"], "backends": [{"group": "global/healthChecks/hc"}]}),
     )
     .await
     .assert_error(400, "invalid");
