@@ -208,14 +208,8 @@ impl GceProvider {
                 })?;
             return Ok(Group::default());
         }
-        let url = links.method_url(&scope, Collection::InstanceGroups, name, "listInstances");
-        let members: Vec<InstanceWithNamedPorts> = self
-            .compute
-            .post_list(
-                "instanceGroups.listInstances",
-                &url,
-                &json!({ "instanceState": "ALL" }),
-            )
+        let members = self
+            .members(zone, name)
             .await
             .map_err(|e| e.into_error(&format!("listing the instances of {what} {zone}/{name}")))?;
         let have: BTreeSet<&str> = members
@@ -280,6 +274,25 @@ impl GceProvider {
         Error { message, ..error }
     }
 
+    /// Every instance of a zone's group.
+    async fn members(
+        &self,
+        zone: &str,
+        group: &str,
+    ) -> Result<Vec<InstanceWithNamedPorts>, super::api_error::ApiError> {
+        let scope = Scope::Zone(zone.to_owned());
+        let url = self
+            .links()
+            .method_url(&scope, Collection::InstanceGroups, group, "listInstances");
+        self.compute
+            .post_list(
+                "instanceGroups.listInstances",
+                &url,
+                &json!({ "instanceState": "ALL" }),
+            )
+            .await
+    }
+
     /// The groups of other owners, in the instance's zone, that hold it.
     async fn groups_holding(&self, instance: &str) -> Vec<String> {
         let Some(zone) = super::links::zone_of(instance) else {
@@ -296,18 +309,7 @@ impl GceProvider {
         };
         let mut holding = Vec::new();
         for group in groups.iter().filter(|g| g.name != self.namer.instance_group()) {
-            let url =
-                self.links()
-                    .method_url(&scope, Collection::InstanceGroups, &group.name, "listInstances");
-            let members: Vec<InstanceWithNamedPorts> = self
-                .compute
-                .post_list(
-                    "instanceGroups.listInstances",
-                    &url,
-                    &json!({ "instanceState": "ALL" }),
-                )
-                .await
-                .unwrap_or_default();
+            let members = self.members(zone, &group.name).await.unwrap_or_default();
             if members
                 .iter()
                 .any(|m| super::links::same_resource(&m.instance, instance))
