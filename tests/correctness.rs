@@ -201,9 +201,7 @@ async fn the_resource_names_are_on_the_ingress_before_its_address_and_the_addres
         let api = api.clone();
         async move {
             use futures::StreamExt;
-            let config = kube::runtime::watcher::Config::default().fields("metadata.name=web");
             let mut stream = std::pin::pin!(kube::runtime::watcher::watch_object(api, "web"));
-            let _ = config;
             while let Some(Ok(version)) = stream.next().await {
                 let Some(ing) = version else { continue };
                 let ready = ing

@@ -1300,3 +1300,39 @@ async fn a_port_another_controller_opened_stays_for_the_removal_grace() {
         .unwrap();
     assert_eq!(rule["allowed"][0]["ports"], serde_json::json!(["30080"]));
 }
+
+#[tokio::test]
+async fn a_pass_that_only_adds_ports_reads_nothing_it_does_not_need() {
+    let gce = fake_gce::FakeGce::start(fake_config()).await.unwrap();
+    let provider = new_provider(&gce, |_| {});
+    let infra = |ports: &[u16]| ClusterInfra {
+        nodes: nodes(),
+        node_ports: ports.iter().copied().collect(),
+    };
+    let fw = provider.namer().firewall();
+    let allowed = || {
+        gce.resource(&format!("projects/{PROJECT}/global/firewalls/{fw}"))
+            .unwrap()["allowed"][0]["ports"]
+            .clone()
+    };
+    let uses_lists = |gce: &fake_gce::FakeGce| {
+        let stats = gce.stats();
+        stats.kind("backendServices").lists + stats.kind("globalForwardingRules").lists
+    };
+    provider.ensure_infrastructure(&infra(&[30080])).await.unwrap();
+
+    // A new port: nothing can go, so what uses the ports is not listed.
+    gce.reset_stats();
+    provider
+        .ensure_infrastructure(&infra(&[30080, 30090]))
+        .await
+        .unwrap();
+    assert_eq!(uses_lists(&gce), 0);
+    assert_eq!(allowed(), json!(["30080", "30090"]));
+
+    // A port no longer asked for: the cloud is read, and as nothing uses it, it goes.
+    gce.reset_stats();
+    provider.ensure_infrastructure(&infra(&[30090])).await.unwrap();
+    assert_eq!(uses_lists(&gce), 2);
+    assert_eq!(allowed(), json!(["30090"]));
+}

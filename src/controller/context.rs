@@ -192,6 +192,13 @@ impl Context {
             })
     }
 
+    /// Whether the last ensure of this Ingress's load balancer was of `model` (which the
+    /// provider then checked already).
+    pub fn memo_holds(&self, key: &str, model: &LoadBalancer) -> bool {
+        let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        memo.get(key).is_some_and(|m| m.model == *model)
+    }
+
     /// The address of the last ensure of this Ingress's load balancer in this process.
     pub fn memo_address(&self, key: &str) -> Option<String> {
         let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());

@@ -78,12 +78,15 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
     let observed = Observed::of(ingress, &ctx.stores, &config.controller_name);
     let translation = translate::translate(ingress, &ctx.stores, &config)
         .map_err(|problems| Error::Translate { problems })?;
-    // The cloud's own limits on one load balancer are input errors too, found before any call.
-    ctx.provider
-        .check(&translation.load_balancer)
-        .map_err(|violations| Error::Translate {
-            problems: translate::limit_problems(ingress, &violations),
-        })?;
+    // The cloud's own limits on one load balancer are input errors too, found before any call
+    // (a model ensured before passed them: no need to measure it again).
+    if !ctx.memo_holds(key, &translation.load_balancer) {
+        ctx.provider
+            .check(&translation.load_balancer)
+            .map_err(|violations| Error::Translate {
+                problems: translate::limit_problems(ingress, &violations),
+            })?;
+    }
     let reference = reference(ingress);
     for warning in &translation.warnings {
         ctx.events

@@ -38,13 +38,22 @@ impl GceProvider {
         // only once nothing has needed it for the removal grace: another writer of this
         // cluster's resources (a controller of another class) may have opened a port for a
         // backend service it is about to create.
-        let (in_use, firewall) = tokio::try_join!(self.infra_in_use(), self.read_firewall())?;
-        let needed: BTreeSet<u16> = infra.node_ports.union(&in_use.ports).copied().collect();
-        let configured: BTreeSet<u16> = firewall
+        let firewall = self.read_firewall().await?;
+        let ours = firewall
             .as_ref()
-            .filter(|f| super::owner::owned_by(&f.description, &self.config.cluster_uid))
-            .map(firewall_ports)
-            .unwrap_or_default();
+            .filter(|f| super::owner::owned_by(&f.description, &self.config.cluster_uid));
+        let configured: BTreeSet<u16> = ours.map(firewall_ports).unwrap_or_default();
+        // A pass that only adds (every port our rule allows is still asked for) needs no read of
+        // what uses the ports: the usual case, a new load balancer on a new node port. Named
+        // ports of the groups are then only added, never removed.
+        let grow_only =
+            ours.is_some() && !infra.node_ports.is_empty() && configured.is_subset(&infra.node_ports);
+        let in_use = if grow_only {
+            InUse::default()
+        } else {
+            self.infra_in_use().await?
+        };
+        let needed: BTreeSet<u16> = infra.node_ports.union(&in_use.ports).copied().collect();
         let grace = self.config.removal_grace;
         let now = tokio::time::Instant::now();
         let (node_ports, teardown, recheck_after) = {
@@ -63,11 +72,10 @@ impl GceProvider {
             })
             .collect();
 
-        let zones = join_all(
-            by_zone
-                .iter()
-                .map(|(zone, instances)| self.ensure_group(zone, &ig, instances, &ports, teardown)),
-        );
+        let zones =
+            join_all(by_zone.iter().map(|(zone, instances)| {
+                self.ensure_group(zone, &ig, instances, &ports, teardown, grow_only)
+            }));
         let (zones, firewall) = tokio::join!(zones, self.ensure_firewall(firewall, &node_ports, teardown));
         let mut groups = BTreeMap::new();
         let mut warnings = Vec::new();
@@ -155,8 +163,8 @@ impl GceProvider {
         })
     }
 
-    /// Makes the zone's group hold exactly `instances`, with `ports` named; or, on `teardown`,
-    /// deletes it.
+    /// Makes the zone's group hold exactly `instances`, with `ports` named (and, when
+    /// `grow_only`, those it names already); or, on `teardown`, deletes it.
     async fn ensure_group(
         &self,
         zone: &str,
@@ -164,6 +172,7 @@ impl GceProvider {
         instances: &[&str],
         ports: &[wire::NamedPort],
         teardown: bool,
+        grow_only: bool,
     ) -> Result<Group, Error> {
         let scope = Scope::Zone(zone.to_owned());
         let links = self.links();
@@ -229,7 +238,10 @@ impl GceProvider {
         self.change_members(zone, name, "removeInstances", &remove)
             .await?;
 
-        let want_ports: BTreeSet<wire::NamedPort> = ports.iter().cloned().collect();
+        let mut want_ports: BTreeSet<wire::NamedPort> = ports.iter().cloned().collect();
+        if grow_only {
+            want_ports.extend(current.named_ports.iter().cloned());
+        }
         let have_ports: BTreeSet<wire::NamedPort> = current.named_ports.iter().cloned().collect();
         if have_ports != want_ports {
             let url = links.method_url(&scope, Collection::InstanceGroups, name, "setNamedPorts");

@@ -9,9 +9,10 @@ this project's provider, so the fake is checked against what Google's library se
     python3 l7_chain.py --endpoint http://127.0.0.1:PORT --project P
 
 Needs the packages `.ci/run` installs into target/gce-python (google-cloud-compute, cryptography)
-on PYTHONPATH. Talks to the endpoint only, which must be a loopback address: every client, the
-operation clients the library builds by itself included, is pointed at it, and a proxy that
-refuses everything stands in for any other host.
+on PYTHONPATH. Talks to the endpoint only, which must be a literal address in 127.0.0.0/8: every
+client, the operation clients the library builds by itself included, is pointed at it, and an
+audit hook refuses any other connection or name lookup (a proxy that refuses everything stands in
+for any other host for libraries that bypass Python's sockets).
 
 The chain: two unmanaged instance groups (two zones) holding instances seeded through the fake's
 admin API, with named ports; a health check; two backend services whose `backends[].group` are
@@ -48,22 +49,41 @@ IN_USE = "resourceInUseByAnotherResource"
 IN_USE_OP = "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE"
 
 
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+
 def guard_network(endpoint):
-    """Refuses a non-loopback endpoint and sends any other host to a proxy that does not exist."""
+    """Refuses an endpoint that is not a literal 127.0.0.0/8 address, then makes any connection or
+    name lookup elsewhere an error in this process (an audit hook on every socket), and sends the
+    libraries that do their own networking (grpc's core) to a proxy that does not exist."""
     host = urllib.parse.urlsplit(endpoint).hostname or ""
     try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        loopback = ipaddress.IPv4Address(host) in LOOPBACK
     except ValueError:
         loopback = False
     if not loopback:
-        print(f"usage: --endpoint must be a loopback address, got {endpoint!r}", file=sys.stderr)
+        print(f"usage: --endpoint must be an address in 127.0.0.0/8, got {endpoint!r}", file=sys.stderr)
         sys.exit(2)
-    # requests and urllib read these; nothing listens on port 9, so a call to any other host
-    # (compute.googleapis.com, oauth2.googleapis.com, the metadata server) fails here.
+
+    def refuse_elsewhere(event, args):
+        if event == "socket.getaddrinfo" and args[0] not in (host, host.encode()):
+            raise ConnectionRefusedError(f"l7_chain: name lookup of {args[0]!r} refused: loopback only")
+        if event == "socket.connect":
+            address = args[1]
+            if isinstance(address, tuple):
+                try:
+                    inside = ipaddress.ip_address(address[0]) in LOOPBACK
+                except ValueError:
+                    inside = False
+                if not inside:
+                    raise ConnectionRefusedError(f"l7_chain: connection to {address!r} refused: loopback only")
+
+    sys.addaudithook(refuse_elsewhere)
+    # Nothing listens on port 9: a library that goes around Python's sockets fails here too.
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         os.environ[var] = "http://127.0.0.1:9"
     for var in ("NO_PROXY", "no_proxy"):
-        os.environ[var] = f"{host},127.0.0.1,localhost"
+        os.environ[var] = host
     # google-auth must not look for credentials anywhere.
     os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
     os.environ["NO_GCE_CHECK"] = "True"
