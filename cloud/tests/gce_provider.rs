@@ -1148,6 +1148,29 @@ fn many_paths(name: &str, n: usize, kind: PathMatch) -> LoadBalancer {
     model
 }
 
+#[test]
+fn the_fake_holds_url_maps_to_the_documented_limits() {
+    // fake_gce promises the same values as the provider's documented limits.
+    let fake = fake_gce::UrlMapLimits::default();
+    let documented = cloud::gce::Limits::DOCUMENTED;
+    assert_eq!(fake.max_host_rules, documented.host_rules_per_url_map);
+    assert_eq!(fake.max_path_matchers, documented.path_matchers_per_url_map);
+    assert_eq!(
+        fake.max_path_rules_per_matcher,
+        documented.path_rules_per_path_matcher
+    );
+    assert_eq!(
+        fake.max_path_patterns_per_matcher,
+        documented.patterns_per_path_matcher
+    );
+    assert_eq!(fake.max_services, documented.services_per_url_map);
+    assert_eq!(fake.max_size_bytes, documented.url_map_bytes);
+    assert_eq!(
+        fake_gce::Config::default().max_ssl_certificates_per_proxy,
+        documented.certificates_per_https_proxy
+    );
+}
+
 #[tokio::test]
 async fn a_load_balancer_over_the_limits_is_refused_before_any_call() {
     // Issue 11, item 7: one host with 1,000 Prefix paths needs 2,000 URL-map path patterns.

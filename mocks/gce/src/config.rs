@@ -39,8 +39,9 @@ pub struct Config {
     pub instances: Vec<InstanceSeed>,
     /// VPC networks that exist. A bare name (default: `["default"]`) is a network every
     /// project starts with, as a new Google Cloud project starts with its auto-mode `default`
-    /// network: it is created the first time the fake sees the project (a request in it, or a
-    /// reference to one of its networks). A path (`projects/host/global/networks/shared-vpc`)
+    /// network: every project has it without a request creating it (stored for
+    /// [`Config::project_id`] at start, for another project when one of them is deleted there).
+    /// A path (`projects/host/global/networks/shared-vpc`)
     /// is one network of one project, created at start: a Shared VPC host project's network,
     /// say. Without bare names, projects start with no network. More can be created with
     /// `networks.insert` in any project.

@@ -243,8 +243,6 @@ async fn handle(
     fault: Option<OpFault>,
 ) -> Result<Reply, ApiError> {
     let call = route.call;
-    // A project the fake sees for the first time gets the networks every project starts with.
-    shared.lock().store.ensure_project(call.project());
     if let Some(zone) = call.zone() {
         let known = shared.lock().store.zones.contains(zone);
         if !known {

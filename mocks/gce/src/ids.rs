@@ -51,6 +51,15 @@ impl Rng {
     }
 }
 
+/// A 19-digit id that depends on `text` only (FNV-1a), for resources every read must show with
+/// the same id without storing them (zones, the networks a project starts with).
+pub(crate) fn stable_id(text: &str) -> u64 {
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    1_000_000_000_000_000_000 + h % 8_000_000_000_000_000_000
+}
+
 /// Standard base64 with padding.
 pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -169,8 +169,12 @@ impl Kind {
         }
     }
 
-    /// `BACKEND_SERVICES`: the quota metric named in `quotaExceeded` messages.
+    /// `BACKEND_SERVICES`: the quota metric named in `quotaExceeded` messages, the collection in
+    /// UPPER_SNAKE, except addresses, which count against `STATIC_ADDRESSES`.
     pub(crate) fn quota_metric(self) -> String {
+        if self == Kind::Address {
+            return "STATIC_ADDRESSES".to_string();
+        }
         let mut out = String::new();
         for c in self.collection().chars() {
             if c.is_ascii_uppercase() {
@@ -290,6 +294,16 @@ impl Key {
 
     pub(crate) fn api_name(&self) -> &'static str {
         self.kind.api_name(self.scope.scope_type())
+    }
+
+    /// The resource `name` of `kind` in the same project and scope (an instance of a group).
+    pub(crate) fn sibling(&self, kind: Kind, name: &str) -> Key {
+        Key {
+            project: self.project.clone(),
+            scope: self.scope.clone(),
+            kind,
+            name: name.to_string(),
+        }
     }
 }
 
@@ -435,6 +449,20 @@ pub(crate) fn resolve_ref(s: &str, project: &str) -> Result<Key, RefError> {
     }
 }
 
+/// A network named in the configuration: a bare name (`default`, taken as
+/// `global/networks/default` of `project`) or a reference in any form [`parse_path`] accepts.
+pub(crate) fn network_key(spec: &str, project: &str) -> Result<Key, RefError> {
+    let key = if spec.contains('/') {
+        resolve_ref(spec, project)?
+    } else {
+        resolve_ref(&format!("global/networks/{spec}"), project)?
+    };
+    match key.kind {
+        Kind::Network => Ok(key),
+        other => Err(RefError::Collection(other.collection().to_string())),
+    }
+}
+
 /// Parses a reference given as a full URL (any host, API version `v1`/`beta`/`alpha`) or a
 /// partial path (`projects/p/global/urlMaps/x` or `global/urlMaps/x`, relative to `project`).
 pub(crate) fn parse_ref(s: &str, project: &str) -> Option<Key> {
@@ -497,6 +525,19 @@ mod tests {
         );
         assert_eq!(parse_ref("m", "p"), None);
         assert_eq!(parse_ref("global/instanceGroups/m", "p"), None);
+        assert_eq!(
+            network_key("vpc", "p").map(|k| k.path()),
+            Ok("projects/p/global/networks/vpc".to_string())
+        );
+        assert_eq!(
+            network_key("projects/host/global/networks/shared", "p").map(|k| k.path()),
+            Ok("projects/host/global/networks/shared".to_string())
+        );
+        assert_eq!(
+            network_key("global/firewalls/f", "p"),
+            Err(RefError::Collection("firewalls".into()))
+        );
+        assert_eq!(network_key("", "p"), Err(RefError::Malformed));
         let z = parse_ref("zones/us-a/instances/i", "p");
         assert_eq!(z.map(|k| k.scope), Some(Scope::Zone("us-a".into())));
     }
@@ -507,6 +548,7 @@ mod tests {
         assert_eq!(Kind::UrlMap.api_name(ScopeType::Region), "regionUrlMaps");
         assert_eq!(Kind::Operation.api_name(ScopeType::Zone), "zoneOperations");
         assert_eq!(Kind::BackendService.quota_metric(), "BACKEND_SERVICES");
+        assert_eq!(Kind::Address.quota_metric(), "STATIC_ADDRESSES");
         assert_eq!(region_of_zone("us-central1-a"), "us-central1");
     }
 }

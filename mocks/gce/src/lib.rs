@@ -126,10 +126,12 @@
 //!
 //! - **A project has the networks created in it.** [`Config::networks`] (default `["default"]`)
 //!   lists the networks every project starts with, as a new Google Cloud project starts with
-//!   its auto-mode `default` network (unless an organization policy skips it): a project gets
-//!   them when the fake first sees it, by a request in it or a reference to one of its
-//!   networks, so a Shared VPC host project (`projects/host/global/networks/default`) needs no
-//!   setup. A path in the list (`projects/host/global/networks/shared`) is one network of one
+//!   its auto-mode `default` network (unless an organization policy skips it): every project
+//!   has them without a request creating them (reads show them, always with the same id and
+//!   creation time, and references find them), so a Shared VPC host project
+//!   (`projects/host/global/networks/default`) needs no setup. They are stored, and shown in
+//!   `/_fake/state`, for [`Config::project_id`] from the start and for another project once one
+//!   of them is deleted there; reads never change the state. A path in the list (`projects/host/global/networks/shared`) is one network of one
 //!   project; `networks.insert` creates more in any project; `[]` means no project has a
 //!   network until one is inserted. `default` is auto mode (`autoCreateSubnetworks: true`,
 //!   `subnetworks` one per region of the known zones, named like the network), `routingConfig.
@@ -180,7 +182,7 @@
 //!
 //! Every mutation is checked when requested — a failed check is a synchronous error and nothing
 //! happens (except the checks Compute makes inside the operation: resource quotas, one
-//! load-balanced group per instance) — and answers with a RUNNING operation (global, regional or zonal, like its target).
+//! load-balanced group per instance, a network in use) — and answers with a RUNNING operation (global, regional or zonal, like its target).
 //! Its change is applied when the operation becomes DONE, after the configured latency; with
 //! latency 0 (the default) the operation completes before the response is sent, although the
 //! response still shows it RUNNING. Operations run in parallel, each on its own timer. At
@@ -386,7 +388,7 @@
 //! |---|---|
 //! | `GET /_fake/stats`, `DELETE /_fake/stats` (or `POST /_fake/stats/reset`) | counters, reset them |
 //! | `GET /_fake/journal[?since=SEQ]`, `DELETE /_fake/journal` | [`Journal`] `{entries, dropped, nextSeq}` (entries with `seq >= SEQ`), clear it |
-//! | `GET /_fake/state` | `{resources, networks, members, endpoints, operations, pendingOperations, zones, unhealthyInstances}` (networks apart from the other resources) |
+//! | `GET /_fake/state` | `{resources, networks, members, endpoints, operations, pendingOperations, zones, unhealthyInstances}` (networks apart from the other resources; stored ones only, see "Networks") |
 //! | `POST /_fake/reset` | back to the start configuration (resources, operations, knobs, counters, journal) |
 //! | `GET`/`PUT /_fake/latency` | [`Latency`]: `{"defaultMs":100,"perOperation":{"urlMaps.insert":300}}` |
 //! | `GET`/`POST`/`DELETE /_fake/faults`, `DELETE /_fake/faults/{id}` | list (with counters), add (→ `{"id"}`), clear, remove |
@@ -426,8 +428,8 @@
 //! wording of some rarely seen validation messages, and the URL-map size as Google measures it
 //! (here: compact JSON length). Which checks the real API makes synchronously and which inside
 //! the operation is not documented; the fake checks everything synchronously and again at
-//! completion, except resource quotas and the one-load-balanced-group rule, checked only at
-//! completion (as Compute's users report them). Also not modelled: the balancing-mode
+//! completion, except resource quotas, the one-load-balanced-group rule and a network in use,
+//! checked only at completion (as Compute's users report them). Also not modelled: the balancing-mode
 //! compatibility of a group two backend services share ("backend services 1 and 2 point to the
 //! same instance group but the backends have incompatible balancing_mode", Google's
 //! troubleshooting page), the `IN_USE_ADDRESSES` quota an ephemeral forwarding-rule IP takes,

@@ -10,6 +10,9 @@ use crate::json::Obj;
 /// Largest page the real API returns.
 const MAX_RESULTS: usize = 500;
 
+/// One page: its items with their tags, and the token of the next page.
+pub(crate) type Page<S> = (Vec<(S, Value)>, Option<String>);
+
 /// Parsed list parameters.
 #[derive(Debug)]
 pub(crate) struct ListParams {
@@ -60,11 +63,23 @@ impl ListParams {
     }
 
     /// Filters, orders and pages `items`, given in name order as `(name, object)`.
-    /// Name order pages by cursor (robust against concurrent inserts); the other order by offset.
     pub(crate) fn page(
         &self,
         items: impl Iterator<Item = (String, Obj)>,
     ) -> Result<(Vec<Value>, Option<String>), ApiError> {
+        let (page, next) = self.page_by(items, |o| ((), o))?;
+        Ok((page.into_iter().map(|((), v)| v).collect(), next))
+    }
+
+    /// Filters, orders and pages `items`, given in name order as `(name, item)`; `render` makes
+    /// an item's object, with a tag that comes back with it on the page. Name order pages by
+    /// cursor (robust against concurrent inserts) and renders neither the items before the
+    /// cursor nor those after the page; the other order pages by offset.
+    pub(crate) fn page_by<N: AsRef<str>, T, S>(
+        &self,
+        items: impl Iterator<Item = (N, T)>,
+        mut render: impl FnMut(T) -> (S, Obj),
+    ) -> Result<Page<S>, ApiError> {
         let bad_token = |t: &str| ApiError::invalid_field("pageToken", t, "Invalid page token.");
         let keep = |o: &Obj| self.filter.as_ref().is_none_or(|f| f.matches(o));
         if self.newest_first {
@@ -75,8 +90,11 @@ impl ListParams {
                     .ok_or_else(|| bad_token(t))?,
                 None => 0,
             };
-            let mut all: Vec<Obj> = items.map(|(_, o)| o).filter(|o| keep(o)).collect();
-            all.sort_by(|a, b| {
+            let mut all: Vec<(S, Obj)> = items
+                .map(|(_, item)| render(item))
+                .filter(|(_, o)| keep(o))
+                .collect();
+            all.sort_by(|(_, a), (_, b)| {
                 let ts = |o: &Obj| {
                     o.get("creationTimestamp")
                         .and_then(Value::as_str)
@@ -90,7 +108,7 @@ impl ListParams {
                 .into_iter()
                 .skip(offset)
                 .take(self.max_results)
-                .map(Value::Object)
+                .map(|(tag, o)| (tag, Value::Object(o)))
                 .collect();
             return Ok((page, next));
         }
@@ -101,16 +119,25 @@ impl ListParams {
         let mut page = Vec::new();
         let mut last = String::new();
         let mut more = false;
-        for (name, obj) in items {
-            if after.as_ref().is_some_and(|a| name.as_str() <= a.as_str()) || !keep(&obj) {
+        for (name, item) in items {
+            let name = name.as_ref();
+            if after.as_ref().is_some_and(|a| name <= a.as_str()) {
+                continue;
+            }
+            if page.len() == self.max_results && self.filter.is_none() {
+                more = true;
+                break;
+            }
+            let (tag, obj) = render(item);
+            if !keep(&obj) {
                 continue;
             }
             if page.len() == self.max_results {
                 more = true;
                 break;
             }
-            last = name;
-            page.push(Value::Object(obj));
+            last = name.to_string();
+            page.push((tag, Value::Object(obj)));
         }
         let next = (more && !page.is_empty()).then(|| format!("n{}", hex(&last)));
         Ok((page, next))

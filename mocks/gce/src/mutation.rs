@@ -216,7 +216,7 @@ fn plan_change(
     match req.verb {
         Verb::Insert => {
             let taken_by_other = store.pending.get(key).is_some_and(|op| Some(op) != own);
-            if store.get(key).is_some() || taken_by_other {
+            if store.exists(key) || taken_by_other {
                 return Err(ApiError::already_exists(&key.path()));
             }
             let mut obj = server_fields(key, req.new_id, &crate::ids::now_rfc3339());
@@ -230,9 +230,7 @@ fn plan_change(
             obj.insert("selfLink".into(), key.link().into());
             cx.check_refs(&refs)?;
             // Compute counts resource quotas inside the operation (it fails QUOTA_EXCEEDED).
-            if own.is_some() {
-                crate::quota::check(store, quotas, key)?;
-            }
+            cx.in_operation(|| crate::quota::check(store, quotas, key))?;
             Ok(Change::Put {
                 key: key.clone(),
                 entry: Entry {
@@ -244,13 +242,18 @@ fn plan_change(
             })
         }
         Verb::Delete => {
-            cx.lookup(key)?;
-            // A network in use fails in its operation, not at the request (Terraform reports
-            // "Error waiting for Deleting Network: The network resource ... is already being
-            // used by ...").
-            let deferred = key.kind == Kind::Network && own.is_none();
-            if let Some(user) = store.referrers(key).next().filter(|_| !deferred) {
-                return Err(ApiError::in_use(key.kind.singular(), &key.path(), &user.path()));
+            cx.require(key)?;
+            let unused = || match store.referrers(key).next() {
+                Some(user) => Err(ApiError::in_use(key.kind.singular(), &key.path(), &user.path())),
+                None => Ok(()),
+            };
+            if key.kind == Kind::Network {
+                // A network in use fails in its operation, not at the request (Terraform
+                // reports "Error waiting for Deleting Network: The network resource ... is
+                // already being used by ...").
+                cx.in_operation(unused)?;
+            } else {
+                unused()?;
             }
             Ok(Change::Remove(key.clone()))
         }
@@ -318,7 +321,7 @@ fn plan_change(
 }
 
 /// `kind`, `id`, `creationTimestamp`, `name`, and `zone`/`region`, in the real field order.
-fn server_fields(key: &Key, id: u64, created: &str) -> Obj {
+pub(crate) fn server_fields(key: &Key, id: u64, created: &str) -> Obj {
     let mut obj = Obj::new();
     obj.insert("kind".into(), key.kind.wire_kind().into());
     obj.insert("id".into(), id.to_string().into());

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use crate::errors::ApiError;
-use crate::kinds::{Key, Kind, Scope, region_of_zone};
+use crate::kinds::{Key, Scope, region_of_zone};
 use crate::store::Store;
 
 /// Where a quota is counted: the project (global resources) or one region of it (regional
@@ -31,15 +31,6 @@ fn area(scope: &Scope) -> Area<'_> {
     }
 }
 
-/// The metric Compute names in its message: the collection in UPPER_SNAKE, except addresses,
-/// which count against `STATIC_ADDRESSES`.
-fn metric(kind: Kind) -> String {
-    match kind {
-        Kind::Address => "STATIC_ADDRESSES".to_string(),
-        k => k.quota_metric(),
-    }
-}
-
 /// Checks the quota set on the collection of `key` (by its discovery name: `backendServices`,
 /// `globalForwardingRules`, `instanceGroups`, ...) against the resources of that kind stored in
 /// the same project and the same area. Called when the insert's operation completes, so the
@@ -53,11 +44,13 @@ pub(crate) fn check(store: &Store, quotas: &BTreeMap<String, u64>, key: &Key) ->
         .all()
         .filter(|(c, _)| c.project == key.project && c.kind == key.kind && area(&c.scope) == here)
         .map(|(_, m)| m.len())
-        .sum();
+        .sum::<usize>()
+        // The networks a project starts with count before they are stored.
+        + store.virtual_count(&key.coll());
     if (used as u64) < limit {
         return Ok(());
     }
-    let metric = metric(key.kind);
+    let metric = key.kind.quota_metric();
     let mut info = Map::new();
     info.insert(
         "metricName".into(),

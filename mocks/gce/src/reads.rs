@@ -1,5 +1,7 @@
 //! Calls that change nothing: get, list, operations get/list, zones, and the non-mutating POSTs.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::Value;
 
 use crate::config::Limits;
@@ -20,12 +22,9 @@ pub(crate) fn get(store: &Store, key: &Key) -> Result<Obj, ApiError> {
 
 /// `GET` of a collection.
 pub(crate) fn list(store: &Store, coll: &CollKey, params: &ListParams) -> Result<Obj, ApiError> {
-    let items = store
-        .collection(coll)
-        .into_iter()
-        .flatten()
-        .map(|(name, e)| (name.clone(), store.render(&coll.key(name), e)));
-    let (items, next) = params.page(items)?;
+    let items = store.entries(coll).map(|(name, e)| (name, (name, e)));
+    let (page, next) = params.page_by(items, |(name, e)| ((), store.render(&coll.key(name), &e)))?;
+    let items = page.into_iter().map(|((), v)| v).collect();
     Ok(envelope(
         &coll.kind.wire_list_kind(),
         &coll.path(),
@@ -73,11 +72,8 @@ pub(crate) fn list_operations(
 }
 
 fn zone_json(project: &str, zone: &str) -> Obj {
-    // A stable id per zone name (FNV-1a), so that reads agree with each other.
-    let h = zone.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let id = 1_000_000_000_000_000_000 + h % 8_000_000_000_000_000_000;
+    // A stable id per zone name, so that reads agree with each other.
+    let id = crate::ids::stable_id(zone);
     let mut o = Obj::new();
     o.insert("kind".into(), "compute#zone".into());
     o.insert("id".into(), id.to_string().into());
@@ -130,8 +126,7 @@ pub(crate) fn aggregated_list(
     kind: Kind,
     params: &ListParams,
 ) -> Result<Obj, ApiError> {
-    let mut scopes: std::collections::BTreeSet<String> =
-        store.zones.iter().map(|z| format!("zones/{z}")).collect();
+    let mut scopes: BTreeSet<String> = store.zones.iter().map(|z| format!("zones/{z}")).collect();
     if kind == Kind::InstanceGroup {
         scopes.extend(
             store
@@ -140,28 +135,26 @@ pub(crate) fn aggregated_list(
                 .map(|z| format!("regions/{}", region_of_zone(z))),
         );
     }
-    // One list in (scope, name) order; \u{1} sorts below every character of a name.
-    let mut all = std::collections::BTreeMap::new();
-    for (coll, entries) in store.all() {
-        if coll.project != project || coll.kind != kind {
-            continue;
-        }
-        let scope = coll.scope.path();
-        scopes.insert(scope.clone());
-        for (name, e) in entries {
-            all.insert(format!("{scope}\u{1}{name}"), store.render(&coll.key(name), e));
-        }
-    }
-    let (page, next) = params.page(all.into_iter())?;
-    let mut by_scope: std::collections::BTreeMap<String, Vec<Value>> = std::collections::BTreeMap::new();
-    for v in page {
-        // `zone` (or `region`) is the scope's link: `.../projects/p/zones/z`.
-        let scope = ["zone", "region"]
+    // The project's collections of `kind` in scope order, chained into one list in (scope,
+    // name) order; only the page is rendered.
+    let mut colls: Vec<_> = store
+        .all()
+        .filter(|(c, _)| c.project == project && c.kind == kind)
+        .map(|(c, entries)| (c, c.scope.path(), entries))
+        .collect();
+    colls.sort_by(|a, b| a.1.cmp(&b.1));
+    scopes.extend(colls.iter().map(|(_, scope, _)| scope.clone()));
+    let items = colls.iter().flat_map(|(coll, scope, entries)| {
+        // \u{1} sorts below every character of a name.
+        entries
             .iter()
-            .find_map(|f| v.get(*f).and_then(Value::as_str))
-            .and_then(|link| link.rsplit('/').nth(1).zip(link.rsplit('/').next()))
-            .map(|(coll, name)| format!("{coll}/{name}"))
-            .unwrap_or_default();
+            .map(move |(name, e)| (format!("{scope}\u{1}{name}"), (*coll, scope, name, e)))
+    });
+    let (page, next) = params.page_by(items, |(coll, scope, name, e)| {
+        (scope, store.render(&coll.key(name), e))
+    })?;
+    let mut by_scope: BTreeMap<&String, Vec<Value>> = BTreeMap::new();
+    for (scope, v) in page {
         by_scope.entry(scope).or_default().push(v);
     }
     let field = kind.collection();
@@ -263,11 +256,10 @@ pub(crate) fn resolve_id(store: &Store, key: &mut Key) {
     if key.name.is_empty() || !key.name.bytes().all(|b| b.is_ascii_digit()) {
         return;
     }
-    let found = store.collection(&key.coll()).and_then(|m| {
-        m.iter()
-            .find(|(_, e)| e.obj.get("id").and_then(Value::as_str) == Some(key.name.as_str()))
-            .map(|(n, _)| n.clone())
-    });
+    let found = store
+        .entries(&key.coll())
+        .find(|(_, e)| e.obj.get("id").and_then(Value::as_str) == Some(key.name.as_str()))
+        .map(|(n, _)| n.to_string());
     if let Some(name) = found {
         key.name = name;
     }

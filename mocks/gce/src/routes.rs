@@ -88,24 +88,6 @@ impl Call {
         }
     }
 
-    /// The project the request names.
-    pub(crate) fn project(&self) -> &str {
-        match self {
-            Call::List(c) | Call::Insert(c) | Call::ListAvailableFeatures(c) => &c.project,
-            Call::Get(k)
-            | Call::Mutate(k, _)
-            | Call::GetHealth(k)
-            | Call::Validate(k)
-            | Call::ListInstances(k)
-            | Call::ListEndpoints(k) => &k.project,
-            Call::OpGet(k) | Call::OpWait(k) | Call::OpDelete(k) => &k.project,
-            Call::OpList { project, .. }
-            | Call::ZoneGet { project, .. }
-            | Call::ZoneList { project }
-            | Call::AggregatedList { project, .. } => project,
-        }
-    }
-
     /// Whether the call returns an Operation (operation faults apply only to those).
     pub(crate) fn creates_operation(&self) -> bool {
         matches!(self, Call::Insert(_) | Call::Mutate(..))

@@ -12,11 +12,11 @@ use crate::errors::ApiError;
 use crate::faults::{FaultError, FaultSet, OpFault};
 use crate::journal::{AppliedEntry, AppliedStatus, JournalBuf, JournalEvent, ResourceChange};
 use crate::json::Obj;
-use crate::kinds::{Key, Kind, Scope, valid_name};
+use crate::kinds::{Key, Kind, Scope, network_key, region_of_zone, valid_name};
 use crate::mutation::{self, MutationReq, Verb};
 use crate::operations::{self, OpEntry, OpKey, PendingOp};
 use crate::ratelimit::TokenBucket;
-use crate::resources::instance;
+use crate::resources::{instance, ref_error};
 use crate::stats::Stats;
 use crate::store::{Members, Store};
 
@@ -147,17 +147,12 @@ impl State {
             stats: Stats::default(),
             journal: JournalBuf::new(config.journal_capacity),
         };
-        st.store.default_networks = config
-            .networks
-            .iter()
-            .filter(|n| !n.contains('/'))
-            .cloned()
-            .collect();
-        for (index, n) in config.networks.iter().enumerate() {
-            st.seed_network(&config.project_id, n)
+        for (index, spec) in config.networks.iter().enumerate() {
+            st.seed_network(&config.project_id, spec)
                 .map_err(|source| ConfigError::Network { index, source })?;
         }
-        st.store.ensure_project(&config.project_id);
+        // The project of the configuration has its start networks stored, like any resource.
+        st.store.store_start_networks(&config.project_id);
         for (index, seed) in config.instances.iter().enumerate() {
             st.seed_instance(&config.project_id, seed)
                 .map_err(|source| ConfigError::Instance { index, source })?;
@@ -185,7 +180,7 @@ impl State {
         mutation::plan(&self.store, limits, &self.knobs.quotas, &req, None)?;
         let target_id = match req.verb {
             Verb::Insert => Some(req.new_id),
-            _ => self.store.get(&req.key).and_then(|e| e.id()),
+            _ => self.store.find(&req.key).and_then(|e| e.id()),
         };
         let op = OpKey {
             project: req.key.project.clone(),
@@ -281,54 +276,40 @@ impl State {
         }
     }
 
-    /// Creates a network of [`Config::networks`]: a bare name in every project (as each is
-    /// first seen), a path in its project at once.
+    /// A network of [`Config::networks`]: a bare name is one every project starts with, a
+    /// path one network of one project, stored at once.
     fn seed_network(&mut self, default_project: &str, spec: &str) -> Result<(), ApiError> {
-        if !spec.contains('/') {
-            return if valid_name(spec) {
-                Ok(())
-            } else {
-                Err(ApiError::invalid_name("networks", spec))
-            };
+        let key = network_key(spec, default_project).map_err(|e| ref_error("networks", spec, e))?;
+        if !valid_name(&key.name) {
+            return Err(ApiError::invalid_name("networks", spec));
         }
-        let key = crate::kinds::parse_ref(spec, default_project)
-            .filter(|k| k.kind == Kind::Network && valid_name(&k.name))
-            .ok_or_else(|| ApiError::invalid_field("networks", spec, "The URL is malformed."))?;
-        if self.store.get(&key).is_none() {
-            let id = self.store.rng.id();
-            self.store
-                .put(key.clone(), crate::resources::network::build(&key, id));
+        if !spec.contains('/') {
+            self.store.default_networks.push(key.name);
+        } else if self.store.get(&key).is_none() {
+            let entry = self.store.start_network(&key);
+            self.store.put(key, entry);
         }
         Ok(())
     }
 
     /// Where a seeded instance's primary interface is: its network must exist.
-    fn seed_nic(&mut self, key: &Key, seed: &InstanceSeed, ip: String) -> Result<instance::Nic, ApiError> {
+    fn seed_nic(&self, key: &Key, seed: &InstanceSeed, ip: String) -> Result<instance::Nic, ApiError> {
         let given = seed.network.as_deref().unwrap_or("default");
-        let given = if given.contains('/') {
-            given.to_string()
-        } else {
-            format!("global/networks/{given}")
-        };
-        let network = crate::kinds::parse_ref(&given, &key.project)
-            .filter(|k| k.kind == Kind::Network)
-            .ok_or_else(|| ApiError::invalid_field("network", &given, "The URL is malformed."))?;
-        self.store.ensure_project(&network.project.clone());
-        let auto = match self.store.get(&network) {
+        let network = network_key(given, &key.project).map_err(|e| ref_error("network", given, e))?;
+        let auto = match self.store.find(&network) {
             Some(e) => crate::resources::network::auto_mode(&e.obj),
             None => return Err(ApiError::not_found(&network.path())),
         };
-        let zone = match &key.scope {
-            Scope::Zone(z) => z.clone(),
-            _ => String::new(),
-        };
-        let subnetwork = match &seed.subnetwork {
-            Some(s) => Some(
+        let subnetwork = match (&seed.subnetwork, &key.scope) {
+            (Some(s), _) => Some(
                 crate::resources::subnetwork_link(s, &key.project)
-                    .map_err(|e| crate::resources::ref_error("subnetwork", s, e))?,
+                    .map_err(|e| ref_error("subnetwork", s, e))?,
             ),
-            None if auto => Some(crate::resources::network::auto_subnetwork(&network, &zone)),
-            None => None,
+            (None, Scope::Zone(zone)) if auto => Some(crate::resources::network::auto_subnetwork(
+                &network,
+                region_of_zone(zone),
+            )),
+            (None, _) => None,
         };
         Ok(instance::Nic {
             network,
@@ -370,7 +351,6 @@ impl State {
                 None => self.store.allocate_instance_ip(),
             },
         };
-        self.store.ensure_project(&key.project.clone());
         let nic = self.seed_nic(&key, seed, ip)?;
         let id = self.store.rng.id();
         let entry = instance::build(&key, &seed.zone, id, nic, &seed.tags, old.as_ref());
@@ -382,40 +362,12 @@ impl State {
     /// Deletes an instance, which also takes it out of instance groups and NEGs (as deleting a
     /// VM does).
     pub(crate) fn remove_instance(&mut self, project: &str, zone: &str, name: &str) -> bool {
-        let key = Key {
+        self.store.remove_instance(&Key {
             project: project.to_string(),
             scope: Scope::Zone(zone.to_string()),
             kind: Kind::Instance,
             name: name.to_string(),
-        };
-        if self.store.remove(&key).is_none() {
-            return false;
-        }
-        self.store.unhealthy.remove(&key);
-        for kind in [Kind::InstanceGroup, Kind::NetworkEndpointGroup] {
-            let coll = crate::kinds::CollKey {
-                project: project.to_string(),
-                scope: key.scope.clone(),
-                kind,
-            };
-            let names: Vec<String> = self
-                .store
-                .collection(&coll)
-                .map(|m| m.keys().cloned().collect())
-                .unwrap_or_default();
-            for n in names {
-                if let Some(e) = self.store.get_mut(&coll.key(&n)) {
-                    match &mut e.members {
-                        Members::Instances(s) => {
-                            s.remove(name);
-                        }
-                        Members::Endpoints(s) => s.retain(|ep| ep.instance != name),
-                        Members::None => {}
-                    }
-                }
-            }
-        }
-        true
+        })
     }
 
     /// Marks an instance healthy or unhealthy for `getHealth`; `false` if it does not exist.
@@ -456,18 +408,8 @@ impl State {
                 let path = key.path();
                 match &entry.members {
                     Members::Instances(s) => {
-                        let links: Vec<String> = s
-                            .iter()
-                            .map(|i| {
-                                Key {
-                                    project: key.project.clone(),
-                                    scope: key.scope.clone(),
-                                    kind: Kind::Instance,
-                                    name: i.clone(),
-                                }
-                                .link()
-                            })
-                            .collect();
+                        let links: Vec<String> =
+                            s.iter().map(|i| key.sibling(Kind::Instance, i).link()).collect();
                         members.insert(path.clone(), json!(links));
                     }
                     Members::Endpoints(s) => {

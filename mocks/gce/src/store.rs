@@ -1,13 +1,14 @@
 //! The stored resources, the reference index and server-side allocations.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use serde_json::Value;
 
-use crate::ids::Rng;
+use crate::ids::{Rng, now_rfc3339, stable_id};
 use crate::json::Obj;
-use crate::kinds::{CollKey, Key, Kind};
+use crate::kinds::{CollKey, Key, Kind, Scope};
 use crate::operations::{OpKey, OpTable};
 
 /// A network endpoint of a NEG.
@@ -45,6 +46,14 @@ impl Members {
             Members::Endpoints(s) => s.len(),
         }
     }
+
+    /// An instance group's instances.
+    fn instances(&self) -> Option<&BTreeSet<String>> {
+        match self {
+            Members::Instances(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// One stored resource: its JSON (as given, plus server fields and defaults), the resources
@@ -71,6 +80,8 @@ pub(crate) struct Store {
     colls: HashMap<CollKey, BTreeMap<String, Entry>>,
     /// Who references a key: the reverse of every entry's `refs`.
     referrers: HashMap<Key, BTreeSet<Key>>,
+    /// Which instance groups hold an instance: the reverse of every group's members.
+    holders: HashMap<Key, BTreeSet<Key>>,
     /// Names reserved by inserts whose operation is not DONE yet.
     pub pending: HashMap<Key, OpKey>,
     pub ops: OpTable,
@@ -86,8 +97,11 @@ pub(crate) struct Store {
     pub generation: u64,
     /// Networks every project starts with (names, from [`crate::Config::networks`]).
     pub default_networks: Vec<String>,
-    /// Projects the fake has seen: they have been given their default networks.
-    projects: HashSet<String>,
+    /// Projects whose start networks are stored. In every other project they are virtual:
+    /// reads and checks see them, nothing is stored until a write needs it (a delete of one).
+    stored_projects: HashSet<String>,
+    /// When the fake started: the creation time of the networks projects start with.
+    started: String,
 }
 
 impl Store {
@@ -95,6 +109,7 @@ impl Store {
         Store {
             colls: HashMap::new(),
             referrers: HashMap::new(),
+            holders: HashMap::new(),
             pending: HashMap::new(),
             ops: OpTable::new(op_retention),
             rng: Rng::new(seed),
@@ -106,44 +121,106 @@ impl Store {
             unhealthy: HashSet::new(),
             generation,
             default_networks: Vec::new(),
-            projects: HashSet::new(),
+            stored_projects: HashSet::new(),
+            started: now_rfc3339(),
         }
     }
 
-    /// Gives a project the fake has not seen yet the networks every project starts with (a new
-    /// Google Cloud project gets its `default` network the same way).
-    pub(crate) fn ensure_project(&mut self, project: &str) {
-        if self.projects.contains(project) {
+    /// A network as a project starts with it, the same (id, creation time) whenever built.
+    pub(crate) fn start_network(&self, key: &Key) -> Entry {
+        crate::resources::network::build(key, stable_id(&key.path()), &self.started)
+    }
+
+    /// Whether `key` is a network its project starts with that is not stored (yet).
+    fn is_virtual(&self, key: &Key) -> bool {
+        key.kind == Kind::Network
+            && key.scope == Scope::Global
+            && !self.stored_projects.contains(&key.project)
+            && self.default_networks.contains(&key.name)
+            && self.get(key).is_none()
+    }
+
+    /// Stores the networks `project` starts with (those not stored already); from then on they
+    /// are resources like any other.
+    pub(crate) fn store_start_networks(&mut self, project: &str) {
+        if !self.stored_projects.insert(project.to_string()) {
             return;
         }
-        self.projects.insert(project.to_string());
         for name in self.default_networks.clone() {
             let key = Key {
                 project: project.to_string(),
-                scope: crate::kinds::Scope::Global,
+                scope: Scope::Global,
                 kind: Kind::Network,
                 name,
             };
             if self.get(&key).is_none() {
-                let id = self.rng.id();
-                let entry = crate::resources::network::build(&key, id);
+                let entry = self.start_network(&key);
                 self.put(key, entry);
             }
         }
     }
 
-    /// Whether a network exists: stored, or one its project (not seen yet) will start with.
-    pub(crate) fn network_exists(&self, key: &Key) -> bool {
-        self.get(key).is_some()
-            || (!self.projects.contains(&key.project) && self.default_networks.contains(&key.name))
+    /// A resource as reads and checks see it: stored, or a network its project starts with.
+    pub(crate) fn find(&self, key: &Key) -> Option<Cow<'_, Entry>> {
+        match self.get(key) {
+            Some(e) => Some(Cow::Borrowed(e)),
+            None if self.is_virtual(key) => Some(Cow::Owned(self.start_network(key))),
+            None => None,
+        }
+    }
+
+    /// Whether a resource exists, stored or a network its project starts with.
+    pub(crate) fn exists(&self, key: &Key) -> bool {
+        self.get(key).is_some() || self.is_virtual(key)
+    }
+
+    /// The resources of one collection as reads see them ([`Store::find`]), in name order.
+    pub(crate) fn entries<'s>(&'s self, coll: &CollKey) -> impl Iterator<Item = (&'s str, Cow<'s, Entry>)> {
+        let mut stored = self
+            .colls
+            .get(coll)
+            .into_iter()
+            .flatten()
+            .map(|(n, e)| (n.as_str(), Cow::Borrowed(e)))
+            .peekable();
+        let mut virtual_ = self.virtual_names(coll).into_iter().peekable();
+        let coll = coll.clone();
+        std::iter::from_fn(move || {
+            let take_virtual = match (stored.peek(), virtual_.peek()) {
+                (Some((s, _)), Some(v)) => v < s,
+                (None, v) => v.is_some(),
+                (Some(_), None) => false,
+            };
+            if take_virtual {
+                let name = virtual_.next()?;
+                Some((name, Cow::Owned(self.start_network(&coll.key(name)))))
+            } else {
+                stored.next()
+            }
+        })
+    }
+
+    /// The networks of `coll` its project starts with that are not stored, in name order.
+    fn virtual_names(&self, coll: &CollKey) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .default_networks
+            .iter()
+            .map(String::as_str)
+            .filter(|n| self.is_virtual(&coll.key(n)))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// How many resources of `coll` exist without being stored (networks its project starts
+    /// with), for counts such as quotas.
+    pub(crate) fn virtual_count(&self, coll: &CollKey) -> usize {
+        self.virtual_names(coll).len()
     }
 
     pub(crate) fn get(&self, key: &Key) -> Option<&Entry> {
         self.colls.get(&key.coll())?.get(&key.name)
-    }
-
-    pub(crate) fn get_mut(&mut self, key: &Key) -> Option<&mut Entry> {
-        self.colls.get_mut(&key.coll())?.get_mut(&key.name)
     }
 
     /// The resources of one collection, by name.
@@ -156,21 +233,32 @@ impl Store {
         self.colls.iter()
     }
 
-    /// Stores `entry` under `key`, keeping the reference index in step. The projects of the
-    /// networks it references get their default networks first.
+    /// Stores `entry` under `key`, keeping the reference and membership indexes in step.
     pub(crate) fn put(&mut self, key: Key, entry: Entry) {
-        for r in &entry.refs {
-            if r.kind == Kind::Network && !self.projects.contains(&r.project) {
-                let project = r.project.clone();
-                self.ensure_project(&project);
-            }
-        }
-        let old_refs = self.get(&key).map(|e| e.refs.clone()).unwrap_or_default();
+        let old = self.get(&key);
+        let old_refs = old.map(|e| e.refs.clone()).unwrap_or_default();
+        let empty = BTreeSet::new();
+        let before = old.and_then(|e| e.members.instances()).unwrap_or(&empty);
+        let after = entry.members.instances().unwrap_or(&empty);
+        let left: Vec<Key> = before
+            .difference(after)
+            .map(|n| key.sibling(Kind::Instance, n))
+            .collect();
+        let joined: Vec<Key> = after
+            .difference(before)
+            .map(|n| key.sibling(Kind::Instance, n))
+            .collect();
         for r in &old_refs {
-            self.unlink(r, &key);
+            unindex(&mut self.referrers, r, &key);
         }
         for r in &entry.refs {
             self.referrers.entry(r.clone()).or_default().insert(key.clone());
+        }
+        for i in &left {
+            unindex(&mut self.holders, i, &key);
+        }
+        for i in joined {
+            self.holders.entry(i).or_default().insert(key.clone());
         }
         self.colls
             .entry(key.coll())
@@ -178,30 +266,62 @@ impl Store {
             .insert(key.name.clone(), entry);
     }
 
+    /// Removes a resource, keeping the indexes in step. Deleting a network its project starts
+    /// with stores the project's start networks first (the others stay).
     pub(crate) fn remove(&mut self, key: &Key) -> Option<Entry> {
+        if self.is_virtual(key) {
+            self.store_start_networks(&key.project);
+        }
         let coll = self.colls.get_mut(&key.coll())?;
         let entry = coll.remove(&key.name)?;
         if coll.is_empty() {
             self.colls.remove(&key.coll());
         }
         for r in &entry.refs {
-            self.unlink(r, key);
+            unindex(&mut self.referrers, r, key);
+        }
+        for n in entry.members.instances().into_iter().flatten() {
+            unindex(&mut self.holders, &key.sibling(Kind::Instance, n), key);
         }
         Some(entry)
     }
 
-    fn unlink(&mut self, target: &Key, user: &Key) {
-        if let Some(set) = self.referrers.get_mut(target) {
-            set.remove(user);
-            if set.is_empty() {
-                self.referrers.remove(target);
+    /// Deletes an instance, which also takes it out of the instance groups and NEGs holding it
+    /// (as deleting a VM does); `false` if it does not exist.
+    pub(crate) fn remove_instance(&mut self, key: &Key) -> bool {
+        if self.remove(key).is_none() {
+            return false;
+        }
+        self.unhealthy.remove(key);
+        for group in self.holders.remove(key).unwrap_or_default() {
+            let entry = self
+                .colls
+                .get_mut(&group.coll())
+                .and_then(|m| m.get_mut(&group.name));
+            if let Some(Members::Instances(s)) = entry.map(|e| &mut e.members) {
+                s.remove(&key.name);
             }
         }
+        let negs = CollKey {
+            kind: Kind::NetworkEndpointGroup,
+            ..key.coll()
+        };
+        for entry in self.colls.get_mut(&negs).into_iter().flat_map(|m| m.values_mut()) {
+            if let Members::Endpoints(s) = &mut entry.members {
+                s.retain(|ep| ep.instance != key.name);
+            }
+        }
+        true
     }
 
     /// The stored resources that reference `key`.
     pub(crate) fn referrers(&self, key: &Key) -> impl Iterator<Item = &Key> {
         self.referrers.get(key).into_iter().flatten()
+    }
+
+    /// The instance groups that hold `instance`.
+    pub(crate) fn groups_holding(&self, instance: &Key) -> impl Iterator<Item = &Key> {
+        self.holders.get(instance).into_iter().flatten()
     }
 
     /// A fresh external IPv4 address (reserved addresses and ephemeral forwarding-rule IPs).
@@ -258,8 +378,18 @@ impl Store {
         obj
     }
 
-    /// The rendered JSON of `key`, if it exists.
+    /// The rendered JSON of `key`, if it exists ([`Store::find`]).
     pub(crate) fn render_key(&self, key: &Key) -> Option<Obj> {
-        self.get(key).map(|e| self.render(key, e))
+        self.find(key).map(|e| self.render(key, &e))
+    }
+}
+
+/// Takes `user` out of the set of `target` in a reverse index.
+fn unindex(index: &mut HashMap<Key, BTreeSet<Key>>, target: &Key, user: &Key) {
+    if let Some(set) = index.get_mut(target) {
+        set.remove(user);
+        if set.is_empty() {
+            index.remove(target);
+        }
     }
 }

@@ -17,12 +17,7 @@ pub(super) fn normalize(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
     opt_str(obj, "description", "resource.description")?;
     // "If not specified when creating a firewall rule, the default network is used:
     // global/networks/default" (discovery document, Firewall.network); it must exist.
-    let network = cx.network_field(
-        obj,
-        "network",
-        "resource.network",
-        Some("global/networks/default"),
-    )?;
+    let network = cx.network_field(obj, Some("global/networks/default"))?;
     let direction = enum_field(
         obj,
         "direction",

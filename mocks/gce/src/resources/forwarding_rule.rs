@@ -64,8 +64,7 @@ pub(super) fn normalize(cx: &Cx, obj: &mut Obj, old: Option<&Obj>) -> Result<Vec
     }
     enum_field(obj, "ipVersion", "resource.ipVersion", &["IPV4", "IPV6"], None)?;
     // Not used by global external load balancing, but a network named must exist.
-    let network = cx.network_field(obj, "network", "resource.network", None)?;
-    cx.subnetwork_field(obj, "subnetwork", "resource.subnetwork")?;
+    let network = cx.network_refs(obj, None)?;
     let target = cx
         .ref_field(obj, "target", "resource.target", TARGETS)?
         .ok_or_else(|| {

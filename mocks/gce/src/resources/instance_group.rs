@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::errors::ApiError;
 use crate::json::{Obj, as_obj, enum_field, opt_array, opt_str};
-use crate::kinds::{Key, Kind, Scope, parse_ref, valid_name};
+use crate::kinds::{Key, Kind, LINK_BASE, Scope, valid_name};
 use crate::mutation::{CustomVerb, check_fingerprint};
 use crate::resources::Cx;
 use crate::store::{Entry, Members, Store};
@@ -18,17 +18,15 @@ use crate::store::{Entry, Members, Store};
 /// instance added ("Defaults to the network where the instances are in").
 pub(super) fn normalize(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
     opt_str(obj, "description", "resource.description")?;
-    let network = cx.network_field(obj, "network", "resource.network", None)?;
-    cx.subnetwork_field(obj, "subnetwork", "resource.subnetwork")?;
+    let network = cx.network_refs(obj, None)?;
     named_ports(obj, "resource.namedPorts")?;
     Ok(network.into_iter().collect())
 }
 
 /// Instances of a group share its network (and subnetwork, when the group has one): the
 /// first instance added to a group without a network gives it its own.
-fn same_network(cx: &Cx, entry: &mut Entry, ik: &Key, instance: &Obj) -> Result<(), ApiError> {
-    let (net, sub) = super::instance::nic0_links(instance);
-    let short = |link: &str| crate::kinds::strip_url_prefix(link).unwrap_or(link).to_string();
+fn same_network(entry: &mut Entry, ik: &Key, instance: &Entry) -> Result<(), ApiError> {
+    let (net, sub) = super::instance::nic0_links(&instance.obj);
     match entry.obj.get("network").and_then(Value::as_str) {
         None => {
             if let Some(net) = net {
@@ -36,23 +34,20 @@ fn same_network(cx: &Cx, entry: &mut Entry, ik: &Key, instance: &Obj) -> Result<
                 if let Some(sub) = sub {
                     entry.obj.insert("subnetwork".into(), sub.into());
                 }
-                if let Some(k) = parse_ref(net, cx.project()) {
-                    entry.refs.push(k);
-                }
+                // The instance references its network; the group now does too.
+                let network = instance.refs.iter().filter(|k| k.kind == Kind::Network);
+                entry.refs.extend(network.cloned());
             }
         }
+        // The shape of the real `wrongSubnetwork` error (below); the reason for the network is
+        // assumed by analogy.
         Some(want) if Some(want) != net => {
-            // The shape of the real `wrongSubnetwork` error (below); the reason for the network
-            // is assumed by analogy.
-            return Err(ApiError::new(
-                400,
+            return Err(elsewhere(
                 "wrongNetwork",
-                format!(
-                    "Resource '{}' is expected to be in the network '{}' but is in the network '{}'.",
-                    ik.path(),
-                    short(want),
-                    net.map(short).unwrap_or_default()
-                ),
+                "network",
+                ik,
+                want,
+                net.unwrap_or_default(),
             ));
         }
         Some(_) => {}
@@ -62,18 +57,25 @@ fn same_network(cx: &Cx, entry: &mut Entry, ik: &Key, instance: &Obj) -> Result<
     {
         // kubernetes/ingress-gce#282: "Resource 'projects/…/instances/…' is expected to be in
         // the subnetwork 'projects/…/subnetworks/…' but is in the subnetwork '…'., wrongSubnetwork"
-        return Err(ApiError::new(
-            400,
-            "wrongSubnetwork",
-            format!(
-                "Resource '{}' is expected to be in the subnetwork '{}' but is in the subnetwork '{}'.",
-                ik.path(),
-                short(want),
-                short(sub)
-            ),
-        ));
+        return Err(elsewhere("wrongSubnetwork", "subnetwork", ik, want, sub));
     }
     Ok(())
+}
+
+/// An instance on another network or subnetwork (`what`) than its group's, both given as
+/// (canonical) links and named by their paths.
+fn elsewhere(reason: &str, what: &str, instance: &Key, want: &str, got: &str) -> ApiError {
+    let path = |link: &str| link.strip_prefix(LINK_BASE).unwrap_or(link).to_string();
+    ApiError::new(
+        400,
+        reason,
+        format!(
+            "Resource '{}' is expected to be in the {what} '{}' but is in the {what} '{}'.",
+            instance.path(),
+            path(want),
+            path(got)
+        ),
+    )
 }
 
 /// Validates `namedPorts[]`; an empty list is omitted, as the real API does.
@@ -166,7 +168,7 @@ pub(super) fn custom(cx: &Cx, verb: CustomVerb, entry: &mut Entry, body: &Obj) -
         }
     }
     for (ik, instance) in adds {
-        same_network(cx, entry, &ik, &instance.obj)?;
+        same_network(entry, &ik, instance)?;
     }
     if let Members::Instances(members) = &mut entry.members {
         match verb {

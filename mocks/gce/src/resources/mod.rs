@@ -47,39 +47,53 @@ impl<'a> Cx<'a> {
     /// The stored entry of `key`: 404 when absent, 400 `resourceNotReady` while its insert is
     /// still running.
     pub(crate) fn lookup(&self, key: &Key) -> Result<&'a Entry, ApiError> {
-        if let Some(e) = self.store.get(key) {
-            return Ok(e);
-        }
-        match self.store.pending.get(key) {
-            Some(op) if Some(op) != self.own => Err(ApiError::not_ready(&key.path())),
-            _ => Err(ApiError::not_found(&key.path())),
+        self.store.get(key).ok_or_else(|| self.missing(key))
+    }
+
+    /// `key` must exist ([`Store::exists`]: stored, or a network its project starts with).
+    pub(crate) fn require(&self, key: &Key) -> Result<(), ApiError> {
+        if self.store.exists(key) {
+            Ok(())
+        } else {
+            Err(self.missing(key))
         }
     }
 
-    /// Every reference must name an existing resource. A network of a project the fake has not
-    /// seen yet exists when the project starts with it ([`Store::network_exists`]).
-    pub(crate) fn check_refs(&self, refs: &[Key]) -> Result<(), ApiError> {
-        for r in refs {
-            if r.kind == Kind::Network && self.store.network_exists(r) {
-                continue;
-            }
-            self.lookup(r)?;
+    /// Why `key` cannot be used: its insert is still running, or it does not exist.
+    fn missing(&self, key: &Key) -> ApiError {
+        match self.store.pending.get(key) {
+            Some(op) if Some(op) != self.own => ApiError::not_ready(&key.path()),
+            _ => ApiError::not_found(&key.path()),
         }
-        Ok(())
+    }
+
+    /// Every reference must name an existing resource.
+    pub(crate) fn check_refs(&self, refs: &[Key]) -> Result<(), ApiError> {
+        refs.iter().try_for_each(|r| self.require(r))
+    }
+
+    /// A check Compute makes inside the operation, not at the request (resource quotas, one
+    /// load-balanced group per instance, a network in use): run when the mutation is
+    /// re-checked at completion, where its error fails the operation; skipped at the request.
+    pub(crate) fn in_operation(&self, check: impl FnOnce() -> Result<(), ApiError>) -> Result<(), ApiError> {
+        match self.own {
+            Some(_) => check(),
+            None => Ok(()),
+        }
     }
 
     /// Parses a reference to one of `kinds`, in any form Compute accepts (full URL, partial
     /// path from `projects/`, path relative to the project).
     pub(crate) fn parse_ref(&self, s: &str, field: &str, kinds: &[Kind]) -> Result<Key, ApiError> {
-        let key = resolve_ref(s, &self.key.project).map_err(|e| ref_error(field, s, e))?;
-        if !kinds.contains(&key.kind) {
-            return Err(ApiError::invalid_field(
-                field,
-                s,
-                &format!("Unexpected resource collection '{}'.", key.kind.collection()),
-            ));
-        }
-        Ok(key)
+        resolve_ref(s, &self.key.project)
+            .and_then(|key| {
+                if kinds.contains(&key.kind) {
+                    Ok(key)
+                } else {
+                    Err(RefError::Collection(key.kind.collection().to_string()))
+                }
+            })
+            .map_err(|e| ref_error(field, s, e))
     }
 
     /// A reference field: parsed, rewritten to the full self link, returned.
@@ -90,14 +104,9 @@ impl<'a> Cx<'a> {
         field: &str,
         kinds: &[Kind],
     ) -> Result<Option<Key>, ApiError> {
-        let Some(v) = obj.get(name) else {
+        let Some(s) = ref_text(obj, name, field)? else {
             return Ok(None);
         };
-        if v.is_null() || v.as_str() == Some("") {
-            obj.shift_remove(name);
-            return Ok(None);
-        }
-        let s = as_str(v, field)?.to_string();
         let key = self.parse_ref(&s, field, kinds)?;
         obj.insert(name.to_string(), key.link().into());
         Ok(Some(key))
@@ -132,50 +141,53 @@ impl<'a> Cx<'a> {
         &self.key.project
     }
 
-    /// A `network` field in any reference form, rewritten to the full link; `default` (a path
-    /// relative to the project, e.g. `global/networks/default`) when absent. The network must
-    /// exist: the key is returned for [`Cx::check_refs`] and in-use checks.
+    /// The `network` field, `default` (a path relative to the project, e.g.
+    /// `global/networks/default`) when absent: a reference to a network. The key is returned for
+    /// [`Cx::check_refs`] (it must exist) and in-use checks.
     pub(crate) fn network_field(
         &self,
         obj: &mut Obj,
-        name: &str,
-        field: &str,
         default: Option<&str>,
     ) -> Result<Option<Key>, ApiError> {
-        let given = match obj.get(name) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.is_empty() => None,
-            Some(v) => Some(as_str(v, field)?.to_string()),
-        };
-        let Some(s) = given.or_else(|| default.map(str::to_string)) else {
-            obj.shift_remove(name);
-            return Ok(None);
-        };
-        let key = self.parse_ref(&s, field, &[Kind::Network])?;
-        obj.insert(name.to_string(), key.link().into());
-        Ok(Some(key))
+        if let Some(default) = default
+            && is_absent(obj.get("network"))
+        {
+            obj.insert("network".into(), default.into());
+        }
+        self.ref_field(obj, "network", "resource.network", &[Kind::Network])
     }
 
-    /// A `subnetwork` field in any reference form, rewritten to the full link. Subnetworks are
-    /// not modelled: the link must be well formed and regional, it is not checked further.
-    pub(crate) fn subnetwork_field(
-        &self,
-        obj: &mut Obj,
-        name: &str,
-        field: &str,
-    ) -> Result<Option<String>, ApiError> {
-        let s = match obj.get(name) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.is_empty() => None,
-            Some(v) => Some(as_str(v, field)?.to_string()),
-        };
-        let Some(s) = s else {
+    /// The `network` ([`Cx::network_field`]) and `subnetwork` fields of a resource on a
+    /// network; returns the network. Subnetworks are not modelled: the link must be well formed
+    /// and regional, it is not checked further.
+    pub(crate) fn network_refs(&self, obj: &mut Obj, default: Option<&str>) -> Result<Option<Key>, ApiError> {
+        let network = self.network_field(obj, default)?;
+        if let Some(s) = ref_text(obj, "subnetwork", "resource.subnetwork")? {
+            let link =
+                subnetwork_link(&s, self.project()).map_err(|e| ref_error("resource.subnetwork", &s, e))?;
+            obj.insert("subnetwork".into(), link.into());
+        }
+        Ok(network)
+    }
+}
+
+/// Whether a reference field is absent: missing, null or empty.
+fn is_absent(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(v) => v.as_str() == Some(""),
+    }
+}
+
+/// The text of a reference field; an absent one ([`is_absent`]) is removed and `None`.
+fn ref_text(obj: &mut Obj, name: &str, field: &str) -> Result<Option<String>, ApiError> {
+    match obj.get(name) {
+        v if is_absent(v) => {
             obj.shift_remove(name);
-            return Ok(None);
-        };
-        let link = subnetwork_link(&s, self.project()).map_err(|e| ref_error(field, &s, e))?;
-        obj.insert(name.to_string(), link.clone().into());
-        Ok(Some(link))
+            Ok(None)
+        }
+        Some(v) => Ok(Some(as_str(v, field)?.to_string())),
+        None => Ok(None),
     }
 }
 

@@ -1,18 +1,20 @@
 //! VPC networks (global): get, list, insert, delete. Every project starts with the networks of
 //! [`crate::Config::networks`] that are bare names (`default`, as a new Google Cloud project
-//! does), created the first time the fake sees the project; other projects' networks (a Shared
-//! VPC host) are created by a path in that list or by `networks.insert` in that project.
+//! does): the store shows them in every project without storing them, and stores a project's
+//! when one of them is deleted (the project of the configuration has them stored at start);
+//! other networks (a Shared VPC host's) are created by a path in that list or by
+//! `networks.insert`.
 //! Deleting a network still used (firewall rule, instance group, NEG, forwarding rule, instance)
 //! fails in its operation with `RESOURCE_IN_USE_BY_ANOTHER_RESOURCE`.
 
 use std::collections::BTreeSet;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::errors::ApiError;
-use crate::ids::now_rfc3339;
 use crate::json::{Obj, enum_field, int_in_range, opt_bool, opt_obj, opt_str};
 use crate::kinds::{Key, LINK_BASE, region_of_zone};
+use crate::mutation::server_fields;
 use crate::store::{Entry, Members};
 
 /// Validates a new network and writes the defaults a read shows.
@@ -41,13 +43,10 @@ pub(super) fn normalize(obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
     Ok(Vec::new())
 }
 
-/// A network as a project starts with it (`default`: auto mode, one subnetwork per region).
-pub(crate) fn build(key: &Key, id: u64) -> Entry {
-    let mut obj = Obj::new();
-    obj.insert("kind".into(), key.kind.wire_kind().into());
-    obj.insert("id".into(), id.to_string().into());
-    obj.insert("creationTimestamp".into(), now_rfc3339().into());
-    obj.insert("name".into(), key.name.clone().into());
+/// A network as a project starts with it (`default`: auto mode, one subnetwork per region),
+/// with the defaults of an inserted one.
+pub(crate) fn build(key: &Key, id: u64, created: &str) -> Entry {
+    let mut obj = server_fields(key, id, created);
     let description = if key.name == "default" {
         "Default network for the project"
     } else {
@@ -55,12 +54,8 @@ pub(crate) fn build(key: &Key, id: u64) -> Entry {
     };
     obj.insert("description".into(), description.into());
     obj.insert("autoCreateSubnetworks".into(), true.into());
-    obj.insert("routingConfig".into(), json!({"routingMode": "REGIONAL"}));
-    obj.insert("mtu".into(), 1460.into());
-    obj.insert(
-        "networkFirewallPolicyEnforcementOrder".into(),
-        "AFTER_CLASSIC_FIREWALL".into(),
-    );
+    let written = normalize(&mut obj);
+    debug_assert!(written.is_ok(), "a start network is valid: {written:?}");
     obj.insert("selfLink".into(), key.link().into());
     Entry {
         obj,
@@ -74,13 +69,11 @@ pub(crate) fn auto_mode(obj: &Obj) -> bool {
     obj.get("autoCreateSubnetworks").and_then(Value::as_bool) == Some(true)
 }
 
-/// The subnetwork an auto-mode network has in the region of `zone`.
-pub(crate) fn auto_subnetwork(network: &Key, zone: &str) -> String {
+/// The subnetwork an auto-mode network has in `region`.
+pub(crate) fn auto_subnetwork(network: &Key, region: &str) -> String {
     format!(
-        "{LINK_BASE}projects/{}/regions/{}/subnetworks/{}",
-        network.project,
-        region_of_zone(zone),
-        network.name
+        "{LINK_BASE}projects/{}/regions/{region}/subnetworks/{}",
+        network.project, network.name
     )
 }
 
@@ -92,12 +85,7 @@ pub(crate) fn render_subnetworks(key: &Key, obj: &mut Obj, zones: &BTreeSet<Stri
     let regions: BTreeSet<&str> = zones.iter().map(|z| region_of_zone(z)).collect();
     let links: Vec<Value> = regions
         .into_iter()
-        .map(|r| {
-            Value::String(format!(
-                "{LINK_BASE}projects/{}/regions/{r}/subnetworks/{}",
-                key.project, key.name
-            ))
-        })
+        .map(|r| Value::String(auto_subnetwork(key, r)))
         .collect();
     if !links.is_empty() {
         obj.insert("subnetworks".into(), Value::Array(links));

@@ -39,13 +39,7 @@ pub(super) fn normalize(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
     )?;
     // "Uses default project network if unspecified" (discovery document,
     // NetworkEndpointGroup.network); it must exist.
-    let network = cx.network_field(
-        obj,
-        "network",
-        "resource.network",
-        Some("global/networks/default"),
-    )?;
-    cx.subnetwork_field(obj, "subnetwork", "resource.subnetwork")?;
+    let network = cx.network_refs(obj, Some("global/networks/default"))?;
     int_in_range(obj, "defaultPort", "resource.defaultPort", None, 1, 65535)?;
     Ok(network.into_iter().collect())
 }

@@ -26,9 +26,9 @@ pub(crate) fn check(cx: &Cx, verb: Verb, entry: &Entry) -> Result<(), ApiError> 
         Kind::TargetHttpProxy | Kind::TargetHttpsProxy => proxy_scheme(cx, verb, entry),
         Kind::ForwardingRule => forwarding_rule_scheme(cx, entry),
         // Compute validates group membership inside the operation.
-        Kind::BackendService if cx.own.is_some() => backend_service_groups(cx, entry),
-        Kind::InstanceGroup if cx.own.is_some() && verb == Verb::Custom(CustomVerb::AddInstances) => {
-            added_instances(cx, entry)
+        Kind::BackendService => cx.in_operation(|| backend_service_groups(cx, entry)),
+        Kind::InstanceGroup if verb == Verb::Custom(CustomVerb::AddInstances) => {
+            cx.in_operation(|| added_instances(cx, entry))
         }
         _ => Ok(()),
     }
@@ -58,10 +58,17 @@ fn service_schemes(cx: &Cx, refs: &[Key]) -> BTreeMap<String, Key> {
 }
 
 /// The scheme of the backend services a stored URL map reaches; `None` when it reaches none
-/// (a redirect-only map), which goes with any scheme.
-fn stored_map_scheme(cx: &Cx, map: &Key) -> Option<String> {
+/// (a redirect-only map), which goes with any scheme. A stored map reaches one scheme (checked
+/// on every write of the map, and a backend service's scheme never changes): its first backend
+/// service tells.
+fn stored_map_scheme<'s>(cx: &Cx<'s>, map: &Key) -> Option<&'s str> {
     let entry = cx.store.get(map)?;
-    service_schemes(cx, &entry.refs).into_keys().next()
+    entry
+        .refs
+        .iter()
+        .filter(|k| k.kind == Kind::BackendService)
+        .find_map(|k| cx.store.get(k))
+        .map(|e| scheme_of(&e.obj))
 }
 
 /// The URL map a stored proxy uses.
@@ -154,7 +161,7 @@ fn proxy_scheme(cx: &Cx, verb: Verb, entry: &Entry) -> Result<(), ApiError> {
         Verb::Custom(CustomVerb::SetUrlMap) => "urlMap",
         _ => "resource.urlMap",
     };
-    rules_of_proxy_match(cx, cx.key, &scheme, field, &map.link())
+    rules_of_proxy_match(cx, cx.key, scheme, field, &map.link())
 }
 
 /// A forwarding rule's scheme is the scheme of the backend services its proxy's URL map
@@ -169,25 +176,14 @@ fn forwarding_rule_scheme(cx: &Cx, entry: &Entry) -> Result<(), ApiError> {
     let rule_scheme = scheme_of(&entry.obj);
     if rule_scheme != scheme {
         // Compute's exact answer to such an insert names this field, with an empty value.
-        return Err(mismatch(
-            "resource.backendService",
-            "",
-            rule_scheme,
-            &scheme,
-            None,
-        ));
+        return Err(mismatch("resource.backendService", "", rule_scheme, scheme, None));
     }
     Ok(())
 }
 
 /// Compute's words for an instance that would be in two load-balanced groups.
 fn in_two_groups(group: &Key, instance: &str) -> ApiError {
-    let instance = Key {
-        project: group.project.clone(),
-        scope: group.scope.clone(),
-        kind: Kind::Instance,
-        name: instance.to_string(),
-    };
+    let instance = group.sibling(Kind::Instance, instance);
     ApiError::new(
         400,
         "instanceInMultipleLoadBalancedIgs",
@@ -206,24 +202,19 @@ fn balanced_by_other(cx: &Cx, group: &Key, except: &Key) -> bool {
         .any(|r| r.kind == Kind::BackendService && r != except)
 }
 
-/// The first of `names` that is also in another load-balanced group of the same zone.
+/// The first of `names` (instances of `group`) that another load-balanced group also holds:
+/// for each, only the groups holding it are looked at.
 fn shared_instance<'n>(
     cx: &Cx,
     group: &Key,
-    names: impl Iterator<Item = &'n String>,
+    names: impl IntoIterator<Item = &'n String>,
     balanced: impl Fn(&Key) -> bool,
 ) -> Option<&'n String> {
-    let siblings = cx.store.collection(&group.coll())?;
-    let others: Vec<_> = siblings
-        .iter()
-        .filter(|(name, _)| **name != group.name)
-        .filter(|(name, _)| balanced(&group.coll().key(name)))
-        .filter_map(|(_, e)| match &e.members {
-            Members::Instances(s) => Some(s),
-            _ => None,
-        })
-        .collect();
-    names.into_iter().find(|n| others.iter().any(|s| s.contains(*n)))
+    names.into_iter().find(|n| {
+        cx.store
+            .groups_holding(&group.sibling(Kind::Instance, n))
+            .any(|other| other != group && balanced(other))
+    })
 }
 
 /// A backend service makes its instance groups load-balanced: none of their instances may be
@@ -239,7 +230,7 @@ fn backend_service_groups(cx: &Cx, entry: &Entry) -> Result<(), ApiError> {
             continue;
         };
         let balanced = |k: &Key| groups.contains(&k) || balanced_by_other(cx, k, cx.key);
-        if let Some(name) = shared_instance(cx, group, names.iter(), balanced) {
+        if let Some(name) = shared_instance(cx, group, names, balanced) {
             return Err(in_two_groups(group, name));
         }
     }

@@ -119,14 +119,32 @@ pub(crate) fn normalize(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
 /// insert or update does not have them yet). `cloud::gce::limits::stored_size` counts the same
 /// object with both added at their longest, so it never counts less than this.
 fn stored_size(obj: &Obj) -> usize {
-    let len = |o: &Obj| serde_json::to_vec(o).map_or(usize::MAX, |v| v.len());
-    if obj.contains_key("selfLink") || obj.contains_key("fingerprint") {
-        let mut o = obj.clone();
-        o.shift_remove("selfLink");
-        o.shift_remove("fingerprint");
-        len(&o)
-    } else {
-        len(obj)
+    /// The map as counted: serialized without the two fields, nothing copied.
+    struct Counted<'a>(&'a Obj);
+    impl serde::Serialize for Counted<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_map(
+                self.0
+                    .iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "selfLink" | "fingerprint")),
+            )
+        }
+    }
+    /// Counts the bytes written.
+    struct Bytes(usize);
+    impl std::io::Write for Bytes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut bytes = Bytes(0);
+    match serde_json::to_writer(&mut bytes, &Counted(obj)) {
+        Ok(()) => bytes.0,
+        Err(_) => usize::MAX,
     }
 }
 
@@ -485,6 +503,18 @@ pub(crate) fn validate(cx: &Cx, body: &Obj) -> Result<Obj, ApiError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_size_is_the_compact_json_without_self_link_and_fingerprint() {
+        let stored = json!({"kind": "compute#urlMap", "name": "m", "selfLink": "x",
+                                        "description": "a \"quoted\" é", "fingerprint": "f=",
+                                        "defaultService": "s"});
+        let counted = json!({"kind": "compute#urlMap", "name": "m",
+                                         "description": "a \"quoted\" é", "defaultService": "s"});
+        let size = |v: &Value| v.as_object().map(stored_size);
+        assert_eq!(size(&stored), serde_json::to_vec(&counted).ok().map(|v| v.len()));
+        assert_eq!(size(&counted), size(&stored));
+    }
 
     #[test]
     fn path_and_host_patterns() {

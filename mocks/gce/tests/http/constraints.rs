@@ -3,7 +3,6 @@
 //! map → backend services, URL-map limits and size accounting, resource quotas per project and
 //! region. Each with the code, status and message Compute gives (sources in the crate docs).
 
-use fake_gce::{Config, UrlMapLimits};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -441,23 +440,6 @@ async fn a_url_map_or_proxy_in_use_cannot_switch_to_the_other_scheme() {
 // URL-map limits
 
 #[tokio::test]
-async fn url_map_limits_have_computes_values() {
-    let d = UrlMapLimits::default();
-    assert_eq!(
-        (
-            d.max_host_rules,
-            d.max_path_matchers,
-            d.max_path_rules_per_matcher,
-            d.max_path_patterns_per_matcher,
-            d.max_services,
-            d.max_size_bytes,
-        ),
-        (1000, 1000, 1000, 1000, 2500, 64 * 1024)
-    );
-    assert_eq!(Config::default().max_ssl_certificates_per_proxy, 15);
-}
-
-#[tokio::test]
 async fn path_patterns_per_matcher_and_services_per_url_map_are_limited() {
     let mut cfg = config();
     cfg.url_map_limits.max_path_patterns_per_matcher = 3;
@@ -497,28 +479,31 @@ async fn path_patterns_per_matcher_and_services_per_url_map_are_limited() {
     );
 }
 
-/// The size a URL map counts: its JSON as stored, without `selfLink` and `fingerprint`.
-fn counted_size(stored: &Value) -> usize {
-    let mut m = stored.as_object().cloned().unwrap_or_default();
-    m.remove("selfLink");
-    m.remove("fingerprint");
-    serde_json::to_vec(&m).map_or(0, |v| v.len())
-}
-
 #[tokio::test]
 async fn the_size_counts_the_stored_map_the_same_way_on_insert_update_and_patch() {
     let body = json!({"name": "um", "defaultService": "global/backendServices/a",
                       "description": "0123456789"});
-    // Measure on one fake, then set another (same seed, same calls) exactly to that size.
-    let probe = Api::start().await;
+    // The size the fake counts for this map, from its refusal on a fake with a 1-byte limit;
+    // then another fake (same seed, same calls) set exactly to that size.
+    let sized = |limit: usize| {
+        let mut cfg = config();
+        cfg.url_map_limits.max_size_bytes = limit;
+        cfg
+    };
+    let probe = Api::with(sized(1)).await;
     probe.create("global/backendServices", json!({"name": "a"})).await;
-    let size = counted_size(&probe.create("global/urlMaps", body.clone()).await);
-    let mut cfg = config();
-    cfg.url_map_limits.max_size_bytes = size;
-    let api = Api::with(cfg).await;
+    let r = probe.post("global/urlMaps", body.clone()).await;
+    r.assert_error(413, "fieldSizeTooLarge");
+    let size: usize = r
+        .message()
+        .strip_prefix("Value for field 'resource' is too large: maximum size 1 byte(s); actual size ")
+        .and_then(|rest| rest.strip_suffix('.'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a size in {:?}", r.message()));
+    let api = Api::with(sized(size)).await;
     api.create("global/backendServices", json!({"name": "a"})).await;
+    // At the limit: accepted.
     let stored = api.create("global/urlMaps", body.clone()).await;
-    assert_eq!(counted_size(&stored), size, "{stored:#}");
     // A patch starts from the stored map (with its selfLink and fingerprint): same count.
     api.done(
         Method::PATCH,

@@ -553,6 +553,75 @@ async fn networks_exist_are_listed_and_cannot_go_while_used() {
 }
 
 #[tokio::test]
+async fn every_project_has_its_start_networks_without_a_write() {
+    let api = Api::with(Config {
+        networks: vec!["default".into(), "second".into()],
+        ..config()
+    })
+    .await;
+    let stored = || api.gce.state()["networks"].clone();
+    let before = stored();
+    assert!(
+        before["projects/p/global/networks/second"].is_object(),
+        "{before:#}"
+    );
+    // Reads in a project never written show its networks, always the same, and store nothing.
+    let q = |path: &str| format!("{LINK}projects/q/global/networks{path}");
+    let default = api.get(&q("/default")).await.ok();
+    assert_eq!(default["selfLink"], q("/default"));
+    assert_eq!(default["autoCreateSubnetworks"], true);
+    assert_eq!(api.get(&q("/default")).await.ok(), default);
+    let id = default["id"].as_str().expect("id");
+    assert_eq!(api.get(&q(&format!("/{id}"))).await.ok(), default, "by id");
+    let list = api.get(&q("")).await.ok();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert_eq!(names, ["default", "second"]);
+    assert_eq!(list["items"][0], default);
+    api.post(&q(""), json!({"name": "default"}))
+        .await
+        .assert_error(409, "alreadyExists");
+    assert_eq!(stored(), before, "reads and refused writes store nothing");
+    // A firewall rule there uses the network without storing it; it cannot go while used.
+    api.done(
+        Method::POST,
+        &format!("{LINK}projects/q/global/firewalls"),
+        Some(json!({"name": "fw", "allowed": [{"IPProtocol": "tcp"}]})),
+    )
+    .await;
+    assert_eq!(stored(), before);
+    api.failed(Method::DELETE, &q("/default"), None).await;
+    // Deleting one stores the others of the project, unchanged.
+    let second = api.get(&q("/second")).await.ok();
+    api.done(
+        Method::DELETE,
+        &format!("{LINK}projects/q/global/firewalls/fw"),
+        None,
+    )
+    .await;
+    api.done(Method::DELETE, &q("/default"), None).await;
+    api.get(&q("/default")).await.assert_error(404, "notFound");
+    let after = stored();
+    assert_eq!(after["projects/q/global/networks/second"], second, "{after:#}");
+    assert!(after["projects/q/global/networks/default"].is_null());
+    assert_eq!(api.get(&q("/second")).await.ok(), second);
+    // They count against the quota of their collection, stored or not.
+    api.gce.set_quota("networks", Some(2));
+    let done = api
+        .failed(
+            Method::POST,
+            &format!("{LINK}projects/r/global/networks"),
+            Some(json!({"name": "third"})),
+        )
+        .await;
+    assert_eq!(done["error"]["errors"][0]["code"], "QUOTA_EXCEEDED", "{done:#}");
+}
+
+#[tokio::test]
 async fn configured_networks_replace_the_default_one() {
     let api = Api::with(Config {
         networks: vec!["projects/host/global/networks/shared".into()],
