@@ -71,12 +71,19 @@ impl Shared {
     }
 
     pub(crate) fn seed_instance(&self, seed: &InstanceSeed) -> Result<String, ApiError> {
-        self.lock().seed_instance(&self.config.project_id, seed)
+        let mut st = self.lock();
+        let link = st.seed_instance(&self.config.project_id, seed);
+        // An instance's IP is what its probes and traffic go to.
+        self.data_plane_sync(&mut st);
+        link
     }
 
     pub(crate) fn remove_instance(&self, project: Option<&str>, zone: &str, name: &str) -> bool {
         let project = project.unwrap_or(&self.config.project_id);
-        self.lock().remove_instance(project, zone, name)
+        let mut st = self.lock();
+        let removed = st.remove_instance(project, zone, name);
+        self.data_plane_sync(&mut st);
+        removed
     }
 
     pub(crate) fn set_instance_health(
@@ -130,6 +137,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/instances", post(seed_instance))
         .route("/instances/{zone}/{name}", delete(remove_instance))
         .route("/instances/{zone}/{name}/health", put(set_health))
+        .route("/dataplane", get(dataplane))
 }
 
 fn ok(v: Value) -> Response {
@@ -182,6 +190,10 @@ async fn clear_journal(State(s): State<Arc<Shared>>) -> Response {
 
 async fn state(State(s): State<Arc<Shared>>) -> Response {
     ok(s.dump())
+}
+
+async fn dataplane(State(s): State<Arc<Shared>>) -> Response {
+    ok(s.data_plane_view())
 }
 
 async fn reset(State(s): State<Arc<Shared>>) -> Response {

@@ -1,7 +1,7 @@
 //! Start-up configuration and the knobs that can also be changed at run time.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,10 @@ pub struct Config {
     /// Entries the [`crate::Journal`] keeps; when full the oldest is dropped (and counted).
     /// Default 200 000.
     pub journal_capacity: usize,
+    /// The data plane: `None` (the default) and nothing listens or connects, external addresses
+    /// are `34.120.x.y`; `Some` and the load balancers clients configure serve traffic on
+    /// loopback (see "Data plane" in the crate docs).
+    pub data_plane: Option<DataPlane>,
 }
 
 impl Default for Config {
@@ -93,6 +97,35 @@ impl Default for Config {
             seed: 0,
             operation_retention: 100_000,
             journal_capacity: 200_000,
+            data_plane: None,
+        }
+    }
+}
+
+/// How the data plane runs (see "Data plane" in the crate docs). `DataPlane::default()`: claim a
+/// free loopback block at start, map ports below 1024 to `port + 10000` when they cannot be
+/// bound, probe at each health check's own `checkIntervalSec`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataPlane {
+    /// The `/24` in `127.0.0.0/8` (written `127.A.B.0`, not `127.0.0.0`) whose `.1`–`.253` are
+    /// the external addresses of forwarding rules and reserved global addresses. `None`: claim
+    /// a free one at start ([`crate::LoopbackBlock::claim`]). A block given here is used as is;
+    /// the fake also holds its claim unless someone (the caller, typically) already does.
+    pub block: Option<Ipv4Addr>,
+    /// Added to a port below 1024 that cannot be bound (not root): 80 is served on 10080, 443
+    /// on 10443. Default 10000.
+    pub privileged_port_offset: u16,
+    /// Probe every backend this often, whatever its health check's `checkIntervalSec` says
+    /// (`timeoutSec` is capped to it too): for tests and the sandbox, where seconds are long.
+    pub probe_interval: Option<Duration>,
+}
+
+impl Default for DataPlane {
+    fn default() -> Self {
+        DataPlane {
+            block: None,
+            privileged_port_offset: 10_000,
+            probe_interval: None,
         }
     }
 }

@@ -303,7 +303,11 @@ async fn handle(
         }
         Call::GetHealth(key) => {
             let body = parse_body(raw_body)?;
-            read(shared, |store| reads::get_health(store, &key, &body))
+            read(shared, |store| {
+                // Lock order: the state, then the probe results.
+                let probed = shared.dataplane.as_ref().map(|p| p.health());
+                reads::get_health(store, &key, &body, probed.as_deref())
+            })
         }
         Call::Validate(key) => {
             let body = parse_body(raw_body)?;
@@ -362,7 +366,10 @@ fn mutate(
             body,
             new_id,
         };
-        st.mutate(&shared.limits, req, query_value(query, "requestId"), fault)?
+        let done = st.mutate(&shared.limits, req, query_value(query, "requestId"), fault);
+        // Under the same lock: an operation seen DONE has its listeners bound already.
+        shared.data_plane_sync(&mut st);
+        done?
     };
     if let Some(s) = schedule {
         shared.spawn_completion(s);

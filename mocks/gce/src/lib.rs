@@ -176,7 +176,8 @@
 //! list; `returnPartialSuccess` is accepted (nothing is ever unreachable). Counted as lists of
 //! `instanceGroups` / `instances`. Operations live in the scope of their target (global,
 //! `regions/R`, `zones/Z`), each with get, list, delete and `wait`. `getHealth` answers from the
-//! health the admin API sets per instance (HEALTHY by default) until the data plane probes.
+//! health the admin API sets per instance (HEALTHY by default), or with the data plane on from
+//! its probes (see "Data plane").
 //!
 //! # Operations
 //!
@@ -233,7 +234,8 @@
 //! Addresses track their users (`status` RESERVED/IN_USE, `users[]`); forwarding rules without
 //! `IPAddress` get an ephemeral IP; `setTarget` keeps the IP. Instance groups and NEGs hold only
 //! instances that exist in their zone; deleting an instance removes it from them. `getHealth`
-//! answers per instance (group) or endpoint (NEG), HEALTHY unless set otherwise; the port is the
+//! answers per instance (group) or endpoint (NEG), HEALTHY unless set otherwise (with the data
+//! plane on: as probed, UNHEALTHY until probes pass); the port is the
 //! group's named port matching the service's `portName`, else the service's `port`. Managed
 //! certificates are ACTIVE at once.
 //!
@@ -382,6 +384,133 @@
 //! At most [`Config::journal_capacity`] entries are kept; the oldest go first and are counted
 //! in `dropped`.
 //!
+//! # Data plane
+//!
+//! Off by default: external addresses are `34.120.x.y` and nothing listens or connects. With
+//! [`Config::data_plane`] (`Some(DataPlane::default())`; binary: `--data-plane`) the load
+//! balancers clients configure serve traffic, on loopback only. The data plane reads the same
+//! store the API writes: a listener looks its forwarding rule, proxy, URL map, backend service,
+//! groups and instances up at each request (certificates at each TLS handshake), so edits apply
+//! to the next request (the next connection, for certificates), and what a client configured is
+//! exactly what serves.
+//!
+//! - **Addresses.** The fake uses a [`LoopbackBlock`], a `/24` of `127.0.0.0/8` (never
+//!   `127.0.0.0/24`), claimed at start ([`DataPlane::block`] / `--data-plane-block 127.A.B.0`
+//!   to choose one). External IPv4 addresses — ephemeral forwarding-rule IPs and reserved
+//!   addresses without an `address` — are its free `.1`–`.253`
+//!   ([`FakeGce::data_plane_block`]). Blocks are claimed exclusively between processes by a
+//!   listener on the block's `.254`, port [`LoopbackBlock::CLAIM_PORT`], so many fakes and test
+//!   processes can each bind ports 80 and 443 on their own addresses; tests and the sandbox
+//!   claim other blocks for instance IPs ([`LoopbackBlock::claim`], [`LoopbackBlock::ip`]) and
+//!   seed instances there ([`InstanceSeed::ip`]). Linux routes all of `127.0.0.0/8` to the
+//!   loopback interface; elsewhere claiming fails and the fake does not start.
+//! - **Listeners.** A global forwarding rule whose target is a target HTTP or HTTPS proxy
+//!   listens on its `IPAddress`, on each port of its `portRange` (the first 100 at most). The
+//!   socket is bound in the critical section that applies the operation (insert, `setTarget`,
+//!   delete, reset), so an operation seen DONE has its listener open (or closed: connections
+//!   are refused at once, open connections are dropped). A port below 1024 that the process may
+//!   not bind (not root) is served on `port + `[`DataPlane::privileged_port_offset`] (default
+//!   10000: 80 → 10080, 443 → 10443; `--data-plane-port-offset N`).
+//!   [`FakeGce::serving_address`] tells where `IP:port` is actually served. A forwarding-rule
+//!   address outside `127.0.0.0/8` (a reserved address with an explicit public `address`) is
+//!   refused: nothing binds it, `GET /_fake/dataplane` says why. Regional forwarding rules are
+//!   not served.
+//! - **Routing.** The URL map decides, per request, in `dataplane/route.rs` (host rules by the
+//!   `Host` header, exact before wildcard; path rules longest first; path-matcher and map
+//!   defaults; `defaultUrlRedirect` / `urlRedirect`; minimal `routeRules`; the rules and their
+//!   sources are written there). A redirect answers its status with `Location` — ports pass
+//!   through the privileged-port mapping, so `curl -L` lands on this fake when not root — and
+//!   the small page Google's front ends send with redirects (`<TITLE>301 Moved</TITLE>` … "The
+//!   document has moved"; that URL-map redirects carry this very page is assumed). Nothing
+//!   answering is Google's front-end 404 page.
+//! - **TLS.** A target HTTPS proxy terminates TLS (rustls; TLS 1.2 and 1.3; ALPN `h2` and
+//!   `http/1.1`) with the certificate chosen by SNI among its `sslCertificates`: the first whose
+//!   SAN DNS names (else subject CN) contain the name, else the first with a wildcard name
+//!   covering it (one label), else — no SNI, or no match — the first of the list, Google's
+//!   "primary" certificate ("SSL certificates overview",
+//!   <https://cloud.google.com/load-balancing/docs/ssl-certificates>, multiple certificates per
+//!   proxy). Read at each handshake (no session resumption), so `setSslCertificates` applies
+//!   to new connections. Self-managed certificates' private keys are kept apart from the
+//!   resource, never in a read, `/_fake/state`, the journal or a log, and go with the
+//!   certificate; managed certificates have no key here and cannot serve (skipped).
+//! - **Backends.** A backend service's members are the instances of its `backends[].group`
+//!   instance groups (and the endpoints of its NEGs); traffic goes to the instance's IP on the
+//!   group's named port called the service's `portName` (default `http`), else the service's
+//!   `port`. Only HEALTHY members get traffic (and none of a backend whose `capacityScaler` is
+//!   0), round robin over all of them: balancing modes, capacities, rates, session affinity and
+//!   locality are not modelled. No healthy member: **502** with Google's page ("Error: Server
+//!   Error / The server encountered a temporary error and could not complete your request.
+//!   Please try again in 30 seconds.", as recorded in the troubleshooting section of the GCE
+//!   ingress controller's README, kubernetes/ingress `controllers/gce/README.md`, and in
+//!   terraform-google-modules/terraform-google-lb-http#189,
+//!   GoogleCloudPlatform/deploymentmanager-samples#399 with `statusDetails:
+//!   failed_to_pick_backend`), and no connection is attempted; a backend that fails to connect
+//!   or answer gives the same 502. `protocol` `HTTP` (HTTP/1.1), `HTTPS` (TLS, the backend's
+//!   certificate not verified and no SNI sent, as Google documents for encryption to backends,
+//!   <https://cloud.google.com/load-balancing/docs/ssl-certificates/encryption-to-the-backends>)
+//!   or `HTTP2` (HTTP/2 over TLS, ALPN `h2`); any other protocol is a 502. `timeoutSec`
+//!   (default 30) bounds the whole response (the API reference's `BackendService.timeoutSec`:
+//!   how long the load balancer waits for a backend to return a full response): no headers in
+//!   time is a 502, a body still streaming then is cut. Bodies stream both ways; one backend
+//!   connection per request.
+//! - **Headers**, as Google's load balancers add them ("Target proxies",
+//!   <https://cloud.google.com/load-balancing/docs/target-proxies>, and "Setting up HTTP(S) Load
+//!   Balancing" as quoted in the Server Fault answer to "Private address space IP found in
+//!   X-Forwarded-For": `X-Forwarded-For: <unverified IP(s)>, <immediate
+//!   client IP>, <global forwarding rule external IP>, …`; Palo Alto's "Using XFF Headers with
+//!   VM-Series on GCP" shows `<client-ip>, <load-balancer-ip>`): `X-Forwarded-For` gets the
+//!   client's IP and the forwarding rule's IP appended to what the client sent;
+//!   `X-Forwarded-Proto: http|https`; `Via: 1.1 google` on the request and the response;
+//!   `X-Cloud-Trace-Context: TRACE/SPAN;o=0` (32 hex digits / decimal; the shape of the Cloud
+//!   Run and Cloud Functions "request headers" references, e.g.
+//!   `65011637f09e0a5179677a7429456db7/1027871334010811884;o=1`) unless the client sent one.
+//!   `Host` and the path (with the query) are passed as sent; hop-by-hop headers are not.
+//! - **Health checks probe.** Every backend service with backends has each member probed with
+//!   its health check (`healthChecks[0]`, global or regional, or a legacy `httpHealthChecks`):
+//!   types `HTTP`, `HTTPS`, `HTTP2` (a `GET` of `requestPath`, default `/`, with `Host:` the
+//!   `host` field or else the member's IP — the discovery document's `host`: "If left empty …
+//!   the host header is set to the destination IP address" — and `User-Agent: GoogleHC/1.0`,
+//!   the agent users see from Google's probers, e.g. oauth2-proxy's GCP health-check option;
+//!   success is status 200 within `timeoutSec`, and when `response` is set that string within
+//!   the first 1,024 bytes of the body — the discovery document's `HTTP2HealthCheck.response`
+//!   (and its HTTP/HTTPS twins): "In addition to the required HTTP 200 (OK) status code", and
+//!   "Health checks overview", <https://cloud.google.com/load-balancing/docs/health-check-concepts>,
+//!   success criteria),
+//!   `TCP` (a connection opens; `request`/`response` not modelled), `SSL` (a TLS handshake
+//!   completes); `GRPC` is not modelled and always fails. The port follows
+//!   `portSpecification`: `USE_FIXED_PORT` `port`, `USE_NAMED_PORT` the group's named port
+//!   `portName` (missing: the probe fails), `USE_SERVING_PORT` the port traffic goes to; none
+//!   given: `port`, else `portName` (the discovery document: "If not specified, HTTP health
+//!   check follows behavior specified in port and portName fields"; the API writes the
+//!   default port 80/443 when neither is given). A new target is probed at once, then every
+//!   `checkIntervalSec` ([`DataPlane::probe_interval`] / `--probe-interval-ms` overrides every
+//!   interval, and caps every timeout, for tests and the sandbox). `healthyThreshold`
+//!   consecutive successes make a member HEALTHY, `unhealthyThreshold` consecutive failures
+//!   UNHEALTHY ("a configurable number of sequential successful or failed probes", health
+//!   checks overview). A new member is UNHEALTHY until it passes: Google does not document the
+//!   initial state; users see backends reported UNHEALTHY right after a load balancer is
+//!   created, until health checks pass (kubernetes/ingress-gce#35, the `backends` annotation
+//!   `UNHEALTHY` after creation; GoogleCloudPlatform/continuous-deployment-on-kubernetes#31,
+//!   "health checking can take up to 5-7 minutes"). Health is kept per (backend service,
+//!   instance, serving port); a supervisor reconciles the probes with the store whenever an
+//!   operation applies or instances are seeded (and every 5 s), stopping those of removed
+//!   members. `getHealth` answers from the probes; an instance the admin API marks UNHEALTHY
+//!   ([`FakeGce::set_instance_health`]) stays UNHEALTHY for `getHealth` and gets no traffic
+//!   whatever its probes say.
+//! - **Loopback only.** Nothing listens on or connects to an address outside `127.0.0.0/8`:
+//!   such a forwarding-rule address is refused, and an instance with such an IP is unreachable
+//!   (its probes fail without connecting, it gets no traffic).
+//! - **Admin view.** `GET /_fake/dataplane`: `{block, privilegedPorts, listeners: [{forwardingRule,
+//!   ip, port, listening, address, error?}], health: [{backendService, healthCheck, instance,
+//!   ip, port, probePort, state, probes, lastError}]}` (`block` null and empty lists when off).
+//! - **Not modelled:** Cloud CDN, IAP, Cloud Armor, HTTP/3 and QUIC (`quicOverride` is
+//!   ignored), SSL policies (rustls' defaults serve), mutual TLS, custom request and response
+//!   headers, session affinity, balancing modes and capacities, connection draining,
+//!   WebSockets and other upgrades, retries, URL rewrites and the other route actions, traffic
+//!   splitting (see `route.rs`), backend buckets, internet and serverless NEGs, regional load
+//!   balancers, IPv6 addresses, `httpKeepAliveTimeoutSec`, the PROXY protocol header of health
+//!   checks, logging and monitoring.
+//!
 //! # Admin API (JSON, under `/_fake/`)
 //!
 //! | route | effect |
@@ -396,7 +525,8 @@
 //! | `GET`/`PUT`/`DELETE /_fake/rate-limit` | `{"qps":10,"burst":10,"categories":["mutations"],"status":403}` |
 //! | `POST /_fake/instances` `{"zone","name","project"?,"ip"?,"tags"?}` | seed an instance (→ `{"selfLink"}`) |
 //! | `DELETE /_fake/instances/{zone}/{name}[?project=]` | delete an instance |
-//! | `PUT /_fake/instances/{zone}/{name}/health[?project=]` `{"healthState":"UNHEALTHY"}` | health reported by `getHealth` |
+//! | `PUT /_fake/instances/{zone}/{name}/health[?project=]` `{"healthState":"UNHEALTHY"}` | health reported by `getHealth` (with the data plane on, UNHEALTHY wins over the probes) |
+//! | `GET /_fake/dataplane` | the data plane: `{block, listeners, health}` (see "Data plane") |
 //!
 //! # Metadata server
 //!
@@ -416,14 +546,17 @@
 //! `--quota COLLECTION=N`…, `--rate-limit QPS[:BURST]`, `--fault JSON`…, `--seed N`,
 //! `--url-map-max-host-rules N`, `--url-map-max-path-matchers N`, `--url-map-max-path-rules N`,
 //! `--url-map-max-path-patterns N`, `--url-map-max-services N`, `--url-map-max-size-bytes N`,
-//! `--max-ssl-certificates N`, `--journal-capacity N`. `--listen`, `--project-id` and
+//! `--max-ssl-certificates N`, `--journal-capacity N`, and for the data plane `--data-plane`,
+//! `--data-plane-block 127.A.B.0`, `--data-plane-port-offset N` (10000),
+//! `--probe-interval-ms N` (with the data plane on, a second line says
+//! `fake-gce data plane on 127.A.B.0/24`). `--listen`, `--project-id` and
 //! `--require-token` also read `FAKE_GCE_LISTEN`, `FAKE_GCE_PROJECT_ID`, `FAKE_GCE_REQUIRE_TOKEN`.
 //!
 //! # Not modelled
 //!
 //! Subnetworks (links are checked for shape and made full, not looked up), network patch and
 //! peering, backend buckets, security policies, certificate maps, target SSL/TCP proxies, managed
-//! instance groups, `aggregatedList` of other collections, IAM, the data plane (nothing listens on the IPs), managed-certificate
+//! instance groups, `aggregatedList` of other collections, IAM, managed-certificate
 //! provisioning delays, per-minute quota windows (the rate limit is a token bucket), the exact
 //! wording of some rarely seen validation messages, and the URL-map size as Google measures it
 //! (here: compact JSON length). Which checks the real API makes synchronously and which inside
@@ -439,6 +572,7 @@
 
 mod admin;
 mod config;
+mod dataplane;
 mod errors;
 mod faults;
 mod filter;
@@ -461,7 +595,8 @@ mod state;
 mod stats;
 mod store;
 
-pub use config::{Config, InstanceSeed, Latency, UrlMapLimits};
+pub use config::{Config, DataPlane, InstanceSeed, Latency, UrlMapLimits};
+pub use dataplane::LoopbackBlock;
 pub use errors::ApiError;
 pub use faults::{FaultAction, FaultError, FaultRule, FaultStatus};
 pub use journal::{

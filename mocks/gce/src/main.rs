@@ -3,12 +3,12 @@
 #![forbid(unsafe_code)]
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use fake_gce::{Config, FakeGce, FaultRule, InstanceSeed, Latency, RateLimit};
+use fake_gce::{Config, DataPlane, FakeGce, FaultRule, InstanceSeed, Latency, RateLimit};
 
 /// A fake of the GCE Compute REST API (with the metadata server and a `/_fake/` admin API).
 #[derive(Debug, Parser)]
@@ -79,6 +79,18 @@ struct Args {
     /// Entries the journal (`GET /_fake/journal`) keeps; the oldest are dropped first.
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     journal_capacity: usize,
+    /// Serve the load balancers clients configure, on loopback (see "Data plane" in the docs).
+    #[arg(long)]
+    data_plane: bool,
+    /// The data plane's block of external addresses, `127.A.B.0` (default: claim a free one).
+    #[arg(long, value_name = "127.A.B.0", requires = "data_plane")]
+    data_plane_block: Option<Ipv4Addr>,
+    /// Serve a port below 1024 that cannot be bound (not root) on `port + N`.
+    #[arg(long, value_name = "N", default_value_t = 10_000, requires = "data_plane")]
+    data_plane_port_offset: u16,
+    /// Probe every backend this often, whatever the health checks' `checkIntervalSec`.
+    #[arg(long, value_name = "MS", requires = "data_plane")]
+    probe_interval_ms: Option<u64>,
 }
 
 fn key_value<T: std::str::FromStr>(s: &str) -> Result<(String, T), String> {
@@ -141,6 +153,11 @@ impl Args {
             seed: self.seed,
             max_ssl_certificates_per_proxy: self.max_ssl_certificates,
             journal_capacity: self.journal_capacity,
+            data_plane: self.data_plane.then(|| DataPlane {
+                block: self.data_plane_block,
+                privileged_port_offset: self.data_plane_port_offset,
+                probe_interval: self.probe_interval_ms.map(Duration::from_millis),
+            }),
             ..Config::default()
         };
         if !self.zones.is_empty() {
@@ -171,6 +188,9 @@ async fn main() -> ExitCode {
     };
     // Tests that start the binary with port 0 read the address from this line.
     println!("fake-gce listening on {}", gce.endpoint());
+    if let Some(block) = gce.data_plane_block() {
+        println!("fake-gce data plane on {block}/24");
+    }
     let _ = std::io::stdout().flush();
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("fake-gce: cannot wait for Ctrl-C: {e}");

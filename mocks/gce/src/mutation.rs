@@ -16,7 +16,7 @@ use crate::json::{Obj, merge_patch};
 use crate::kinds::{Key, Kind};
 use crate::operations::OpKey;
 use crate::resources::{self, Cx};
-use crate::store::{Entry, Members, Store};
+use crate::store::{Entry, Members, PrivateKeyPem, Store};
 
 /// The POST verbs that return an operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +118,14 @@ pub(crate) struct MutationReq {
 /// The effect of a mutation on the store.
 #[derive(Debug)]
 pub(crate) enum Change {
-    Put { key: Key, entry: Entry, insert: bool },
+    /// `secret`: the private key of a self-managed certificate being created, kept apart from
+    /// its JSON.
+    Put {
+        key: Key,
+        entry: Entry,
+        insert: bool,
+        secret: Option<PrivateKeyPem>,
+    },
     Remove(Key),
 }
 
@@ -239,6 +246,7 @@ fn plan_change(
                     members: Members::for_kind(key.kind),
                 },
                 insert: true,
+                secret: resources::private_key(key.kind, &req.body).map(PrivateKeyPem::new),
             })
         }
         Verb::Delete => {
@@ -305,6 +313,7 @@ fn plan_change(
                     members: old.members.clone(),
                 },
                 insert: false,
+                secret: None,
             })
         }
         Verb::Custom(verb) => {
@@ -315,6 +324,7 @@ fn plan_change(
                 key: key.clone(),
                 entry,
                 insert: false,
+                secret: None,
             })
         }
     }
@@ -347,6 +357,7 @@ pub(crate) fn apply(store: &mut Store, change: Change) {
             key,
             mut entry,
             insert,
+            secret,
         } => {
             let kind = key.kind;
             // An instance group's fingerprint covers its named ports only (membership changes
@@ -374,6 +385,9 @@ pub(crate) fn apply(store: &mut Store, change: Change) {
                 }
             }
             resources::allocate(store, &key, &mut entry.obj);
+            if let Some(secret) = secret {
+                store.set_private_key(key.clone(), secret);
+            }
             store.put(key, entry);
         }
     }

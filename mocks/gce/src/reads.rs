@@ -225,8 +225,13 @@ pub(crate) fn list_members(
 }
 
 /// `POST .../backendServices/{name}/getHealth`.
-pub(crate) fn get_health(store: &Store, key: &Key, body: &Obj) -> Result<Obj, ApiError> {
-    resources::get_health(store, key, body)
+pub(crate) fn get_health(
+    store: &Store,
+    key: &Key,
+    body: &Obj,
+    probed: Option<&crate::dataplane::HealthTable>,
+) -> Result<Obj, ApiError> {
+    resources::get_health(store, key, body, probed)
 }
 
 /// `POST .../urlMaps/{name}/validate`.

@@ -1,7 +1,7 @@
 //! [`FakeGce`]: a running fake, and the knobs a test turns.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, InstanceSeed, Latency};
+use crate::dataplane::PlaneSetup;
 use crate::errors::ApiError;
 use crate::faults::{FaultError, FaultRule, FaultStatus};
 use crate::journal::Journal;
@@ -31,6 +32,10 @@ pub enum StartError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The data plane could not start: no loopback block could be claimed, or the one given
+    /// in [`crate::DataPlane::block`] is not a usable block of `127.0.0.0/8`.
+    #[error("cannot start the data plane: {0}")]
+    DataPlane(#[source] std::io::Error),
 }
 
 /// A running fake Compute API. Dropping it stops the server.
@@ -46,7 +51,12 @@ impl FakeGce {
     /// Starts serving on [`Config::listen`] (`127.0.0.1:0` by default: an ephemeral port).
     /// Must be called inside a Tokio runtime.
     pub async fn start(config: Config) -> Result<FakeGce, StartError> {
-        let shared = Shared::new(config)?;
+        let data_plane = match &config.data_plane {
+            Some(settings) => Some(PlaneSetup::prepare(settings).map_err(StartError::DataPlane)?),
+            None => None,
+        };
+        let shared = Shared::new(config, data_plane)?;
+        shared.start_data_plane();
         let addr = shared.config.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -91,6 +101,20 @@ impl FakeGce {
     /// `127.0.0.1:PORT`: the value for `GCE_METADATA_HOST`.
     pub fn metadata_host(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// With the data plane on: the address a listener actually listens on for the
+    /// forwarding-rule address `ip` and port `port` (`127.A.B.C:10080` for port 80 when port 80
+    /// cannot be bound); `None` when nothing listens there (no such forwarding rule, its address
+    /// is refused, its bind failed, or the data plane is off).
+    pub fn serving_address(&self, ip: &str, port: u16) -> Option<SocketAddr> {
+        self.shared.dataplane.as_ref()?.serving_address(ip, port)
+    }
+
+    /// With the data plane on: the loopback block (`127.A.B.0`) whose `.1`–`.253` are external
+    /// addresses (forwarding rules, reserved global addresses).
+    pub fn data_plane_block(&self) -> Option<Ipv4Addr> {
+        self.shared.block()
     }
 
     /// The configuration the fake was started with.
@@ -225,6 +249,7 @@ impl FakeGce {
         }
         // Connections blocked in `operations/wait` would hold a graceful shutdown; don't wait.
         self.task.abort();
+        self.shared.stop_data_plane();
         let _ = (&mut self.task).await;
     }
 }
@@ -235,5 +260,7 @@ impl Drop for FakeGce {
             let _ = stop.send(());
         }
         self.task.abort();
+        // Listeners close now, not when the last operation timer lets the state go.
+        self.shared.stop_data_plane();
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::config::{Config, InstanceSeed, Latency, Limits};
+use crate::dataplane::{Plane, PlaneSetup};
 use crate::errors::ApiError;
 use crate::faults::{FaultError, FaultSet, OpFault};
 use crate::journal::{AppliedEntry, AppliedStatus, JournalBuf, JournalEvent, ResourceChange};
@@ -37,6 +38,9 @@ pub(crate) struct State {
     pub knobs: Knobs,
     pub stats: Stats,
     pub journal: JournalBuf,
+    /// Set when forwarding rules changed (an operation on one was applied, or a reset): the
+    /// data plane's listeners must follow before the lock is released.
+    pub listeners_dirty: bool,
 }
 
 /// A timer to start: complete `op` after `delay`, unless the state was reset meanwhile.
@@ -82,16 +86,27 @@ pub(crate) struct Shared {
     pub config: Config,
     pub limits: Limits,
     state: Mutex<State>,
+    /// The data plane, when [`Config::data_plane`] turns it on.
+    pub dataplane: Option<Plane>,
 }
 
 impl Shared {
-    pub(crate) fn new(config: Config) -> Result<Arc<Self>, ConfigError> {
-        let state = State::fresh(&config, 0)?;
-        Ok(Arc::new(Shared {
+    /// The shared state; `data_plane` is the prepared data plane (claimed block) when it is on.
+    pub(crate) fn new(config: Config, data_plane: Option<PlaneSetup>) -> Result<Arc<Self>, ConfigError> {
+        let block = data_plane.as_ref().map(PlaneSetup::block);
+        let state = State::fresh(&config, 0, block)?;
+        // The data plane's tasks hold the state weakly, so that it goes when the fake does.
+        Ok(Arc::new_cyclic(|weak| Shared {
             limits: Limits::from_config(&config),
             config,
             state: Mutex::new(state),
+            dataplane: data_plane.map(|setup| Plane::new(setup, weak.clone())),
         }))
+    }
+
+    /// The data plane's loopback block, when it runs.
+    pub(crate) fn block(&self) -> Option<std::net::Ipv4Addr> {
+        self.dataplane.as_ref().map(Plane::block)
     }
 
     /// Locks the state. A panic while holding the lock cannot leave the store half-changed in a
@@ -107,11 +122,12 @@ impl Shared {
         // The configuration was validated at start, so this cannot fail; keep the old state if
         // it somehow does.
         // The journal is cleared, not replaced: `seq` keeps counting.
-        if let Ok(mut fresh) = State::fresh(&self.config, generation) {
+        if let Ok(mut fresh) = State::fresh(&self.config, generation, self.block()) {
             std::mem::swap(&mut fresh.journal, &mut st.journal);
             fresh.journal.clear();
             *st = fresh;
         }
+        self.data_plane_sync(&mut st);
     }
 
     /// Starts the timer of a scheduled completion.
@@ -122,13 +138,20 @@ impl Shared {
             let mut st = shared.lock();
             if st.store.generation == s.generation {
                 st.complete(&shared.limits, &s.op);
+                // Under the same lock: an operation seen DONE has its listeners bound already.
+                shared.data_plane_sync(&mut st);
             }
         });
     }
 }
 
 impl State {
-    fn fresh(config: &Config, generation: u64) -> Result<State, ConfigError> {
+    /// The start state. `block`: the data plane's loopback block, for external addresses.
+    fn fresh(
+        config: &Config,
+        generation: u64,
+        block: Option<std::net::Ipv4Addr>,
+    ) -> Result<State, ConfigError> {
         let mut faults = FaultSet::default();
         for (index, rule) in config.faults.iter().enumerate() {
             faults
@@ -136,7 +159,13 @@ impl State {
                 .map_err(|source| ConfigError::Fault { index, source })?;
         }
         let mut st = State {
-            store: Store::new(config.seed, &config.zones, config.operation_retention, generation),
+            store: Store::new(
+                config.seed,
+                &config.zones,
+                config.operation_retention,
+                generation,
+                block,
+            ),
             knobs: Knobs {
                 latency: config.latency.clone(),
                 faults,
@@ -146,6 +175,8 @@ impl State {
             },
             stats: Stats::default(),
             journal: JournalBuf::new(config.journal_capacity),
+            // A fresh state has no forwarding rule: listeners of an earlier one must close.
+            listeners_dirty: true,
         };
         for (index, spec) in config.networks.iter().enumerate() {
             st.seed_network(&config.project_id, spec)
@@ -244,6 +275,7 @@ impl State {
                 .map(|change| {
                     let what = ResourceChange::of(&change);
                     mutation::apply(&mut self.store, change);
+                    self.listeners_dirty |= key.kind == Kind::ForwardingRule;
                     what
                 })
                 .map_err(|e| (e, None)),

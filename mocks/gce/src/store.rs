@@ -74,6 +74,28 @@ impl Entry {
     }
 }
 
+/// A self-managed certificate's private key, as PEM. Kept apart from the resource (never in its
+/// JSON), so no read, dump, journal or log shows it; `Debug` prints no key material.
+#[derive(Clone)]
+pub(crate) struct PrivateKeyPem(String);
+
+impl PrivateKeyPem {
+    pub(crate) fn new(pem: String) -> Self {
+        PrivateKeyPem(pem)
+    }
+
+    /// The PEM text, for the data plane's TLS handshakes only.
+    pub(crate) fn pem(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PrivateKeyPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrivateKeyPem(<redacted>)")
+    }
+}
+
 /// Every resource and operation of the fake.
 #[derive(Debug)]
 pub(crate) struct Store {
@@ -87,6 +109,11 @@ pub(crate) struct Store {
     pub ops: OpTable,
     pub rng: Rng,
     next_external_ip: u32,
+    /// With the data plane on: the loopback block external IPv4 addresses come from, and the
+    /// host number to try next (1–253).
+    external_block: Option<(Ipv4Addr, u8)>,
+    /// Private keys of self-managed SSL certificates, removed with their certificate.
+    private_keys: HashMap<Key, PrivateKeyPem>,
     next_internal_ip: u32,
     next_instance_ip: u32,
     next_ipv6: u32,
@@ -105,7 +132,15 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub(crate) fn new(seed: u64, zones: &[String], op_retention: usize, generation: u64) -> Self {
+    /// An empty store. `external_block`: the data plane's loopback block, where external IPv4
+    /// addresses are allocated instead of `34.120.0.0/16`.
+    pub(crate) fn new(
+        seed: u64,
+        zones: &[String],
+        op_retention: usize,
+        generation: u64,
+        external_block: Option<Ipv4Addr>,
+    ) -> Self {
         Store {
             colls: HashMap::new(),
             referrers: HashMap::new(),
@@ -114,6 +149,8 @@ impl Store {
             ops: OpTable::new(op_retention),
             rng: Rng::new(seed),
             next_external_ip: u32::from(Ipv4Addr::new(34, 120, 0, 1)),
+            external_block: external_block.map(|b| (b, 1)),
+            private_keys: HashMap::new(),
             next_internal_ip: u32::from(Ipv4Addr::new(10, 200, 0, 2)),
             next_instance_ip: u32::from(Ipv4Addr::new(10, 128, 0, 2)),
             next_ipv6: 1,
@@ -280,6 +317,7 @@ impl Store {
         for r in &entry.refs {
             unindex(&mut self.referrers, r, key);
         }
+        self.private_keys.remove(key);
         for n in entry.members.instances().into_iter().flatten() {
             unindex(&mut self.holders, &key.sibling(Kind::Instance, n), key);
         }
@@ -324,11 +362,53 @@ impl Store {
         self.holders.get(instance).into_iter().flatten()
     }
 
-    /// A fresh external IPv4 address (reserved addresses and ephemeral forwarding-rule IPs).
+    /// A fresh external IPv4 address (reserved addresses and ephemeral forwarding-rule IPs):
+    /// the next of `34.120.0.0/16`, or with the data plane on the next free one of `.1`–`.253`
+    /// of its loopback block.
     pub(crate) fn allocate_external_ip(&mut self) -> String {
+        if let Some((base, next)) = self.external_block {
+            return self.allocate_in_block(base, next);
+        }
         let ip = Ipv4Addr::from(self.next_external_ip);
         self.next_external_ip = self.next_external_ip.wrapping_add(1);
         ip.to_string()
+    }
+
+    /// The first host of the block from `next` on (wrapping) that no address or forwarding rule
+    /// holds; when all 253 are taken, `next` again (a conflict the caller will see), since an
+    /// allocation cannot fail.
+    fn allocate_in_block(&mut self, base: Ipv4Addr, next: u8) -> String {
+        let [_, a, b, _] = base.octets();
+        let used: HashSet<&str> = self
+            .colls
+            .iter()
+            .filter_map(|(coll, entries)| match coll.kind {
+                Kind::Address => Some((entries, "address")),
+                Kind::ForwardingRule => Some((entries, "IPAddress")),
+                _ => None,
+            })
+            .flat_map(|(entries, field)| entries.values().filter_map(move |e| e.obj.get(field)))
+            .filter_map(Value::as_str)
+            .collect();
+        let host = (0..253u16)
+            .filter_map(|i| u8::try_from((u16::from(next) - 1 + i) % 253 + 1).ok())
+            .find(|h| !used.contains(Ipv4Addr::new(127, a, b, *h).to_string().as_str()))
+            .unwrap_or_else(|| {
+                tracing::warn!("every address of the data plane's block {base}/24 is in use; reusing one");
+                next
+            });
+        self.external_block = Some((base, host % 253 + 1));
+        Ipv4Addr::new(127, a, b, host).to_string()
+    }
+
+    /// Keeps the private key of a self-managed certificate (set when it is created).
+    pub(crate) fn set_private_key(&mut self, key: Key, pem: PrivateKeyPem) {
+        self.private_keys.insert(key, pem);
+    }
+
+    /// The private key of a self-managed certificate.
+    pub(crate) fn private_key(&self, key: &Key) -> Option<&PrivateKeyPem> {
+        self.private_keys.get(key)
     }
 
     /// A fresh internal IPv4 address (`addressType: INTERNAL`).
@@ -391,5 +471,43 @@ fn unindex(index: &mut HashMap<Key, BTreeSet<Key>>, target: &Key, user: &Key) {
         if set.is_empty() {
             index.remove(target);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_plane_addresses_are_the_free_hosts_of_the_block() {
+        let block = Ipv4Addr::new(127, 4, 5, 0);
+        let mut store = Store::new(0, &[], 10, 0, Some(block));
+        assert_eq!(store.allocate_external_ip(), "127.4.5.1");
+        assert_eq!(store.allocate_external_ip(), "127.4.5.2");
+        // .3 is held by a stored address: skipped.
+        let key = Key {
+            project: "p".into(),
+            scope: Scope::Global,
+            kind: Kind::Address,
+            name: "a".into(),
+        };
+        let mut obj = Obj::new();
+        obj.insert("address".into(), "127.4.5.3".into());
+        store.put(
+            key,
+            Entry {
+                obj,
+                refs: Vec::new(),
+                members: Members::None,
+            },
+        );
+        assert_eq!(store.allocate_external_ip(), "127.4.5.4");
+        // After .253 it wraps to the first free host.
+        store.external_block = Some((block, 253));
+        assert_eq!(store.allocate_external_ip(), "127.4.5.253");
+        assert_eq!(store.allocate_external_ip(), "127.4.5.1");
+
+        let mut off = Store::new(0, &[], 10, 0, None);
+        assert_eq!(off.allocate_external_ip(), "34.120.0.1");
     }
 }

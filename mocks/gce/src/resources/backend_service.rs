@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use crate::dataplane::HealthTable;
 use crate::errors::ApiError;
 use crate::json::{
     Obj, as_obj, as_str, default_value, enum_field, int_in_range, opt_array, opt_f64, opt_obj, opt_str,
@@ -238,8 +239,14 @@ fn backends(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
 }
 
 /// `POST .../backendServices/{name}/getHealth`: one entry per instance (instance group) or
-/// endpoint (NEG) of the named backend group.
-pub(crate) fn get_health(store: &Store, key: &Key, body: &Obj) -> Result<Obj, ApiError> {
+/// endpoint (NEG) of the named backend group. `probed`: the data plane's probe results, when it
+/// runs; an instance the admin API marked UNHEALTHY is UNHEALTHY either way.
+pub(crate) fn get_health(
+    store: &Store,
+    key: &Key,
+    body: &Obj,
+    probed: Option<&HealthTable>,
+) -> Result<Obj, ApiError> {
     let entry = store.get(key).ok_or_else(|| ApiError::not_found(&key.path()))?;
     let group = opt_str(body, "group", "resourceGroupReference.group")?.ok_or_else(|| {
         ApiError::invalid_field("resourceGroupReference.group", "", "A group must be specified.")
@@ -265,12 +272,10 @@ pub(crate) fn get_health(store: &Store, key: &Key, body: &Obj) -> Result<Obj, Ap
         kind: Kind::Instance,
         name: name.to_string(),
     };
-    let state = |k: &Key| {
-        if store.unhealthy.contains(k) {
-            "UNHEALTHY"
-        } else {
-            "HEALTHY"
-        }
+    let state = |k: &Key, port: i64| {
+        let healthy = !store.unhealthy.contains(k)
+            && probed.is_none_or(|t| u16::try_from(port).is_ok_and(|p| t.is_healthy(key, k, p)));
+        if healthy { "HEALTHY" } else { "UNHEALTHY" }
     };
     let mut statuses = Vec::new();
     match &gentry.members {
@@ -286,7 +291,7 @@ pub(crate) fn get_health(store: &Store, key: &Key, body: &Obj) -> Result<Obj, Ap
                     "ipAddress": ip,
                     "port": port,
                     "instance": ik.link(),
-                    "healthState": state(&ik),
+                    "healthState": state(&ik, port),
                 }));
             }
         }
@@ -297,7 +302,7 @@ pub(crate) fn get_health(store: &Store, key: &Key, body: &Obj) -> Result<Obj, Ap
                     "ipAddress": ep.ip,
                     "port": ep.port,
                     "instance": ik.link(),
-                    "healthState": state(&ik),
+                    "healthState": state(&ik, i64::from(ep.port)),
                 }));
             }
         }
@@ -317,7 +322,7 @@ fn health_response(statuses: Vec<Value>) -> Obj {
 
 /// The port traffic goes to: the group's named port matching the service's `portName`,
 /// else the service's `port`.
-fn serving_port(service: &Obj, group: &Obj) -> i64 {
+pub(crate) fn serving_port(service: &Obj, group: &Obj) -> i64 {
     let port_name = service.get("portName").and_then(Value::as_str);
     let named = group
         .get("namedPorts")

@@ -19,7 +19,7 @@ pub(crate) mod ssl_policy;
 mod target_proxy;
 pub(crate) mod url_map;
 
-pub(crate) use backend_service::get_health;
+pub(crate) use backend_service::{get_health, serving_port};
 pub(crate) use instance_group::list_instances;
 pub(crate) use network_endpoint_group::list_endpoints;
 
@@ -289,6 +289,15 @@ fn set_labels(obj: &mut Obj, body: &Obj) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// The private key an insert of a self-managed SSL certificate carries (checked by
+/// [`normalize`] already), to keep apart from the stored JSON.
+pub(crate) fn private_key(kind: Kind, body: &Obj) -> Option<String> {
+    match kind {
+        Kind::SslCertificate => ssl_certificate::private_key(body),
+        _ => None,
+    }
 }
 
 /// Fills what the server allocates when the change is applied (IP addresses).

@@ -1,5 +1,6 @@
 //! SSL certificates (global and regional): immutable. Self-managed ones must be valid PEM with a
-//! private key that matches the leaf certificate; the key is never returned. Managed ones are
+//! private key that matches the leaf certificate; the key is never returned (the store keeps it
+//! apart, for the data plane's TLS handshakes). Managed ones are
 //! reported ACTIVE at once (the fake serves no DNS to wait for).
 
 use rustls::pki_types::pem::PemObject;
@@ -32,6 +33,16 @@ pub(super) fn normalize(obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
         self_managed(obj)?;
     }
     Ok(Vec::new())
+}
+
+/// The private key of a self-managed certificate's insert body (`privateKey`, or
+/// `selfManaged.privateKey`); none for a managed one.
+pub(super) fn private_key(body: &Obj) -> Option<String> {
+    if body.get("type").and_then(Value::as_str) == Some("MANAGED") {
+        return None;
+    }
+    let field = |o: &Obj| o.get("privateKey").and_then(Value::as_str).map(str::to_string);
+    field(body).or_else(|| body.get("selfManaged").and_then(Value::as_object).and_then(field))
 }
 
 fn self_managed(obj: &mut Obj) -> Result<(), ApiError> {

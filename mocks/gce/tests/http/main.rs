@@ -4,6 +4,7 @@
 mod binary;
 mod common;
 mod constraints;
+mod dataplane;
 mod google_client;
 mod journal;
 mod knobs;
