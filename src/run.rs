@@ -344,6 +344,7 @@ async fn provider(
             reads: rate,
             mutations: rate,
             operation_polls: rate,
+            health_queries: RateLimits::default().health_queries,
         },
         operation_timeout: gce.operation_timeout,
         dry_run: args.dry_run,
