@@ -69,6 +69,13 @@ pub struct RunArgs {
     #[arg(long, env = "CLC_RESYNC_PERIOD", default_value = "10m", value_parser = parse_duration)]
     pub resync_period: Duration,
 
+    /// How often the health of every backend in use is read from the cloud (a full pass, start
+    /// to start; each backend is read once per pass whatever the number of Ingresses using it),
+    /// for the `ingress.kubernetes.io/backends` annotation and the `Degraded` state. `0` turns
+    /// polling off (the backends then show `Unknown`).
+    #[arg(long, env = "CLC_HEALTH_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub health_interval: Duration,
+
     /// How many Ingresses are reconciled at once.
     #[arg(long, env = "CLC_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
@@ -170,6 +177,12 @@ pub struct GceArgs {
     /// Burst of Compute API requests above the sustained rate.
     #[arg(long = "gce-burst", env = "GCE_BURST", default_value_t = 20)]
     pub burst: u32,
+
+    /// Health queries (`backendServices.getHealth`, one per backend service and zone) per second,
+    /// at most: a share of the reads of `--gce-qps`, which they count against too. A pass that
+    /// needs more than `--health-interval` allows at this rate takes longer.
+    #[arg(long = "gce-health-qps", env = "GCE_HEALTH_QPS", default_value_t = 2.0, value_parser = parse_rate)]
+    pub health_qps: f64,
 
     /// The largest URL map, in bytes, a load balancer may need before its Ingress is refused as
     /// too large. Google documents 64 KB for classic load balancers, and 1 MB for the global
@@ -320,6 +333,8 @@ mod tests {
         assert_eq!(args.gce.endpoint, cloud::gce::DEFAULT_ENDPOINT);
         assert_eq!(args.controller_name, "cloud-lb-controller.io/gce");
         assert_eq!(args.ingress_class, "gce");
+        assert_eq!(args.health_interval, Duration::from_secs(30));
+        assert_eq!(args.gce.health_qps, 2.0);
     }
 
     #[test]

@@ -209,6 +209,7 @@ async fn run_leader(
         resync: args.resync_period,
         watch_namespace: args.watch_namespace.clone(),
         fence,
+        health_interval: args.health_interval,
     });
 
     // Ready once the caches have synced.
@@ -344,6 +345,7 @@ async fn provider(
             reads: rate,
             mutations: rate,
             operation_polls: rate,
+            health_queries: Rate::health_queries(gce.health_qps),
         },
         operation_timeout: gce.operation_timeout,
         dry_run: args.dry_run,

@@ -548,11 +548,13 @@ async fn helm_values_reach_the_controller() {
             "targetTags": ["gke-prod-node", "web"],
             "qps": 5,
             "burst": 10,
+            "healthQps": 0.5,
             "classic": true,
             "credentialsSecret": "gce-key"
         },
         "zones": ["europe-west1-b", "europe-west1-c"],
         "clusterUID": "prod-1",
+        "healthInterval": "1m",
         "workloadIdentity": {"gcpServiceAccount": ""},
         "ingressClass": {"default": true},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "2", "memory": "512Mi"}},
@@ -574,6 +576,8 @@ async fn helm_values_reach_the_controller() {
     assert_eq!(args.gce.target_tags, ["gke-prod-node", "web"]);
     assert_eq!(args.gce.qps, 5.0);
     assert_eq!(args.gce.burst, 10);
+    assert_eq!(args.gce.health_qps, 0.5);
+    assert_eq!(args.health_interval, std::time::Duration::from_secs(60));
     assert!(args.gce.classic);
     assert_eq!(args.zones, ["europe-west1-b", "europe-west1-c"]);
     assert_eq!(args.cluster_uid.as_deref(), Some("prod-1"));

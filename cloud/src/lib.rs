@@ -21,4 +21,7 @@ pub mod provider;
 
 pub use error::{Error, ErrorCategory};
 pub use fence::WriteFence;
-pub use provider::{InfraStatus, LimitKind, LimitViolation, LoadBalancerStatus, Provider, ResourceKind};
+pub use provider::{
+    BackendHealth, InfraStatus, LimitKind, LimitViolation, LoadBalancerStatus, Provider, ResourceKind,
+    UnknownHealth,
+};

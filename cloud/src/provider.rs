@@ -1,7 +1,7 @@
 //! The interface every cloud implements.
 
 use crate::Error;
-use crate::model::{ClusterInfra, LoadBalancer, LoadBalancerKey};
+use crate::model::{BackendKey, ClusterInfra, LoadBalancer, LoadBalancerKey};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -32,6 +32,21 @@ pub trait Provider: Send + Sync {
     /// The load balancers this cluster owns in the cloud, read from the resources themselves,
     /// for garbage collection of those whose Ingress is gone.
     async fn list_owned(&self) -> Result<Vec<LoadBalancerKey>, Error>;
+
+    /// What the cloud's health checks say of the named backends (the names
+    /// [`LoadBalancerStatus::resources`] gives under [`ResourceKind::BackendService`]): one
+    /// entry per name, each read in bulk and read-only (it never needs the write fence). A
+    /// backend that could not be read is [`BackendHealth::Unknown`] with the reason; `Err` only
+    /// when nothing at all could be read. The default knows nothing: every backend is Unknown.
+    async fn backend_health(&self, names: &[String]) -> Result<BTreeMap<String, BackendHealth>, Error> {
+        Ok(names
+            .iter()
+            .map(|n| {
+                let reason = UnknownHealth::NotSupported;
+                (n.clone(), BackendHealth::Unknown { reason })
+            })
+            .collect())
+    }
 
     /// Deletes shared resources nothing uses any more (backends left behind by a failure or a
     /// crash). Called periodically; each call is idempotent.
@@ -136,6 +151,11 @@ pub struct LoadBalancerStatus {
     pub warnings: Vec<String>,
     /// Whether this call created, changed or deleted anything.
     pub changed: bool,
+    /// The Service port each backend resource serves, by the resource's name. A backend the
+    /// provider adds on its own (one answering requests no rule matches) serves none and is
+    /// not listed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub backend_ports: BTreeMap<String, BackendKey>,
 }
 
 impl LoadBalancerStatus {
@@ -143,6 +163,63 @@ impl LoadBalancerStatus {
     pub fn names(&self, kind: ResourceKind) -> &[String] {
         self.resources.get(&kind).map(Vec::as_slice).unwrap_or_default()
     }
+}
+
+/// What the cloud's health checks say of one backend (see [`Provider::backend_health`]).
+///
+/// The verdict follows ingress-gce (`pkg/backends/backends.go`, `Backends.Health`): a backend
+/// is healthy as soon as one instance (or endpoint) in any of its groups is; unhealthy when it
+/// has instances and none is; unknown when it has none or could not be read. Unlike
+/// ingress-gce, which answers `Unknown` as soon as one group's read fails even after another
+/// group showed a healthy instance, the verdict here does not depend on the order of the
+/// groups: a healthy instance anywhere makes the backend healthy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "state")]
+pub enum BackendHealth {
+    /// At least one instance is healthy.
+    Healthy {
+        /// Instances reported healthy, over every group read.
+        healthy: u32,
+        /// Instances reported, over every group read.
+        total: u32,
+    },
+    /// The backend has instances and none of them is healthy: it serves nothing.
+    Unhealthy {
+        /// Instances reported (every one of them unhealthy).
+        total: u32,
+    },
+    /// Nothing to judge, or nothing could be read.
+    Unknown { reason: UnknownHealth },
+}
+
+impl BackendHealth {
+    /// The spelling ingress-gce writes in `ingress.kubernetes.io/backends`: `HEALTHY`,
+    /// `UNHEALTHY` or `Unknown`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BackendHealth::Healthy { .. } => "HEALTHY",
+            BackendHealth::Unhealthy { .. } => "UNHEALTHY",
+            BackendHealth::Unknown { .. } => "Unknown",
+        }
+    }
+}
+
+/// Why a backend's health is unknown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum UnknownHealth {
+    /// The backend has no instance to check (no group, or only empty groups).
+    NoInstances,
+    /// The cloud has no backend of that name (not created yet, or deleted meanwhile).
+    NotFound,
+    /// A read failed; the message says which and why.
+    ReadFailed {
+        message: String,
+        /// Whether trying again later may succeed (a server error, a rate limit).
+        retryable: bool,
+    },
+    /// The provider cannot tell health.
+    NotSupported,
 }
 
 /// What [`Provider::ensure_infrastructure`] built.

@@ -1359,3 +1359,173 @@ async fn a_pass_that_only_adds_ports_reads_nothing_it_does_not_need() {
     assert_eq!(uses_lists(&gce), 2);
     assert_eq!(allowed(), json!(["30090"]));
 }
+
+/// The getHealth requests of the journal since `since`: (backend service, group) paths.
+fn health_queries(env: &Env, since: u64) -> Vec<(String, String)> {
+    env.gce
+        .journal_since(since)
+        .entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            fake_gce::JournalEvent::Request(r) if r.path.ends_with("/getHealth") => {
+                Some((r.method.clone(), r.path.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn backend_health_asks_each_group_once_and_writes_nothing() {
+    let env = Env::start(&[30080]).await;
+    let mut lb = lb("default", "web", vec![backend("default", "echo", 80, 30080)]);
+    // No default backend of its own: the provider adds one, which has no groups.
+    lb.routes.default_backend = None;
+    let status = env.provider.ensure(&lb).await.expect("ensure");
+    let echo = env.provider.namer().backend("default", "echo", 80);
+    let default = env.provider.namer().default_backend();
+    assert_eq!(
+        status.backend_ports,
+        std::collections::BTreeMap::from([(echo.clone(), BackendKey::new("default", "echo", 80))]),
+        "the default backend serves no Service port"
+    );
+    let mut names = status.names(ResourceKind::BackendService).to_vec();
+    names.sort();
+    assert_eq!(names, {
+        let mut n = vec![echo.clone(), default.clone()];
+        n.sort();
+        n
+    });
+    names.push("clb-not-there".into());
+
+    env.gce.reset_stats();
+    let since = env.gce.journal().next_seq;
+    let health = env.provider.backend_health(&names).await.expect("health");
+    assert_eq!(
+        health[&echo],
+        cloud::BackendHealth::Healthy { healthy: 3, total: 3 }
+    );
+    assert_eq!(
+        health[&default],
+        cloud::BackendHealth::Unknown {
+            reason: cloud::UnknownHealth::NoInstances
+        }
+    );
+    assert_eq!(
+        health["clb-not-there"],
+        cloud::BackendHealth::Unknown {
+            reason: cloud::UnknownHealth::NotFound
+        }
+    );
+    // One query per group of each backend service (two zones), none for the group-less one;
+    // the groups come from one list of the backend services.
+    let queries = health_queries(&env, since);
+    assert_eq!(queries.len(), 2, "{queries:?}");
+    assert!(queries.iter().all(|(m, p)| m == "POST" && p.contains(&echo)));
+    let stats = env.gce.stats();
+    assert_eq!(stats.total.mutations, 0, "{stats:?}");
+    assert_eq!(stats.kind("backendServices").lists, 1, "{stats:?}");
+
+    for (zone, node) in [
+        ("us-central1-a", "node-a1"),
+        ("us-central1-a", "node-a2"),
+        ("us-central1-b", "node-b1"),
+    ] {
+        assert!(env.gce.set_instance_health(zone, node, false));
+    }
+    let sick = env
+        .provider
+        .backend_health(std::slice::from_ref(&echo))
+        .await
+        .expect("health");
+    assert_eq!(sick[&echo], cloud::BackendHealth::Unhealthy { total: 3 });
+    env.gce.set_instance_health("us-central1-b", "node-b1", true);
+    let back = env
+        .provider
+        .backend_health(std::slice::from_ref(&echo))
+        .await
+        .expect("health");
+    assert_eq!(
+        back[&echo],
+        cloud::BackendHealth::Healthy { healthy: 1, total: 3 }
+    );
+}
+
+#[tokio::test]
+async fn backend_health_needs_no_write_permission_and_survives_a_failing_group() {
+    let env = Env::start(&[30080]).await;
+    let lb = lb("default", "web", vec![backend("default", "echo", 80, 30080)]);
+    env.provider.ensure(&lb).await.expect("ensure");
+    let echo = env.provider.namer().backend("default", "echo", 80);
+    // A replica that may not write (a standby, a leader whose lease lapsed) still reads.
+    let reader = new_provider(&env.gce, |c| c.compute.fence = cloud::WriteFence::shut());
+    let health = reader
+        .backend_health(std::slice::from_ref(&echo))
+        .await
+        .expect("health");
+    assert_eq!(
+        health[&echo],
+        cloud::BackendHealth::Healthy { healthy: 3, total: 3 }
+    );
+
+    // A transient failure is retried like any read.
+    env.gce
+        .add_fault(
+            FaultRule::new(
+                "POST",
+                ".*/getHealth$",
+                FaultAction::Error {
+                    status: 503,
+                    reason: "backendError".into(),
+                    message: "Backend Error".into(),
+                },
+            )
+            .times(1),
+        )
+        .unwrap();
+    let health = reader
+        .backend_health(std::slice::from_ref(&echo))
+        .await
+        .expect("health");
+    assert_eq!(
+        health[&echo],
+        cloud::BackendHealth::Healthy { healthy: 3, total: 3 }
+    );
+
+    // A group whose health cannot be read makes the backend Unknown unless another group has a
+    // healthy instance; the failure is told.
+    for (zone, node) in [
+        ("us-central1-a", "node-a1"),
+        ("us-central1-a", "node-a2"),
+        ("us-central1-b", "node-b1"),
+    ] {
+        env.gce.set_instance_health(zone, node, false);
+    }
+    env.gce
+        .add_fault(FaultRule::new(
+            "POST",
+            ".*/getHealth$",
+            FaultAction::Error {
+                status: 403,
+                reason: "forbidden".into(),
+                message: "Required 'compute.backendServices.get' permission".into(),
+            },
+        ))
+        .unwrap();
+    let health = reader
+        .backend_health(std::slice::from_ref(&echo))
+        .await
+        .expect("health");
+    match &health[&echo] {
+        cloud::BackendHealth::Unknown {
+            reason: cloud::UnknownHealth::ReadFailed { message, retryable },
+        } => {
+            assert!(!retryable);
+            assert!(
+                message.contains(&echo) && message.contains("forbidden"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,16 +1,17 @@
 //! What every reconcile shares.
 
 use super::events::Events;
+use super::health::HealthCache;
 use super::infra::InfraSync;
 use super::stores::Stores;
 use crate::telemetry::liveness::Liveness;
 use crate::telemetry::metrics::Metrics;
 use crate::translate;
 use cloud::model::LoadBalancer;
-use cloud::{LoadBalancerStatus, Provider, WriteFence};
+use cloud::{LoadBalancerStatus, Provider, ResourceKind, WriteFence};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::reflector::ObjectRef;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -73,6 +74,12 @@ pub struct Context {
     pub watch_namespace: Option<String>,
     /// This replica's permission to write (to the cloud and to the Ingresses).
     pub fence: WriteFence,
+    /// Backend health as last polled (see [`super::health`]).
+    pub health: HealthCache,
+    /// Per Ingress, the backends last told (in the state and an Event) to have no healthy
+    /// instance, so that a transition is told once even when a reconcile reads an Ingress
+    /// from before its own last write.
+    unhealthy_told: Mutex<HashMap<String, BTreeSet<String>>>,
     memo: Mutex<HashMap<String, Memo>>,
     failures: Mutex<HashMap<String, u32>>,
     primed: tokio::sync::OnceCell<()>,
@@ -92,6 +99,8 @@ pub struct Parts {
     pub resync: Duration,
     pub watch_namespace: Option<String>,
     pub fence: WriteFence,
+    /// How often backend health is polled; zero turns polling off.
+    pub health_interval: Duration,
 }
 
 /// Ingresses to reconcile again, outside any watch event (see [`Context::requeue`]).
@@ -112,6 +121,7 @@ impl Context {
             resync,
             watch_namespace,
             fence,
+            health_interval,
         } = parts;
         let (requeue, requeues) = tokio::sync::mpsc::unbounded_channel();
         let ctx = Self {
@@ -127,6 +137,8 @@ impl Context {
             resync,
             watch_namespace,
             fence,
+            health: HealthCache::new(health_interval),
+            unhealthy_told: Mutex::new(HashMap::new()),
             memo: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             primed: tokio::sync::OnceCell::new(),
@@ -220,9 +232,43 @@ impl Context {
             .insert(key.to_owned(), memo);
     }
 
+    /// Every backend resource the served load balancers use (as their last ensure named them),
+    /// with the Ingresses using each.
+    pub fn backend_users(&self) -> BTreeMap<String, Vec<String>> {
+        let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (key, m) in memo.iter() {
+            for name in m.status.names(ResourceKind::BackendService) {
+                users.entry(name.clone()).or_default().push(key.clone());
+            }
+        }
+        users
+    }
+
+    /// The backends last told to have no healthy instance on this Ingress, if this process
+    /// told anything.
+    pub fn unhealthy_told(&self, key: &str) -> Option<BTreeSet<String>> {
+        self.unhealthy_told
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    pub fn set_unhealthy_told(&self, key: &str, backends: BTreeSet<String>) {
+        self.unhealthy_told
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned(), backends);
+    }
+
     /// Forgets everything about an Ingress no longer served.
     pub fn forget(&self, key: &str) {
         self.memo.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.unhealthy_told
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
         self.failures
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -34,6 +34,11 @@ pub const DELETED: &str = "Deleted";
 pub const INFRASTRUCTURE: &str = "InfrastructureWarning";
 /// The health-check firewall rule needs a change the controller may not make itself.
 pub const FIREWALL_CHANGE_REQUIRED: &str = "FirewallChangeRequired";
+/// A backend service of the load balancer has instances and none of them is healthy: requests
+/// routed to it fail. Also the `Degraded` state's reason.
+pub const NO_HEALTHY_BACKEND: &str = "NoHealthyBackend";
+/// Every backend that had no healthy instance has one again (or is no longer known not to).
+pub const BACKEND_RECOVERED: &str = "BackendRecovered";
 
 /// How long a published event is remembered for folding repeats.
 const FOLD_WINDOW: Duration = Duration::from_secs(6 * 60);

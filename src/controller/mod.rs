@@ -4,6 +4,7 @@
 //! - [`stores`]: one watch per kind, feeding both the caches and the reconcile triggers.
 //! - [`reconcile`]: class filter → finalizer → translate → ensure → status, annotations, Events.
 //! - [`infra`]: nodes and node ports → the cluster-wide cloud resources, debounced.
+//! - [`health`]: backend health, polled in bulk, shown on the Ingresses using each backend.
 //! - [`gc`]: load balancers whose Ingress is gone.
 //! - [`report`], [`events`]: what the user sees on the Ingress.
 
@@ -11,6 +12,7 @@ pub mod context;
 pub mod error;
 pub mod events;
 pub mod gc;
+pub mod health;
 pub mod infra;
 pub mod reconcile;
 pub mod report;
@@ -28,8 +30,9 @@ use stores::Streams;
 use tokio_util::sync::CancellationToken;
 
 /// Runs the controller until `cancel` fires: every writer (the reconciler, the infrastructure
-/// loop, the garbage collector) then finishes what it is doing and stops, and only then does this
-/// return. None of them runs detached, so aborting this future stops them all.
+/// loop, the garbage collector) then finishes what it is doing and stops, and the health poller
+/// (which only reads) stops at once; only then does this return. None of them runs detached, so
+/// aborting this future stops them all. The caller runs it only while this replica leads.
 pub async fn run(
     ctx: Arc<Context>,
     streams: Streams,
@@ -47,6 +50,7 @@ pub async fn run(
     } = streams;
     let infra = ctx.infra.clone().run(nodes, ctx.resync, cancel.clone());
     let collector = collect_garbage(ctx.clone(), cancel.clone());
+    let health = health::poll(ctx.clone(), cancel.clone());
 
     let by_service = ctx.stores.clone();
     let by_secret = ctx.stores.clone();
@@ -78,7 +82,7 @@ pub async fn run(
                 tracing::debug!(error = %e, "reconcile");
             }
         });
-    tokio::join!(controller, infra, collector);
+    tokio::join!(controller, infra, collector, health);
 }
 
 fn stream_of<T: Send>(

@@ -176,20 +176,15 @@ async fn report(
         _ => "HTTP",
     };
     let serving = format!("serving {frontends} at {}", status.address);
-    let state = match problem {
-        None => State::new("Ready", "Synced", &serving, observed),
-        Some(p) => State::new(
-            "Degraded",
-            p.reason,
-            format!(
-                "{serving}, but the cluster-wide resources are not all in place: {}",
-                p.message
-            ),
-            observed,
-        ),
-    }
-    .at(&status.address);
-    let wanted = report::annotations(status, &state);
+    // Health as the poller last read it; the state follows it (see report::serving_state).
+    let backends = report::backend_reports(
+        status,
+        ingress,
+        |name| ctx.health.get(name).map(|r| r.health),
+        ctx.health.enabled(),
+    );
+    let state = report::serving_state(&serving, problem, &backends, observed).at(&status.address);
+    let wanted = report::annotations(status, &backends, &state);
     let ips = report::status_ips(ingress);
     let first_time = ips.is_empty();
     let moved = !status.address.is_empty() && ips != [status.address.clone()];
@@ -205,8 +200,9 @@ async fn report(
     } else if let Some(patch) = report::annotation_patch(ingress, &wanted) {
         patch_merge(ingress, ctx, &patch).await?;
     }
+    let degraded = state.state == "Degraded";
     ctx.metrics
-        .set_state(key, Some(if problem.is_some() { "Degraded" } else { "Ready" }));
+        .set_state(key, Some(if degraded { "Degraded" } else { "Ready" }));
 
     let reference = reference(ingress);
     if moved {
@@ -236,6 +232,17 @@ async fn report(
             .publish(&reference, Kind::Warning, events::CONFIG_WARNING, "Sync", warning)
             .await;
     }
+    // A change of backend health is told once: against what this process told last, or, after a
+    // restart or a change of leader, what the Ingress showed before this reconcile wrote.
+    let before = ctx
+        .unhealthy_told(key)
+        .unwrap_or_else(|| report::unhealthy_shown(ingress));
+    if let Some((kind, reason, note)) = report::health_transition(&before, &backends) {
+        ctx.events
+            .publish(&reference, kind, reason, "Health", &note)
+            .await;
+    }
+    ctx.set_unhealthy_told(key, report::unhealthy_names(&backends));
     Ok(())
 }
 

@@ -1,12 +1,16 @@
 //! What the controller writes back on the Ingress, computed purely: the state annotation, the
-//! annotations naming the cloud resources (ingress-gce's keys), and the status address.
+//! annotations naming the cloud resources (ingress-gce's keys) and the health of the backends,
+//! the status address, and the Events a change of backend health deserves.
 
+use super::events::{self, Kind};
+use super::infra::InfraProblem;
 use crate::annotations as keys;
 use crate::translate;
-use cloud::{LoadBalancerStatus, ResourceKind};
+use cloud::model::BackendKey;
+use cloud::{BackendHealth, LoadBalancerStatus, ResourceKind};
 use k8s_openapi::api::networking::v1::Ingress;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The longest state message written; a longer one is cut, saying how much was left out, so
 /// that the annotation (and the Ingress's 256 KiB of annotations) stays within bounds whatever
@@ -189,16 +193,16 @@ pub fn inputs_digest(ingress: &Ingress, objects: &dyn translate::Objects) -> Str
         .collect()
 }
 
-/// The annotations naming the resources of a load balancer (ingress-gce's keys), plus the state.
-/// Keys whose resource does not exist map to `None` (to be removed).
-pub fn annotations(status: &LoadBalancerStatus, state: &State) -> BTreeMap<&'static str, Option<String>> {
+/// The annotations naming the resources of a load balancer (ingress-gce's keys), with the
+/// health of its backends, plus the state. Keys whose resource does not exist map to `None`
+/// (to be removed).
+pub fn annotations(
+    status: &LoadBalancerStatus,
+    backends: &[BackendReport],
+    state: &State,
+) -> BTreeMap<&'static str, Option<String>> {
     let one = |kind| status.names(kind).first().cloned();
     let list = |kind| Some(status.names(kind).join(",")).filter(|s| !s.is_empty());
-    let backends: BTreeMap<&str, &str> = status
-        .names(ResourceKind::BackendService)
-        .iter()
-        .map(|n| (n.as_str(), "Unknown"))
-        .collect();
     BTreeMap::from([
         (keys::URL_MAP, one(ResourceKind::UrlMap)),
         (keys::REDIRECT_URL_MAP, one(ResourceKind::RedirectUrlMap)),
@@ -210,12 +214,243 @@ pub fn annotations(status: &LoadBalancerStatus, state: &State) -> BTreeMap<&'sta
         (keys::TARGET_PROXY, one(ResourceKind::TargetHttpProxy)),
         (keys::HTTPS_TARGET_PROXY, one(ResourceKind::TargetHttpsProxy)),
         (keys::SSL_CERT, list(ResourceKind::SslCertificate)),
-        (
-            keys::BACKENDS,
-            Some(serde_json::to_string(&backends).unwrap_or_default()).filter(|_| !backends.is_empty()),
-        ),
+        (keys::BACKENDS, backends_annotation(backends)),
         (keys::STATE, Some(state.to_json())),
     ])
+}
+
+/// A backend's health as the Ingress shows it, in ingress-gce's spellings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    Healthy,
+    /// It has instances and none of them is healthy.
+    Unhealthy,
+    Unknown,
+}
+
+impl Shown {
+    /// The value in [`keys::BACKENDS`]: `HEALTHY`, `UNHEALTHY` or `Unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shown::Healthy => "HEALTHY",
+            Shown::Unhealthy => "UNHEALTHY",
+            Shown::Unknown => "Unknown",
+        }
+    }
+
+    fn parse(value: &str) -> Option<Shown> {
+        match value {
+            "HEALTHY" => Some(Shown::Healthy),
+            "UNHEALTHY" => Some(Shown::Unhealthy),
+            "Unknown" => Some(Shown::Unknown),
+            _ => None,
+        }
+    }
+
+    fn of(health: &BackendHealth) -> Shown {
+        match health {
+            BackendHealth::Healthy { .. } => Shown::Healthy,
+            BackendHealth::Unhealthy { .. } => Shown::Unhealthy,
+            BackendHealth::Unknown { .. } => Shown::Unknown,
+        }
+    }
+}
+
+/// One backend resource of a load balancer, as the Ingress shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendReport {
+    /// The cloud resource's name (the key in [`keys::BACKENDS`]).
+    pub name: String,
+    /// The Service port it serves; `None` for one the provider added (the default backend).
+    pub serves: Option<BackendKey>,
+    pub shown: Shown,
+    /// Healthy and total instances, when read in this process.
+    pub counts: Option<(u32, u32)>,
+}
+
+impl BackendReport {
+    /// `backend NAME: 0 of 3 instances healthy (Service default/web port 80)`.
+    pub fn describe(&self) -> String {
+        let health = match (self.counts, self.shown) {
+            (Some((healthy, total)), Shown::Healthy | Shown::Unhealthy) => {
+                format!("{healthy} of {total} instances healthy")
+            }
+            (None, Shown::Healthy) => "healthy".to_owned(),
+            (None, Shown::Unhealthy) => "no healthy instance".to_owned(),
+            (_, Shown::Unknown) => "health unknown".to_owned(),
+        };
+        match &self.serves {
+            Some(k) => format!(
+                "backend {}: {health} (Service {}/{} port {})",
+                self.name, k.namespace, k.service, k.port
+            ),
+            None => format!("backend {}: {health}", self.name),
+        }
+    }
+}
+
+/// The backends of `status`, each with its health: as `read` last read it; or, for one not read
+/// yet in this process (after a restart, before the first poll reaches it) and when `carry`,
+/// as the Ingress shows it already, so that a restart rewrites nothing; or Unknown.
+pub fn backend_reports(
+    status: &LoadBalancerStatus,
+    ingress: &Ingress,
+    read: impl Fn(&str) -> Option<BackendHealth>,
+    carry: bool,
+) -> Vec<BackendReport> {
+    let current = if carry {
+        backends_shown(ingress)
+    } else {
+        BTreeMap::new()
+    };
+    status
+        .names(ResourceKind::BackendService)
+        .iter()
+        .map(|name| {
+            let (shown, counts) = match read(name) {
+                Some(health) => {
+                    let counts = match health {
+                        BackendHealth::Healthy { healthy, total } => Some((healthy, total)),
+                        BackendHealth::Unhealthy { total } => Some((0, total)),
+                        BackendHealth::Unknown { .. } => None,
+                    };
+                    (Shown::of(&health), counts)
+                }
+                None => (
+                    current.get(name.as_str()).copied().unwrap_or(Shown::Unknown),
+                    None,
+                ),
+            };
+            BackendReport {
+                name: name.clone(),
+                serves: status.backend_ports.get(name).cloned(),
+                shown,
+                counts,
+            }
+        })
+        .collect()
+}
+
+/// The value of [`keys::BACKENDS`]: `{"NAME":"HEALTHY",…}`, or `None` without backends.
+pub fn backends_annotation(backends: &[BackendReport]) -> Option<String> {
+    let map: BTreeMap<&str, &str> = backends
+        .iter()
+        .map(|b| (b.name.as_str(), b.shown.as_str()))
+        .collect();
+    (!map.is_empty()).then(|| serde_json::to_string(&map).unwrap_or_default())
+}
+
+/// What the Ingress's [`keys::BACKENDS`] shows now, by backend name.
+fn backends_shown(ingress: &Ingress) -> BTreeMap<String, Shown> {
+    let Some(raw) = ingress
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(keys::BACKENDS))
+    else {
+        return BTreeMap::new();
+    };
+    serde_json::from_str::<BTreeMap<String, String>>(raw)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(name, value)| Shown::parse(&value).map(|s| (name, s)))
+        .collect()
+}
+
+/// The backends the Ingress shows UNHEALTHY now.
+pub fn unhealthy_shown(ingress: &Ingress) -> BTreeSet<String> {
+    backends_shown(ingress)
+        .into_iter()
+        .filter(|(_, s)| *s == Shown::Unhealthy)
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// The state of a load balancer that serves at all: `Ready`; or `Degraded` when a backend has
+/// instances and none of them is healthy (reason [`events::NO_HEALTHY_BACKEND`], each such
+/// backend named with the Service port it serves) or the cluster-wide resources are not all in
+/// place (the problem's reason), the message telling both. A backend whose health is unknown
+/// degrades nothing.
+pub fn serving_state(
+    serving: &str,
+    problem: Option<&InfraProblem>,
+    backends: &[BackendReport],
+    observed: &Observed,
+) -> State {
+    let unhealthy: Vec<String> = backends
+        .iter()
+        .filter(|b| b.shown == Shown::Unhealthy)
+        .map(BackendReport::describe)
+        .collect();
+    let infra = |p: &InfraProblem| format!("the cluster-wide resources are not all in place: {}", p.message);
+    if unhealthy.is_empty() {
+        return match problem {
+            None => State::new("Ready", "Synced", serving, observed),
+            Some(p) => State::new(
+                "Degraded",
+                p.reason,
+                format!("{serving}, but {}", infra(p)),
+                observed,
+            ),
+        };
+    }
+    let mut message = format!(
+        "{serving}, but requests to a backend with no healthy instance fail: {}",
+        unhealthy.join("; ")
+    );
+    if let Some(p) = problem {
+        message.push_str("; and ");
+        message.push_str(&infra(p));
+    }
+    State::new("Degraded", events::NO_HEALTHY_BACKEND, message, observed)
+}
+
+/// The Event a change of backend health deserves, given the backends told before to have no
+/// healthy instance: a Warning naming the backends that newly have none, or, once none is left
+/// without, a Normal one; nothing otherwise (a poll that changes nothing tells nothing).
+pub fn health_transition(
+    before: &BTreeSet<String>,
+    backends: &[BackendReport],
+) -> Option<(Kind, &'static str, String)> {
+    let unhealthy: Vec<&BackendReport> = backends.iter().filter(|b| b.shown == Shown::Unhealthy).collect();
+    let newly: Vec<String> = unhealthy
+        .iter()
+        .filter(|b| !before.contains(&b.name))
+        .map(|b| b.describe())
+        .collect();
+    if !newly.is_empty() {
+        let note = format!(
+            "no healthy instance, requests routed there fail: {}",
+            newly.join("; ")
+        );
+        return Some((Kind::Warning, events::NO_HEALTHY_BACKEND, note));
+    }
+    if unhealthy.is_empty() && !before.is_empty() {
+        let recovered: Vec<String> = backends
+            .iter()
+            .filter(|b| before.contains(&b.name))
+            .map(BackendReport::describe)
+            .collect();
+        let note = if recovered.is_empty() {
+            "the backends that had no healthy instance are no longer used".to_owned()
+        } else {
+            format!(
+                "no backend is left without a healthy instance: {}",
+                recovered.join("; ")
+            )
+        };
+        return Some((Kind::Normal, events::BACKEND_RECOVERED, note));
+    }
+    None
+}
+
+/// The names of the backends shown UNHEALTHY among `backends`.
+pub fn unhealthy_names(backends: &[BackendReport]) -> BTreeSet<String> {
+    backends
+        .iter()
+        .filter(|b| b.shown == Shown::Unhealthy)
+        .map(|b| b.name.clone())
+        .collect()
 }
 
 /// Every annotation key the controller writes, for removal when it lets an Ingress go.
@@ -405,7 +640,8 @@ mod tests {
     fn annotations_name_resources_and_drop_missing_ones() {
         let ing = ingress(&[(keys::HTTPS_FORWARDING_RULE, "old"), ("user/key", "kept")]);
         let state = State::new("Ready", "Synced", "ok", &observed(&ing));
-        let wanted = annotations(&status(), &state);
+        let backends = backend_reports(&status(), &ing, |_| None, true);
+        let wanted = annotations(&status(), &backends, &state);
         let patch = annotation_patch(&ing, &wanted).unwrap();
         let a = &patch["metadata"]["annotations"];
         assert_eq!(a[keys::URL_MAP], "um");
@@ -426,12 +662,237 @@ mod tests {
     fn no_patch_when_annotations_match() {
         let ing = ingress(&[]);
         let state = State::new("Ready", "Synced", "ok", &observed(&ing));
-        let wanted = annotations(&status(), &state);
+        let backends = backend_reports(&status(), &ing, |_| None, true);
+        let wanted = annotations(&status(), &backends, &state);
         let pairs: Vec<(String, String)> = wanted
             .iter()
             .filter_map(|(k, v)| v.clone().map(|v| ((*k).to_owned(), v)))
             .collect();
         let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(annotation_patch(&ingress(&refs), &wanted), None);
+    }
+
+    /// A status with two backend services: `be-web` serving `default/web:80`, and the
+    /// provider's own `be-default`.
+    fn two_backends() -> LoadBalancerStatus {
+        let mut s = status();
+        s.resources.insert(
+            ResourceKind::BackendService,
+            vec!["be-web".into(), "be-default".into()],
+        );
+        s.backend_ports
+            .insert("be-web".into(), BackendKey::new("default", "web", 80));
+        s
+    }
+
+    fn healthy(healthy: u32, total: u32) -> Option<BackendHealth> {
+        Some(BackendHealth::Healthy { healthy, total })
+    }
+
+    fn unhealthy(total: u32) -> Option<BackendHealth> {
+        Some(BackendHealth::Unhealthy { total })
+    }
+
+    fn unknown() -> Option<BackendHealth> {
+        Some(BackendHealth::Unknown {
+            reason: cloud::UnknownHealth::NoInstances,
+        })
+    }
+
+    #[test]
+    fn backend_health_becomes_the_annotation_and_the_state() {
+        let ing = ingress(&[]);
+        let obs = observed(&ing);
+        let serving = "serving HTTP at 1.2.3.4";
+        let infra = InfraProblem {
+            reason: events::FIREWALL_CHANGE_REQUIRED,
+            message: "run gcloud".into(),
+        };
+        // (what, health of be-web, infrastructure problem, annotation, state, reason, message)
+        type Case<'a> = (
+            &'a str,
+            Option<BackendHealth>,
+            Option<&'a InfraProblem>,
+            &'a str,
+            &'a str,
+            &'a str,
+            &'a str,
+        );
+        let cases: [Case; 7] = [
+            (
+                "healthy",
+                healthy(1, 3),
+                None,
+                r#"{"be-default":"Unknown","be-web":"HEALTHY"}"#,
+                "Ready",
+                "Synced",
+                serving,
+            ),
+            (
+                "not read yet",
+                None,
+                None,
+                r#"{"be-default":"Unknown","be-web":"Unknown"}"#,
+                "Ready",
+                "Synced",
+                serving,
+            ),
+            (
+                "unknown degrades nothing",
+                unknown(),
+                None,
+                r#"{"be-default":"Unknown","be-web":"Unknown"}"#,
+                "Ready",
+                "Synced",
+                serving,
+            ),
+            (
+                "no healthy instance",
+                unhealthy(3),
+                None,
+                r#"{"be-default":"Unknown","be-web":"UNHEALTHY"}"#,
+                "Degraded",
+                events::NO_HEALTHY_BACKEND,
+                "serving HTTP at 1.2.3.4, but requests to a backend with no healthy instance fail: backend be-web: \
+                 0 of 3 instances healthy (Service default/web port 80)",
+            ),
+            (
+                "an infrastructure problem alone",
+                healthy(3, 3),
+                Some(&infra),
+                r#"{"be-default":"Unknown","be-web":"HEALTHY"}"#,
+                "Degraded",
+                events::FIREWALL_CHANGE_REQUIRED,
+                "serving HTTP at 1.2.3.4, but the cluster-wide resources are not all in place: run gcloud",
+            ),
+            (
+                "both: the backend first, both told",
+                unhealthy(2),
+                Some(&infra),
+                r#"{"be-default":"Unknown","be-web":"UNHEALTHY"}"#,
+                "Degraded",
+                events::NO_HEALTHY_BACKEND,
+                "serving HTTP at 1.2.3.4, but requests to a backend with no healthy instance fail: backend be-web: \
+                 0 of 2 instances healthy (Service default/web port 80); and the cluster-wide resources are not \
+                 all in place: run gcloud",
+            ),
+            (
+                "healthy again",
+                healthy(1, 2),
+                None,
+                r#"{"be-default":"Unknown","be-web":"HEALTHY"}"#,
+                "Ready",
+                "Synced",
+                serving,
+            ),
+        ];
+        for (what, health, problem, annotation, state, reason, message) in cases {
+            let backends = backend_reports(
+                &two_backends(),
+                &ing,
+                |n| if n == "be-web" { health.clone() } else { unknown() },
+                true,
+            );
+            assert_eq!(
+                backends_annotation(&backends).as_deref(),
+                Some(annotation),
+                "{what}"
+            );
+            let st = serving_state(serving, problem, &backends, &obs);
+            assert_eq!(
+                (st.state.as_str(), st.reason.as_str(), st.message.as_str()),
+                (state, reason, message),
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_backend_not_read_yet_keeps_what_the_ingress_shows() {
+        let shown = r#"{"be-default":"Unknown","be-web":"UNHEALTHY"}"#;
+        let ing = ingress(&[(keys::BACKENDS, shown)]);
+        let carried = backend_reports(&two_backends(), &ing, |_| None, true);
+        assert_eq!(
+            backends_annotation(&carried).as_deref(),
+            Some(shown),
+            "no write after a restart"
+        );
+        assert_eq!(unhealthy_shown(&ing), BTreeSet::from(["be-web".to_owned()]));
+        let st = serving_state("serving", None, &carried, &observed(&ing));
+        assert_eq!(st.state, "Degraded");
+        assert!(
+            st.message
+                .ends_with("backend be-web: no healthy instance (Service default/web port 80)"),
+            "{}",
+            st.message
+        );
+        // With polling off, nothing is carried: what is not read is Unknown.
+        let off = backend_reports(&two_backends(), &ing, |_| None, false);
+        assert!(off.iter().all(|b| b.shown == Shown::Unknown));
+        // Garbage in the annotation is not carried either.
+        let ing = ingress(&[(keys::BACKENDS, "{not json")]);
+        let carried = backend_reports(&two_backends(), &ing, |_| None, true);
+        assert!(carried.iter().all(|b| b.shown == Shown::Unknown));
+    }
+
+    #[test]
+    fn health_events_are_told_once_per_transition() {
+        let ing = ingress(&[]);
+        let reports = |health: Option<BackendHealth>| {
+            backend_reports(
+                &two_backends(),
+                &ing,
+                |n| if n == "be-web" { health.clone() } else { None },
+                false,
+            )
+        };
+        let none = BTreeSet::new();
+        let web = BTreeSet::from(["be-web".to_owned()]);
+        // (what, told before, health of be-web now, event kind and reason)
+        let cases = [
+            ("healthy, nothing told", &none, healthy(2, 2), None),
+            (
+                "to no healthy instance",
+                &none,
+                unhealthy(2),
+                Some((Kind::Warning, events::NO_HEALTHY_BACKEND)),
+            ),
+            ("still none: a poll, not a transition", &web, unhealthy(2), None),
+            ("fewer instances, still none", &web, unhealthy(1), None),
+            (
+                "recovered",
+                &web,
+                healthy(1, 2),
+                Some((Kind::Normal, events::BACKEND_RECOVERED)),
+            ),
+            (
+                "unknown now: no longer known to have none",
+                &web,
+                unknown(),
+                Some((Kind::Normal, events::BACKEND_RECOVERED)),
+            ),
+            ("unknown, nothing told", &none, unknown(), None),
+        ];
+        for (what, before, health, want) in cases {
+            let backends = reports(health);
+            let got = health_transition(before, &backends);
+            assert_eq!(got.as_ref().map(|(k, r, _)| (*k, *r)), want, "{what}");
+            if let Some((kind, _, note)) = got {
+                let expected = match kind {
+                    Kind::Warning => {
+                        "no healthy instance, requests routed there fail: backend be-web: 0 of 2 instances \
+                                      healthy (Service default/web port 80)"
+                    }
+                    Kind::Normal => "no backend is left without a healthy instance: backend be-web:",
+                };
+                assert!(note.starts_with(expected), "{what}: {note}");
+            }
+        }
+        // A backend no longer used recovers the Ingress too.
+        let gone = health_transition(&BTreeSet::from(["be-old".to_owned()]), &reports(healthy(1, 1)));
+        assert_eq!(
+            gone.map(|(_, _, n)| n).as_deref(),
+            Some("the backends that had no healthy instance are no longer used")
+        );
     }
 }

@@ -32,6 +32,11 @@ pub struct StateLabels {
     pub state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HealthLabels {
+    pub health: &'static str,
+}
+
 /// Every metric the controller exports, prefixed `cloud_lb_controller_`.
 pub struct Metrics {
     registry: Registry,
@@ -41,6 +46,8 @@ pub struct Metrics {
     cloud_requests: Family<CloudLabels, Counter>,
     infrastructure_syncs: Family<ResultLabels, Counter>,
     ingresses: Family<StateLabels, Gauge>,
+    health_passes: Family<ResultLabels, Counter>,
+    backends: Family<HealthLabels, Gauge>,
     leader: Gauge,
     states: Mutex<HashMap<String, &'static str>>,
 }
@@ -76,6 +83,19 @@ impl Default for Metrics {
         );
         let ingresses = Family::<StateLabels, Gauge>::default();
         registry.register("ingresses", "Ingresses served, by state", ingresses.clone());
+        let health_passes = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "health_passes",
+            "Passes of the backend health poller, by result: ok, or error when some backends could not be read \
+             (each health query is also counted in cloud_requests, e.g. operation backendServices.getHealth)",
+            health_passes.clone(),
+        );
+        let backends = Family::<HealthLabels, Gauge>::default();
+        registry.register(
+            "backends",
+            "Backend services in use, by their health as last polled: HEALTHY, UNHEALTHY or Unknown",
+            backends.clone(),
+        );
         let leader = Gauge::default();
         registry.register("leader", "1 when this replica is the leader", leader.clone());
         Self {
@@ -86,6 +106,8 @@ impl Default for Metrics {
             cloud_requests,
             infrastructure_syncs,
             ingresses,
+            health_passes,
+            backends,
             leader,
             states: Mutex::new(HashMap::new()),
         }
@@ -143,6 +165,18 @@ impl Metrics {
         }
     }
 
+    /// Counts one pass of the health poller (`ok` or `error`).
+    pub fn health_pass(&self, result: &'static str) {
+        self.health_passes.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Records how many backends are in each health state.
+    pub fn set_backend_health(&self, counts: &[(&'static str, i64)]) {
+        for (health, n) in counts {
+            self.backends.get_or_create(&HealthLabels { health }).set(*n);
+        }
+    }
+
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
     }
@@ -171,6 +205,8 @@ mod tests {
         m.set_state("default/b", None);
         m.set_leader(true);
         m.infrastructure_synced(Some("transient"));
+        m.health_pass("ok");
+        m.set_backend_health(&[("HEALTHY", 2), ("UNHEALTHY", 1), ("Unknown", 0)]);
         let text = m.encode();
         assert!(
             text.contains(r#"cloud_lb_controller_reconciles_total{result="error"} 1"#),
@@ -184,5 +220,7 @@ mod tests {
         assert!(text.contains(r#"cloud_lb_controller_ingresses{state="Error"} 0"#));
         assert!(text.contains("cloud_lb_controller_leader 1"));
         assert!(text.contains(r#"cloud_lb_controller_infrastructure_syncs_total{result="transient"} 1"#));
+        assert!(text.contains(r#"cloud_lb_controller_health_passes_total{result="ok"} 1"#));
+        assert!(text.contains(r#"cloud_lb_controller_backends{health="UNHEALTHY"} 1"#));
     }
 }

@@ -122,6 +122,7 @@ pub struct Compute {
     reads: TokenBucket,
     mutations: TokenBucket,
     polls: TokenBucket,
+    health: TokenBucket,
     settings: ComputeSettings,
 }
 
@@ -148,6 +149,7 @@ impl Compute {
             reads: TokenBucket::new(settings.rate_limits.reads),
             mutations: TokenBucket::new(settings.rate_limits.mutations),
             polls: TokenBucket::new(settings.rate_limits.operation_polls),
+            health: TokenBucket::new(settings.rate_limits.health_queries),
             settings,
         })
     }
@@ -170,6 +172,22 @@ impl Compute {
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// A health query (`backendServices.getHealth`): a POST that changes nothing, so it is a
+    /// read (metered, retried and never fenced like one), held to
+    /// [`RateLimits::health_queries`] as well.
+    pub async fn health_query<T: DeserializeOwned, B: Serialize + Sync>(
+        &self,
+        op: &str,
+        url: &str,
+        body: &B,
+    ) -> Result<T, ApiError> {
+        self.health.acquire().await;
+        let body = self
+            .call(op, CallClass::Read, Method::POST, url, &[], Some(body), None)
+            .await?;
+        decode(&body)
     }
 
     /// Lists a collection, every page, optionally filtered (`name eq REGEX`).

@@ -622,11 +622,21 @@ impl GceProvider {
                 "the cluster has no nodes the load balancer can reach: every backend is empty".to_owned(),
             );
         }
+        // The names are the namer's, from the model's keys (the default backend has no key).
+        let backend_ports = lb
+            .backends
+            .iter()
+            .map(|b| {
+                let name = self.namer.backend(&b.key.namespace, &b.key.service, b.key.port);
+                (name, b.key.clone())
+            })
+            .collect();
         LoadBalancerStatus {
             address: ip.unwrap_or_default(),
             resources,
             warnings,
             changed,
+            backend_ports,
         }
     }
 }

@@ -231,6 +231,16 @@ impl Inventory {
 }
 
 impl Inventory {
+    /// The backend services alone, listed no earlier than `not_before`: which groups each
+    /// one's health is asked of.
+    pub async fn backend_services(
+        &self,
+        compute: &Compute,
+        not_before: Instant,
+    ) -> Result<Arc<Snapshot<wire::BackendService>>, ApiError> {
+        self.backend_services.get(compute, &self.filter, not_before).await
+    }
+
     /// The backend services and forwarding rules, listed no earlier than `not_before`: what the
     /// cluster-wide resources serve.
     pub async fn infra_view(
@@ -279,6 +289,19 @@ impl Freshness {
         if let Some(t) = self.lbs.lock().unwrap_or_else(|p| p.into_inner()).get(lb) {
             at = at.max(*t);
         }
+        let writes = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        for name in shared {
+            if let Some(t) = writes.get(name) {
+                at = at.max(*t);
+            }
+        }
+        at
+    }
+
+    /// The earliest acceptable snapshot for a read of the shared resources `shared` alone.
+    pub fn required_shared<'a>(&self, shared: impl IntoIterator<Item = &'a str>) -> Instant {
+        let now = Instant::now();
+        let mut at = now.checked_sub(self.max_staleness).unwrap_or(now);
         let writes = self.shared.lock().unwrap_or_else(|p| p.into_inner());
         for name in shared {
             if let Some(t) = writes.get(name) {

@@ -15,6 +15,18 @@ pub struct Rate {
 
 impl Rate {
     pub const UNLIMITED: Rate = Rate { qps: 0.0, burst: 0 };
+
+    /// A rate for health queries: `qps`, with a burst of one second's worth (at least one), so
+    /// that a pass's queries are spread evenly rather than sent in a heap.
+    pub fn health_queries(qps: f64) -> Rate {
+        let burst = if qps.is_finite() && qps >= 1.0 {
+            // Bounded above by u32::MAX by the cast's saturation.
+            qps.ceil() as u32
+        } else {
+            1
+        };
+        Rate { qps, burst }
+    }
 }
 
 /// Limits per class of call. The Compute API meters reads, lists, mutations and operation
@@ -24,17 +36,23 @@ pub struct RateLimits {
     pub reads: Rate,
     pub mutations: Rate,
     pub operation_polls: Rate,
+    /// `backendServices.getHealth` calls, which also count as reads: health polling is
+    /// background work and keeps to this share of `reads`, however many backends there are,
+    /// so that the reads of passes that build load balancers never wait behind it.
+    pub health_queries: Rate,
 }
 
 impl Default for RateLimits {
     /// Two thirds of the default project quota of 25 per second per class, leaving room for
-    /// other tools in the project; a burst of 20.
+    /// other tools in the project; a burst of 20. Health queries: 2 per second, an eighth of
+    /// the reads.
     fn default() -> Self {
         let rate = Rate { qps: 16.0, burst: 20 };
         Self {
             reads: rate,
             mutations: rate,
             operation_polls: rate,
+            health_queries: Rate::health_queries(2.0),
         }
     }
 }
@@ -44,6 +62,7 @@ impl RateLimits {
         reads: Rate::UNLIMITED,
         mutations: Rate::UNLIMITED,
         operation_polls: Rate::UNLIMITED,
+        health_queries: Rate::UNLIMITED,
     };
 }
 

@@ -11,8 +11,9 @@
 //! - [`desired`]: model → Compute objects (pure; also what `plan` prints).
 //! - [`inventory`]: what exists, one list per kind, shared between concurrent passes.
 //! - [`diff`]: what differs, in managed fields only.
-//! - `ensure`, `teardown`, `infra`: the passes; [`compute`]: the HTTP client (auth, rate
-//!   limits, retries, operations); [`wire`]: the JSON shapes.
+//! - `ensure`, `teardown`, `infra`: the passes; `health`: backend health, read-only;
+//!   [`compute`]: the HTTP client (auth, rate limits, retries, operations); [`wire`]: the JSON
+//!   shapes.
 //!
 //! The chain per load balancer is health checks → backend services → URL map → target
 //! proxies → forwarding rules, with certificates, the address and the redirect URL map created
@@ -25,6 +26,7 @@ pub mod compute;
 pub mod desired;
 pub mod diff;
 mod ensure;
+mod health;
 mod infra;
 pub mod inventory;
 pub mod limiter;
@@ -44,7 +46,7 @@ pub use token::{GoogleTokens, StaticToken, TokenSource};
 
 use crate::Error;
 use crate::model::{ClusterInfra, LoadBalancer, LoadBalancerKey};
-use crate::provider::{InfraStatus, LimitViolation, LoadBalancerStatus, Provider};
+use crate::provider::{BackendHealth, InfraStatus, LimitViolation, LoadBalancerStatus, Provider};
 use async_trait::async_trait;
 use compute::Compute;
 use inventory::{Freshness, Inventory};
@@ -270,6 +272,10 @@ impl Provider for GceProvider {
 
     async fn collect_garbage(&self) -> Result<(), Error> {
         self.sweep_backends().await
+    }
+
+    async fn backend_health(&self, names: &[String]) -> Result<BTreeMap<String, BackendHealth>, Error> {
+        self.health_of(names).await
     }
 
     fn check(&self, lb: &LoadBalancer) -> Result<(), Vec<LimitViolation>> {

@@ -429,3 +429,23 @@ pub struct ListPage<T> {
     #[serde(default)]
     pub next_page_token: Option<String>,
 }
+
+/// The answer of `backendServices.getHealth` for one group: one status per instance (or
+/// endpoint); `healthStatus` is absent when the group is empty.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendServiceGroupHealth {
+    #[serde(default)]
+    pub health_status: Vec<HealthStatus>,
+}
+
+/// One instance's health, as the backend service's health checks see it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthStatus {
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// `HEALTHY` or `UNHEALTHY` (anything else counts as not healthy).
+    #[serde(default)]
+    pub health_state: Option<String>,
+}

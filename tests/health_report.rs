@@ -1,0 +1,262 @@
+//! Backend health on the Ingress, in-process against fake-kube and fake-gce over HTTP: the
+//! `ingress.kubernetes.io/backends` annotation, the `Degraded` state and its Events when no
+//! instance of a backend is healthy, and what polling costs (cloud reads per backend, not per
+//! Ingress; no writes at all while nothing changes).
+
+mod common;
+
+use cloud_lb_controller::annotations as keys;
+use common::*;
+use fake_gce::JournalEvent;
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Short passes, and a query rate that never makes a test wait.
+const POLL: [&str; 4] = ["--health-interval", "200ms", "--gce-health-qps", "100"];
+
+fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--leader-elect=false", "--cluster-uid", CLUSTER_UID];
+    args.extend_from_slice(&POLL);
+    args.extend_from_slice(extra);
+    args
+}
+
+/// The `backends` annotation, parsed.
+async fn backends(h: &Harness, name: &str) -> BTreeMap<String, String> {
+    h.annotation(name, keys::BACKENDS)
+        .await
+        .and_then(|raw| serde_json::from_str(&raw).ok())
+        .unwrap_or_default()
+}
+
+/// The state annotation, parsed.
+async fn state_of(h: &Harness, name: &str) -> Value {
+    h.annotation(name, keys::STATE)
+        .await
+        .and_then(|raw| serde_json::from_str(&raw).ok())
+        .unwrap_or_default()
+}
+
+/// Waits until the Ingress shows `health` for `backend` and its state is `state`.
+async fn wait_health(h: &Harness, name: &str, backend: &str, health: &str, state: &str) -> Value {
+    eventually(&format!("{name}: {backend} {health}, {state}"), WAIT, || async {
+        let shown = backends(h, name).await;
+        let st = state_of(h, name).await;
+        (shown.get(backend).map(String::as_str) == Some(health) && st["state"] == state).then_some(st)
+    })
+    .await
+}
+
+/// The Events about `name` with `reason`.
+async fn events_with(h: &Harness, name: &str, reason: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(h.client.clone(), "default");
+    api.list(&Default::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                && e.reason.as_deref() == Some(reason)
+        })
+        .collect()
+}
+
+/// `getHealth` requests since journal position `since`, by backend service name.
+fn health_queries(h: &Harness, since: u64) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for entry in h.gce.journal_since(since).entries {
+        if let JournalEvent::Request(r) = entry.event
+            && let Some(path) = r.path.strip_suffix("/getHealth")
+        {
+            assert_eq!(r.method, "POST");
+            let service = path.rsplit('/').next().unwrap_or_default().to_owned();
+            *counts.entry(service).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// Waits until `passes` more passes asked about `backend` (in both zones) from now on.
+async fn wait_passes(h: &Harness, backend: &str, passes: usize) {
+    let since = h.gce.journal().next_seq;
+    eventually(&format!("{passes} passes over {backend}"), WAIT, || async {
+        (health_queries(h, since).get(backend).copied().unwrap_or(0) >= passes * 2).then_some(())
+    })
+    .await
+}
+
+fn set_all(h: &Harness, healthy: bool) {
+    for (zone, node) in NODES {
+        assert!(h.gce.set_instance_health(zone, node, healthy), "{zone}/{node}");
+    }
+}
+
+#[tokio::test]
+async fn no_healthy_instance_degrades_the_ingress_until_one_recovers() {
+    let h = Harness::start().await;
+    h.apply(ECHO).await;
+    h.apply(&ingress("web")).await;
+    let ctl = h.spawn_controller(&args(&[]));
+    let be = namer().backend("default", "echo", 80);
+
+    // Served, and every node answers its health check.
+    let st = wait_health(&h, "web", &be, "HEALTHY", "Ready").await;
+    assert_eq!(st["reason"], "Synced");
+    assert_eq!(backends(&h, "web").await.len(), 1, "one backend service");
+
+    // Every instance fails its health check: the backend serves nothing.
+    set_all(&h, false);
+    let st = wait_health(&h, "web", &be, "UNHEALTHY", "Degraded").await;
+    assert_eq!(st["reason"], "NoHealthyBackend");
+    let message = st["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "backend {be}: 0 of 3 instances healthy (Service default/echo port 80)"
+        )),
+        "{message}"
+    );
+    assert!(h.address("web").await.is_some(), "the address stays");
+    let warning = eventually("a NoHealthyBackend Warning", WAIT, || async {
+        events_with(&h, "web", "NoHealthyBackend")
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(warning.type_.as_deref(), Some("Warning"));
+    assert!(
+        warning.note.as_deref().unwrap_or_default().contains(&be),
+        "{warning:?}"
+    );
+
+    // Later polls find the same: nothing more is told. (Waited for by counting the polls.)
+    wait_passes(&h, &be, 3).await;
+    let warnings = events_with(&h, "web", "NoHealthyBackend").await;
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].series.is_none(),
+        "told once, not once per poll: {:?}",
+        warnings[0].series
+    );
+
+    // One instance recovers: the backend is healthy again, and that is told once.
+    assert!(h.gce.set_instance_health("us-central1-b", "node-b1", true));
+    let st = wait_health(&h, "web", &be, "HEALTHY", "Ready").await;
+    assert_eq!(st["reason"], "Synced");
+    let recovered = eventually("a BackendRecovered event", WAIT, || async {
+        events_with(&h, "web", "BackendRecovered")
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(recovered.type_.as_deref(), Some("Normal"));
+    assert!(
+        recovered
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("1 of 3 instances healthy"),
+        "{recovered:?}"
+    );
+    assert_eq!(events_with(&h, "web", "NoHealthyBackend").await.len(), 1);
+    ctl.stop().await;
+}
+
+#[tokio::test]
+async fn a_backend_is_polled_once_per_pass_whatever_the_number_of_ingresses() {
+    let h = Harness::start().await;
+    h.apply(ECHO).await;
+    h.apply(&ECHO.replace("name: echo,", "name: other,")).await;
+    let shared = ["a", "b", "c", "d"];
+    for name in shared {
+        h.apply(&ingress(name)).await;
+    }
+    h.apply(&ingress("e").replace("name: echo", "name: other")).await;
+    let ctl = h.spawn_controller(&args(&[]));
+    let echo = namer().backend("default", "echo", 80);
+    let other = namer().backend("default", "other", 80);
+    for name in shared {
+        wait_health(&h, name, &echo, "HEALTHY", "Ready").await;
+    }
+    wait_health(&h, "e", &other, "HEALTHY", "Ready").await;
+
+    // Every pass asks each backend service about each of its two groups (one per zone) once: four
+    // Ingresses sharing `echo` cost what the one Ingress using `other` does.
+    let since = h.gce.journal().next_seq;
+    h.gce.reset_stats();
+    let counts = eventually("at least five passes", WAIT, || async {
+        let counts = health_queries(&h, since);
+        let enough = [&echo, &other]
+            .iter()
+            .all(|b| counts.get(*b).copied().unwrap_or(0) >= 5 * 2);
+        enough.then_some(counts)
+    })
+    .await;
+    assert_eq!(counts.len(), 2, "only the backend services in use: {counts:?}");
+    let (e, o) = (counts[&echo], counts[&other]);
+    // The window may cut a pass at each end: at most two groups' queries apart per end.
+    assert!(e.abs_diff(o) <= 2 * 2, "per backend, not per Ingress: {counts:?}");
+    let stats = h.gce.stats();
+    assert_eq!(stats.total.mutations, 0, "polling only reads: {stats:?}");
+    ctl.stop().await;
+}
+
+#[tokio::test]
+async fn a_steady_state_writes_nothing_not_even_after_a_restart() {
+    let h = Harness::start().await;
+    h.apply(ECHO).await;
+    h.apply(&ingress("web")).await;
+    let ctl = h.spawn_controller(&args(&[]));
+    let be = namer().backend("default", "echo", 80);
+    wait_health(&h, "web", &be, "HEALTHY", "Ready").await;
+    let before = h.ingress("web").await.expect("ingress");
+
+    let ingress_writes = |h: &Harness| {
+        h.kube
+            .requests()
+            .into_iter()
+            .filter(|r| r.resource == "ingresses" && matches!(r.verb.as_str(), "patch" | "update" | "create"))
+            .count()
+    };
+    h.kube.clear_requests();
+    h.gce.reset_stats();
+    wait_passes(&h, &be, 3).await;
+    assert_eq!(ingress_writes(&h), 0, "nothing changed: nothing written");
+    assert_eq!(h.gce.stats().total.mutations, 0);
+
+    // A restarted controller shows what it has not read yet as the Ingress already does.
+    ctl.stop().await;
+    h.kube.clear_requests();
+    let ctl = h.spawn_controller(&args(&[]));
+    wait_passes(&h, &be, 2).await;
+    assert_eq!(ingress_writes(&h), 0, "a restart rewrites nothing");
+    let after = h.ingress("web").await.expect("ingress");
+    assert_eq!(
+        after.metadata.annotations, before.metadata.annotations,
+        "the same annotations"
+    );
+    ctl.stop().await;
+}
+
+#[tokio::test]
+async fn with_polling_off_the_backends_show_unknown() {
+    let h = Harness::start().await;
+    h.apply(ECHO).await;
+    h.apply(&ingress("web")).await;
+    let ctl = h.spawn_controller(&[
+        "--leader-elect=false",
+        "--cluster-uid",
+        CLUSTER_UID,
+        "--health-interval",
+        "0",
+    ]);
+    let be = namer().backend("default", "echo", 80);
+    wait_health(&h, "web", &be, "Unknown", "Ready").await;
+    set_all(&h, false);
+    assert!(health_queries(&h, 0).is_empty(), "never asked");
+    ctl.stop().await;
+}
