@@ -3,10 +3,15 @@
 //! Starts a fake kube-apiserver and a fake Compute API on loopback, writes a kubeconfig for
 //! kubectl, gives the fake cluster three nodes in two zones, applies the echoheaders example
 //! (making its TLS Secret), runs the real controller against both, shows each cloud operation
-//! as it runs, and prints the Ingress with its address and the cloud resources built. Then it
-//! keeps serving until Ctrl-C, so kubectl can be pointed at it.
+//! as it runs, and prints the Ingress with its address and the cloud resources built. The fake
+//! Compute API's data plane then serves the load balancer on loopback, with echo servers behind
+//! the nodes' node ports, and the sandbox sends the Kubernetes 1.2 announcement's three requests
+//! through it. Then it keeps serving until Ctrl-C, so kubectl and curl can be pointed at it.
 
+mod announcement;
+pub mod echo;
 mod example;
+pub mod node_ports;
 mod progress;
 mod table;
 
@@ -32,18 +37,49 @@ const NODES: [(&str, &str); 3] = [
 const TOKEN: &str = "sandbox-token";
 /// How long to wait for the example's address before giving up.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the load balancer may take to answer as announced once it has an address (its
+/// health checks must pass first).
+const TRAFFIC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where the data plane serves the load balancer at `address` on ports 80 and 443.
+fn frontends(gce: &FakeGce, address: &str) -> anyhow::Result<announcement::Frontends> {
+    let serving = |port| {
+        gce.serving_address(address, port)
+            .with_context(|| format!("nothing serves {address}:{port}"))
+    };
+    Ok(announcement::Frontends {
+        http: serving(80)?,
+        https: serving(443)?,
+    })
+}
 
 pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     crate::telemetry::logging::init_quiet();
     let started = Instant::now();
+    // The nodes' addresses: a loopback block of their own, where the stand-in for kube-proxy
+    // serves every node port. The load balancer's addresses come from another block.
+    let node_block = fake_gce::LoopbackBlock::claim().context("claiming loopback addresses for the nodes")?;
+    let nodes: Vec<node_ports::Node> = NODES
+        .iter()
+        .zip(1u8..)
+        .map(|((_, name), host)| node_ports::Node {
+            name: (*name).to_owned(),
+            ip: node_block.ip(host).into(),
+        })
+        .collect();
     let gce = FakeGce::start(fake_gce::Config {
         project_id: PROJECT.to_owned(),
         require_token: Some(TOKEN.to_owned()),
         latency: fake_gce::Latency::uniform(Duration::from_millis(args.gce_latency_ms)),
         instances: NODES
             .iter()
-            .map(|(zone, name)| InstanceSeed::new(zone, name))
+            .zip(&nodes)
+            .map(|((zone, name), node)| InstanceSeed {
+                ip: Some(node.ip.to_string()),
+                ..InstanceSeed::new(zone, name)
+            })
             .collect(),
+        data_plane: Some(fake_gce::DataPlane::default()),
         ..fake_gce::Config::default()
     })
     .await
@@ -67,6 +103,15 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     }
 
     let client = crate::run::kube_client(Some(&kubeconfig), "sandbox").await?;
+    let _node_ports = node_ports::NodePorts::start(client.clone(), nodes.clone());
+    println!(
+        "  nodes                {}   (every node port is served by an echo server)",
+        nodes
+            .iter()
+            .map(|n| format!("{} {}", n.name, n.ip))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let applied = example::apply(&client, &NODES, PROJECT).await?;
     println!("applied the echoheaders example: {}", applied.join(", "));
     for file in &args.files {
@@ -128,10 +173,32 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
         "\nIngress default/test has an address after {:.2}s:\n",
         started.elapsed().as_secs_f64()
     );
+    let address = crate::controller::report::status_ips(&ingress)
+        .into_iter()
+        .next()
+        .unwrap_or_default();
     println!("{}", table::ingresses(&[ingress], jiff::Timestamp::now()));
     println!("Compute resources in project {PROJECT}:");
     for line in progress::resources(&gce.state()) {
         println!("  {line}");
+    }
+
+    let frontends = frontends(&gce, &address)?;
+    println!("\nThe Kubernetes 1.2 Ingress announcement's requests, sent to the load balancer:");
+    if frontends.http.port() != 80 {
+        println!(
+            "(not root: the load balancer's ports 80 and 443 are served at {} and {})",
+            frontends.http.port(),
+            frontends.https.port()
+        );
+    }
+    println!();
+    let answers = announcement::run(&frontends, TRAFFIC_TIMEOUT).await?;
+    print!("{}", answers.render(&frontends));
+    if !answers.as_announced() {
+        anyhow::bail!(
+            "the load balancer did not answer as announced within {TRAFFIC_TIMEOUT:?}: see `kubectl describe ing test`"
+        );
     }
 
     if args.exit_when_ready {
@@ -143,7 +210,11 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     println!("  export KUBECONFIG={}", kubeconfig.display());
     println!("  kubectl get ing");
     println!("  kubectl describe ing test");
-    println!("  kubectl apply -f my-ingress.yaml     # Services must be type NodePort");
+    println!("  curl -si {}", frontends.http_url());
+    println!("  curl -sk {}", frontends.https_url());
+    println!(
+        "  kubectl apply -f my-ingress.yaml     # Services must be type NodePort; each is served by an echo server"
+    );
     println!("  kubectl delete ing test              # the cloud resources go too");
     println!("Press Ctrl-C to stop.");
     let stop = crate::run::shutdown_on_signals();

@@ -134,7 +134,7 @@ pub(crate) fn routing_table(
         let fallback = if has_default {
             "served by spec.defaultBackend"
         } else {
-            "answered by the load balancer with 404 (there is no spec.defaultBackend)"
+            "answered by the load balancer with 502 (there is no spec.defaultBackend: the default backend service has no backends)"
         };
         let message = match entry.map(|e| &e.host) {
             Some(HostMatch::Any) | None => "has neither host nor paths; it does nothing".to_owned(),

@@ -41,6 +41,16 @@ pub struct Harness {
     pub gce: FakeGce,
     pub client: Client,
     pub kubeconfig: PathBuf,
+    /// With [`Harness::start_serving`]: the nodes' echo servers behind every node port.
+    pub serving: Option<Serving>,
+}
+
+/// The data plane's backends: the nodes' loopback addresses and the echo servers on them.
+pub struct Serving {
+    pub node_ports: cloud_lb_controller::sandbox::node_ports::NodePorts,
+    /// The nodes' addresses, in the order of [`NODES`].
+    pub node_ips: Vec<std::net::IpAddr>,
+    _block: fake_gce::LoopbackBlock,
 }
 
 /// A controller running in this process.
@@ -64,11 +74,57 @@ impl Running {
 
 impl Harness {
     pub async fn start() -> Harness {
+        Self::start_with(None).await
+    }
+
+    /// With fake-gce's data plane: load balancers serve on loopback, the nodes have loopback
+    /// addresses, every node port of every Service is served there by an echo server naming
+    /// the node and the Service, and health checks probe every `probe_interval`.
+    pub async fn start_serving(probe_interval: Duration) -> Harness {
+        let block = fake_gce::LoopbackBlock::claim().expect("a loopback block for the nodes");
+        let node_ips: Vec<std::net::IpAddr> = (1..=NODES.len() as u8).map(|h| block.ip(h).into()).collect();
+        let mut h = Self::start_with(Some((
+            node_ips.clone(),
+            fake_gce::DataPlane {
+                probe_interval: Some(probe_interval),
+                ..Default::default()
+            },
+        )))
+        .await;
+        let nodes = NODES
+            .iter()
+            .zip(&node_ips)
+            .map(|((_, name), ip)| cloud_lb_controller::sandbox::node_ports::Node {
+                name: (*name).to_owned(),
+                ip: *ip,
+            })
+            .collect();
+        h.serving = Some(Serving {
+            node_ports: cloud_lb_controller::sandbox::node_ports::NodePorts::start(h.client.clone(), nodes),
+            node_ips,
+            _block: block,
+        });
+        h
+    }
+
+    async fn start_with(data_plane: Option<(Vec<std::net::IpAddr>, fake_gce::DataPlane)>) -> Harness {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let (ips, data_plane) = match data_plane {
+            Some((ips, dp)) => (ips.into_iter().map(|ip| Some(ip.to_string())).collect(), Some(dp)),
+            None => (vec![None; NODES.len()], None),
+        };
         let gce = FakeGce::start(fake_gce::Config {
             project_id: PROJECT.into(),
             require_token: Some(TOKEN.into()),
-            instances: NODES.iter().map(|(z, n)| InstanceSeed::new(z, n)).collect(),
+            instances: NODES
+                .iter()
+                .zip(ips)
+                .map(|((z, n), ip)| InstanceSeed {
+                    ip,
+                    ..InstanceSeed::new(z, n)
+                })
+                .collect(),
+            data_plane,
             ..fake_gce::Config::default()
         })
         .await
@@ -90,6 +146,7 @@ impl Harness {
             gce,
             client,
             kubeconfig,
+            serving: None,
         };
         for (zone, name) in NODES {
             h.apply(&format!(

@@ -154,6 +154,11 @@ pub struct Env {
     pub cluster_uid: String,
     controller: Option<Child>,
     pub log: PathBuf,
+    /// With [`Env::start_serving`]: echo servers behind the nodes' node ports.
+    serving: Option<(
+        cloud_lb_controller::sandbox::node_ports::NodePorts,
+        fake_gce::LoopbackBlock,
+    )>,
 }
 
 static N: AtomicU32 = AtomicU32::new(0);
@@ -168,6 +173,43 @@ fn unique(prefix: &str) -> String {
 
 impl Env {
     pub async fn start() -> Env {
+        Self::start_with(None).await
+    }
+
+    /// With fake-gce's data plane: the load balancers serve on loopback, the nodes have loopback
+    /// addresses and every node port is served there by an echo server naming the node and the
+    /// Service; health checks probe every `probe_interval`. `None` when the suite is pointed at
+    /// an external Compute API or cluster (there is no data plane to reach then).
+    pub async fn start_serving(probe_interval: Duration) -> Option<Env> {
+        if std::env::var_os("E2E_GCE_ENDPOINT").is_some() || std::env::var_os("E2E_KUBECONFIG").is_some() {
+            eprintln!("an external cluster or Compute API: no data plane to send traffic to, skipping");
+            return None;
+        }
+        let block = fake_gce::LoopbackBlock::claim().expect("a loopback block for the nodes");
+        let ips: Vec<std::net::IpAddr> = (1..=NODES.len() as u8).map(|h| block.ip(h).into()).collect();
+        let mut env = Self::start_with(Some((ips.clone(), probe_interval))).await;
+        let nodes = NODES
+            .iter()
+            .zip(&ips)
+            .map(|((_, name), ip)| cloud_lb_controller::sandbox::node_ports::Node {
+                name: (*name).to_owned(),
+                ip: *ip,
+            })
+            .collect();
+        let node_ports =
+            cloud_lb_controller::sandbox::node_ports::NodePorts::start(env.client.clone(), nodes);
+        env.serving = Some((node_ports, block));
+        Some(env)
+    }
+
+    /// Where the fake's data plane serves the load balancer at `address` on `port`.
+    pub fn serving_address(&self, address: &str, port: u16) -> std::net::SocketAddr {
+        self.fake_gce()
+            .and_then(|g| g.serving_address(address, port))
+            .unwrap_or_else(|| panic!("nothing serves {address}:{port}"))
+    }
+
+    async fn start_with(serving: Option<(Vec<std::net::IpAddr>, Duration)>) -> Env {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let id = unique("e2e");
         let (fake_kube, kubeconfig) = match std::env::var_os("E2E_KUBECONFIG") {
@@ -192,10 +234,25 @@ impl Env {
                 },
             ),
             Err(_) => {
+                let ips: Vec<Option<String>> = match &serving {
+                    Some((ips, _)) => ips.iter().map(|ip| Some(ip.to_string())).collect(),
+                    None => vec![None; NODES.len()],
+                };
                 let gce = FakeGce::start(fake_gce::Config {
                     project_id: "e2e-project".into(),
                     require_token: Some("e2e-token".into()),
-                    instances: NODES.iter().map(|(z, n)| InstanceSeed::new(z, n)).collect(),
+                    instances: NODES
+                        .iter()
+                        .zip(ips)
+                        .map(|((z, n), ip)| InstanceSeed {
+                            ip,
+                            ..InstanceSeed::new(z, n)
+                        })
+                        .collect(),
+                    data_plane: serving.as_ref().map(|(_, probe_interval)| fake_gce::DataPlane {
+                        probe_interval: Some(*probe_interval),
+                        ..Default::default()
+                    }),
                     ..fake_gce::Config::default()
                 })
                 .await
@@ -222,6 +279,7 @@ impl Env {
             cluster_uid: format!("{id}-uid"),
             controller: None,
             log: std::env::temp_dir().join(format!("{id}.log")),
+            serving: None,
         };
         if env._kube.is_some() {
             for (zone, name) in NODES {
