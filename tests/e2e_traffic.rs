@@ -197,5 +197,44 @@ async fn the_announcement_curl_steps_and_a_certificate_rotation_without_a_failed
             "the old certificate was served again after the new one"
         );
     }
+
+    // Bad input from the cluster: no node serves the Service any more. The health checks fail,
+    // the load balancer answers 502 itself, and the Ingress says Degraded with the reason.
+    for node in env.node_names() {
+        env.set_node_serving(node, false).await;
+    }
+    let state = eventually("Degraded with NoHealthyBackend", WAIT, || async {
+        let state = env.state("test").await?;
+        (state["state"] == "Degraded" && state["reason"] == "NoHealthyBackend").then_some(state)
+    })
+    .await;
+    let message = state["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("echoheaders"),
+        "the message names the Service: {message}"
+    );
+    let down = client(false)
+        .get(url("https", https))
+        .send()
+        .await
+        .expect("GET https");
+    assert_eq!(
+        down.status().as_u16(),
+        502,
+        "no healthy backend: the load balancer answers 502"
+    );
+    // One node back: HEALTHY, Ready, and served again.
+    env.set_node_serving(env.node_names()[0], true).await;
+    eventually("Ready again", WAIT, || async {
+        let state = env.state("test").await?;
+        (state["state"] == "Ready").then_some(())
+    })
+    .await;
+    let back = client(false)
+        .get(url("https", https))
+        .send()
+        .await
+        .expect("GET https");
+    assert_eq!(back.status().as_u16(), 200);
     env.kill_controller();
 }

@@ -202,6 +202,25 @@ impl Env {
         Some(env)
     }
 
+    /// Takes a node's echo servers down (its node ports refuse connections) or brings them back.
+    pub async fn set_node_serving(&self, node: &str, serving: bool) {
+        let (node_ports, _) = self.serving.as_ref().expect("started with start_serving");
+        node_ports.set_serving(node, serving).await;
+    }
+
+    /// The nodes' names.
+    pub fn node_names(&self) -> Vec<&'static str> {
+        NODES.iter().map(|(_, n)| *n).collect()
+    }
+
+    /// The state annotation, parsed.
+    pub async fn state(&self, name: &str) -> Option<Value> {
+        let raw = self
+            .annotation(name, cloud_lb_controller::annotations::STATE)
+            .await?;
+        serde_json::from_str(&raw).ok()
+    }
+
     /// Where the fake's data plane serves the load balancer at `address` on `port`.
     pub fn serving_address(&self, address: &str, port: u16) -> std::net::SocketAddr {
         self.fake_gce()
