@@ -6,7 +6,7 @@
 //! The oracle below is written from the specification (networking.k8s.io/v1 `Ingress`:
 //! "Path types", "Multiple matches", "Hostname wildcards"), independently of the translator
 //! and of the data plane's URL-map matching. Seeded and bounded: `CONFORMANCE_SEED` (default
-//! 20261201) and `CONFORMANCE_CASES` (default 24) choose the cases; a failure prints the
+//! 20261201) and `CONFORMANCE_CASES` (default 40) choose the cases; a failure prints the
 //! Ingress, the request, what was expected and what came back.
 
 mod common;
@@ -507,7 +507,7 @@ async fn wait_serving(h: &Harness, case: &Case) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_generated_request_lands_where_the_ingress_spec_says() {
     let seed = env_or("CONFORMANCE_SEED", 20_261_201);
-    let cases = env_or("CONFORMANCE_CASES", 24) as usize;
+    let cases = env_or("CONFORMANCE_CASES", 40) as usize;
     let h = Harness::start_serving(Duration::from_millis(200)).await;
     for s in 0..SERVICES {
         h.apply(&format!(

@@ -1,5 +1,9 @@
 //! The README's first command, as a script runs it: `sandbox --exit-when-ready` prints the
-//! example Ingress with an address.
+//! example Ingress with an address and the announcement's three requests answered; and, as a
+//! user runs it, a sandbox that keeps running answers `curl` and serves an Ingress applied with
+//! `kubectl`.
+
+mod e2e;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
@@ -58,24 +62,6 @@ fn the_sandbox_prints_an_address() {
     let _ = std::fs::remove_file(kubeconfig);
 }
 
-/// A tool the test needs; `None` (skip) when missing outside CI, a failure under `CI=true`.
-fn tool(name: &str) -> Option<()> {
-    let found = Command::new(name)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{name} is not installed (CI=true)"
-        );
-        eprintln!("{name} is not installed: skipping");
-    }
-    found.then_some(())
-}
-
 fn run(command: &mut Command) -> String {
     let out = command.output().expect("run");
     assert!(
@@ -102,7 +88,8 @@ impl Drop for Sandbox {
 /// ports when not root); and an Ingress applied with kubectl is served the same way.
 #[test]
 fn the_running_sandbox_serves_curl_and_new_ingresses() {
-    if tool("curl").is_none() || tool("kubectl").is_none() {
+    if e2e::tool("curl", &["--version"]).is_none() || e2e::tool("kubectl", &["version", "--client"]).is_none()
+    {
         return;
     }
     let kubeconfig = std::env::temp_dir().join(format!("sandbox-running-{}.kubeconfig", std::process::id()));

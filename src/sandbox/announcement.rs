@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 /// 80 and 443 when the data plane could not bind privileged ports).
 #[derive(Clone, Copy, Debug)]
 pub struct Frontends {
+    /// Where port 80 is served.
     pub http: SocketAddr,
+    /// Where port 443 is served.
     pub https: SocketAddr,
 }
 
@@ -45,16 +47,21 @@ fn url(scheme: &str, addr: SocketAddr, default_port: u16) -> String {
 /// The answers to the three steps.
 #[derive(Clone, Debug)]
 pub struct Answers {
-    /// Step 1: status line and `Location`.
+    /// Step 1: the status (301 expected).
     pub redirect_status: u16,
+    /// Step 1: the status's reason phrase.
     pub redirect_reason: String,
+    /// Step 1: where it redirects to.
     pub location: Option<String>,
-    /// Step 2: the certificate's subject and the echo.
+    /// Step 2: the subject of the certificate served (`CN=echoheaders`).
     pub certificate_subject: String,
+    /// Step 2: the status.
     pub tls_status: u16,
+    /// Step 2: the echo.
     pub tls_echo: String,
-    /// Step 3: the echo after following the redirect.
+    /// Step 3: the status after following the redirect.
     pub followed_status: u16,
+    /// Step 3: the echo.
     pub followed_echo: String,
 }
 

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// A running echo server; dropping it stops it (and closes its socket).
+/// A running echo server. [`EchoServer::stop`] closes its socket before returning; dropping it
+/// stops accepting soon after (connections already open may finish their requests).
 #[derive(Debug)]
 pub struct EchoServer {
     addr: SocketAddr,
@@ -46,6 +47,13 @@ impl EchoServer {
     /// Where it listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Stops accepting; the socket is closed when this returns, so its address can be bound
+    /// again at once.
+    pub async fn stop(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
     }
 }
 

@@ -59,14 +59,8 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     // The nodes' addresses: a loopback block of their own, where the stand-in for kube-proxy
     // serves every node port. The load balancer's addresses come from another block.
     let node_block = fake_gce::LoopbackBlock::claim().context("claiming loopback addresses for the nodes")?;
-    let nodes: Vec<node_ports::Node> = NODES
-        .iter()
-        .zip(1u8..)
-        .map(|((_, name), host)| node_ports::Node {
-            name: (*name).to_owned(),
-            ip: node_block.ip(host).into(),
-        })
-        .collect();
+    let names: Vec<&str> = NODES.iter().map(|(_, name)| *name).collect();
+    let nodes = node_ports::Node::on_block(&node_block, &names);
     let gce = FakeGce::start(fake_gce::Config {
         project_id: PROJECT.to_owned(),
         require_token: Some(TOKEN.to_owned()),

@@ -12,6 +12,7 @@ pub use journal::*;
 
 use clap::Parser;
 use cloud_lb_controller::cli::{Cli, Command, RunArgs};
+use cloud_lb_controller::sandbox::node_ports::{self, NodePorts};
 use fake_gce::{FakeGce, InstanceSeed};
 use fake_kube::FakeKube;
 use k8s_openapi::ByteString;
@@ -47,7 +48,7 @@ pub struct Harness {
 
 /// The data plane's backends: the nodes' loopback addresses and the echo servers on them.
 pub struct Serving {
-    pub node_ports: cloud_lb_controller::sandbox::node_ports::NodePorts,
+    pub node_ports: NodePorts,
     /// The nodes' addresses, in the order of [`NODES`].
     pub node_ips: Vec<std::net::IpAddr>,
     _block: fake_gce::LoopbackBlock,
@@ -82,7 +83,9 @@ impl Harness {
     /// the node and the Service, and health checks probe every `probe_interval`.
     pub async fn start_serving(probe_interval: Duration) -> Harness {
         let block = fake_gce::LoopbackBlock::claim().expect("a loopback block for the nodes");
-        let node_ips: Vec<std::net::IpAddr> = (1..=NODES.len() as u8).map(|h| block.ip(h).into()).collect();
+        let names: Vec<&str> = NODES.iter().map(|(_, n)| *n).collect();
+        let nodes = node_ports::Node::on_block(&block, &names);
+        let node_ips: Vec<std::net::IpAddr> = nodes.iter().map(|n| n.ip).collect();
         let mut h = Self::start_with(Some((
             node_ips.clone(),
             fake_gce::DataPlane {
@@ -91,16 +94,8 @@ impl Harness {
             },
         )))
         .await;
-        let nodes = NODES
-            .iter()
-            .zip(&node_ips)
-            .map(|((_, name), ip)| cloud_lb_controller::sandbox::node_ports::Node {
-                name: (*name).to_owned(),
-                ip: *ip,
-            })
-            .collect();
         h.serving = Some(Serving {
-            node_ports: cloud_lb_controller::sandbox::node_ports::NodePorts::start(h.client.clone(), nodes),
+            node_ports: NodePorts::start(h.client.clone(), nodes),
             node_ips,
             _block: block,
         });

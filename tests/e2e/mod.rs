@@ -17,6 +17,7 @@ mod journal;
 #[allow(unused_imports)] // not every test file replays the journal
 pub use journal::*;
 
+use cloud_lb_controller::sandbox::node_ports::{Node, NodePorts};
 use fake_gce::{FakeGce, InstanceSeed};
 use fake_kube::FakeKube;
 use k8s_openapi::api::core::v1::Namespace;
@@ -186,19 +187,11 @@ impl Env {
             return None;
         }
         let block = fake_gce::LoopbackBlock::claim().expect("a loopback block for the nodes");
-        let ips: Vec<std::net::IpAddr> = (1..=NODES.len() as u8).map(|h| block.ip(h).into()).collect();
-        let mut env = Self::start_with(Some((ips.clone(), probe_interval))).await;
-        let nodes = NODES
-            .iter()
-            .zip(&ips)
-            .map(|((_, name), ip)| cloud_lb_controller::sandbox::node_ports::Node {
-                name: (*name).to_owned(),
-                ip: *ip,
-            })
-            .collect();
-        let node_ports =
-            cloud_lb_controller::sandbox::node_ports::NodePorts::start(env.client.clone(), nodes);
-        env.serving = Some((node_ports, block));
+        let names: Vec<&str> = NODES.iter().map(|(_, n)| *n).collect();
+        let nodes = Node::on_block(&block, &names);
+        let ips = nodes.iter().map(|n| n.ip).collect();
+        let mut env = Self::start_with(Some((ips, probe_interval))).await;
+        env.serving = Some((NodePorts::start(env.client.clone(), nodes), block));
         Some(env)
     }
 
@@ -447,21 +440,7 @@ impl Env {
     /// `kubectl` with this environment's kubeconfig, or `None` when kubectl is missing outside
     /// CI (under `CI=true` a missing kubectl fails the test).
     pub fn kubectl(&self) -> Option<Command> {
-        let found = Command::new("kubectl")
-            .arg("version")
-            .arg("--client")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        if !found {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "kubectl is not installed (CI=true)"
-            );
-            eprintln!("kubectl is not installed: skipping");
-            return None;
-        }
+        tool("kubectl", &["version", "--client"])?;
         let mut c = Command::new("kubectl");
         c.env("KUBECONFIG", &self.kubeconfig)
             .arg("--namespace")
@@ -546,6 +525,25 @@ impl Drop for Env {
         }
         let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// `Some(())` when the command `name` runs (`name ARGS`); `None` when it is missing outside CI
+/// (the test skips), a failure under `CI=true`, where `.ci/run` installs it.
+pub fn tool(name: &str, args: &[&str]) -> Option<()> {
+    let found = Command::new(name)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{name} is not installed (CI=true)"
+        );
+        eprintln!("{name} is not installed: skipping");
+    }
+    found.then_some(())
 }
 
 /// A self-signed certificate and key for `host`, PEM.
