@@ -1,0 +1,162 @@
+//! Health checks that probe, and traffic only to what they find healthy.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use fake_gce::LoopbackBlock;
+use serde_json::json;
+
+use super::support::*;
+use crate::common::ZONE;
+
+#[tokio::test]
+async fn only_healthy_instances_get_traffic_and_get_health_tells() {
+    let api = start().await;
+    let nodes = LoopbackBlock::claim().expect("a block for the nodes");
+    let good = Backend::start(SocketAddr::from((nodes.ip(1), 8080)), "good").await;
+    let sick = Backend::start(SocketAddr::from((nodes.ip(2), 8080)), "sick").await;
+    sick.set_healthy(false);
+    let members = [node(&api, "good", nodes.ip(1)), node(&api, "sick", nodes.ip(2))];
+    let hc = health_check(&api, "hc", json!({"healthyThreshold": 2})).await;
+    let g = group(&api, "g", &members, 8080).await;
+    let bs = backend_service(&api, "bs", &[&g], &hc, "HTTP").await;
+    let map = url_map(&api, json!({"name": "um", "defaultService": bs})).await;
+    let proxy = http_proxy(&api, "tp", &map).await;
+    let ip = forwarding_rule(&api, "fr", &proxy, 80, None).await;
+    let addr = serving(&api, &ip, 80);
+
+    wait_health(&api, "bs", &g, &[("good", "HEALTHY"), ("sick", "UNHEALTHY")]).await;
+    assert_eq!(get_ok(addr, None, "x", "/").await.backend(), "good");
+    for _ in 0..6 {
+        let r = get(addr, "x", "/").await;
+        assert_ne!(r.backend(), "sick", "an unhealthy instance got traffic");
+    }
+    assert_eq!(sick.hits(), 0, "an unhealthy instance gets no traffic");
+
+    // It recovers: HEALTHY after the threshold, then it gets its share.
+    sick.set_healthy(true);
+    wait_health(&api, "bs", &g, &[("good", "HEALTHY"), ("sick", "HEALTHY")]).await;
+    eventually("the recovered instance gets traffic", || async {
+        (get(addr, "x", "/").await.backend() == "sick").then_some(())
+    })
+    .await;
+
+    // The admin API's UNHEALTHY wins over the probes, for getHealth and for traffic.
+    assert!(api.gce.set_instance_health(ZONE, "good", false));
+    let forced = health_of(&api, "bs", &g).await;
+    assert_eq!(forced[0], ("good".to_string(), "UNHEALTHY".to_string()));
+    let before = good.hits();
+    assert_eq!(get_ok(addr, None, "x", "/").await.backend(), "sick");
+    for _ in 0..4 {
+        assert_ne!(get(addr, "x", "/").await.backend(), "good");
+    }
+    assert_eq!(good.hits(), before);
+}
+
+#[tokio::test]
+async fn a_backend_going_down_turns_unhealthy_and_then_502() {
+    let api = start().await;
+    let nodes = LoopbackBlock::claim().expect("a block for the nodes");
+    let backend = Backend::start(SocketAddr::from((nodes.ip(1), 8080)), "only").await;
+    let members = [node(&api, "only", nodes.ip(1))];
+    let hc = health_check(&api, "hc", json!({"unhealthyThreshold": 3})).await;
+    // (A member that misses probes on a busy machine may turn UNHEALTHY early here: the test
+    // only relies on it turning UNHEALTHY once its backend is gone.)
+    let g = group(&api, "g", &members, 8080).await;
+    let bs = backend_service(&api, "bs", &[&g], &hc, "HTTP").await;
+    let map = url_map(&api, json!({"name": "um", "defaultService": bs})).await;
+    let proxy = http_proxy(&api, "tp", &map).await;
+    let ip = forwarding_rule(&api, "fr", &proxy, 80, None).await;
+    let addr = serving(&api, &ip, 80);
+
+    wait_health(&api, "bs", &g, &[("only", "HEALTHY")]).await;
+    assert_eq!(get_ok(addr, None, "x", "/").await.backend(), "only");
+
+    backend.stop().await;
+    wait_health(&api, "bs", &g, &[("only", "UNHEALTHY")]).await;
+    let r = get(addr, "x", "/").await;
+    assert_eq!(r.status, 502);
+    assert_eq!(
+        r.headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("text/html; charset=UTF-8")
+    );
+    assert!(r.body.contains("<h1>Error: Server Error</h1>"), "{}", r.body);
+    assert!(
+        r.body.contains(
+            "The server encountered a temporary error and could not complete your request.<p>Please try again in 30 seconds."
+        ),
+        "{}",
+        r.body
+    );
+    let view = api.get("/_fake/dataplane").await.ok();
+    assert_eq!(view["health"][0]["state"], "UNHEALTHY", "{view:#}");
+    assert!(view["health"][0]["lastError"].is_string(), "{view:#}");
+}
+
+#[tokio::test]
+async fn no_healthy_backend_is_a_502_without_a_connection() {
+    let api = start().await;
+    let nodes = LoopbackBlock::claim().expect("a block for the nodes");
+    let backend = Backend::start(SocketAddr::from((nodes.ip(1), 8080)), "sick").await;
+    backend.set_healthy(false);
+    let members = [
+        node(&api, "sick", nodes.ip(1)),
+        node(&api, "far", Ipv4Addr::new(10, 128, 0, 9)),
+    ];
+    let hc = health_check(&api, "hc", json!({})).await;
+    let g = group(&api, "g", &members, 8080).await;
+    let bs = backend_service(&api, "bs", &[&g], &hc, "HTTP").await;
+    let map = url_map(&api, json!({"name": "um", "defaultService": bs})).await;
+    let proxy = http_proxy(&api, "tp", &map).await;
+    let ip = forwarding_rule(&api, "fr", &proxy, 80, None).await;
+    let addr = serving(&api, &ip, 80);
+
+    // Probed, and failing (a non-loopback instance is unreachable, never connected to).
+    eventually("both probed", || async {
+        let view = api.get("/_fake/dataplane").await.ok();
+        let health = view["health"].as_array().cloned().unwrap_or_default();
+        (health.len() == 2 && health.iter().all(|h| h["probes"].as_u64() >= Some(2))).then_some(())
+    })
+    .await;
+    assert_eq!(
+        health_of(&api, "bs", &g).await,
+        [
+            ("far".to_string(), "UNHEALTHY".to_string()),
+            ("sick".to_string(), "UNHEALTHY".to_string())
+        ]
+    );
+    for _ in 0..3 {
+        assert_eq!(get(addr, "x", "/").await.status, 502);
+    }
+    assert_eq!(backend.hits(), 0, "no request reached an unhealthy backend");
+}
+
+#[tokio::test]
+async fn health_checks_probe_the_port_their_specification_names() {
+    let api = start().await;
+    let nodes = LoopbackBlock::claim().expect("a block for the nodes");
+    // Traffic on 8080 (always healthy there), health answered on 9000 only.
+    let traffic = Backend::start(SocketAddr::from((nodes.ip(1), 8080)), "traffic").await;
+    traffic.set_healthy(false);
+    let health = Backend::start(SocketAddr::from((nodes.ip(1), 9000)), "health").await;
+    let members = [node(&api, "n", nodes.ip(1))];
+    let g = group(&api, "g", &members, 8080).await;
+    let serving_hc = health_check(&api, "serving", json!({})).await;
+    let fixed_hc = health_check(
+        &api,
+        "fixed",
+        json!({"httpHealthCheck": {"portSpecification": "USE_FIXED_PORT", "port": 9000, "requestPath": "/healthz"}}),
+    )
+    .await;
+    let fixed = backend_service(&api, "fixed", &[&g], &fixed_hc, "HTTP").await;
+    backend_service(&api, "serving", &[&g], &serving_hc, "HTTP").await;
+    wait_health(&api, "fixed", &g, &[("n", "HEALTHY")]).await;
+    wait_health(&api, "serving", &g, &[("n", "UNHEALTHY")]).await;
+
+    // Traffic still goes to the serving port.
+    let map = url_map(&api, json!({"name": "um", "defaultService": fixed})).await;
+    let proxy = http_proxy(&api, "tp", &map).await;
+    let ip = forwarding_rule(&api, "fr", &proxy, 8000, None).await;
+    let r = get_ok(serving(&api, &ip, 8000), None, "x", "/").await;
+    assert_eq!(r.backend(), "traffic", "{}", r.body);
+    assert_eq!(health.hits(), 0);
+}
