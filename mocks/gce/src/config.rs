@@ -115,8 +115,11 @@ pub struct DataPlane {
     /// Added to a port below 1024 that cannot be bound (not root): 80 is served on 10080, 443
     /// on 10443. Default 10000.
     pub privileged_port_offset: u16,
-    /// Probe every backend this often, whatever its health check's `checkIntervalSec` says
-    /// (`timeoutSec` is capped to it too): for tests and the sandbox, where seconds are long.
+    /// Probe every backend this often, whatever its health check's `checkIntervalSec` says: for
+    /// tests and the sandbox, where seconds are long. Only the interval: a probe still waits the
+    /// health check's own `timeoutSec` for its answer (Compute's rule), and the probes of one
+    /// target never overlap, so a slow answer delays the next probe (it starts at the later of
+    /// the previous start plus the interval and the previous end) rather than failing.
     pub probe_interval: Option<Duration>,
 }
 

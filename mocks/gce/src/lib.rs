@@ -484,7 +484,12 @@
 //!   check follows behavior specified in port and portName fields"; the API writes the
 //!   default port 80/443 when neither is given). A new target is probed at once, then every
 //!   `checkIntervalSec` ([`DataPlane::probe_interval`] / `--probe-interval-ms` overrides every
-//!   interval, and caps every timeout, for tests and the sandbox). `healthyThreshold`
+//!   interval, for tests and the sandbox, and nothing else). Each probe has the health check's
+//!   `timeoutSec`, whatever the interval (the API reference's `HealthCheck.timeoutSec`: "How
+//!   long (in seconds) to wait before claiming failure"). Compute refuses a `timeoutSec` above
+//!   `checkIntervalSec`, so its probes of one target never overlap; under a shorter override
+//!   they still do not: the next probe starts at the later of the previous start plus the
+//!   interval and the previous end. `healthyThreshold`
 //!   consecutive successes make a member HEALTHY, `unhealthyThreshold` consecutive failures
 //!   UNHEALTHY ("a configurable number of sequential successful or failed probes", health
 //!   checks overview). A new member is UNHEALTHY until it passes: Google does not document the

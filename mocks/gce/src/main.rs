@@ -88,7 +88,8 @@ struct Args {
     /// Serve a port below 1024 that cannot be bound (not root) on `port + N`.
     #[arg(long, value_name = "N", default_value_t = 10_000, requires = "data_plane")]
     data_plane_port_offset: u16,
-    /// Probe every backend this often, whatever the health checks' `checkIntervalSec`.
+    /// Probe every backend this often, whatever the health checks' `checkIntervalSec` (their
+    /// `timeoutSec` still applies).
     #[arg(long, value_name = "MS", requires = "data_plane")]
     probe_interval_ms: Option<u64>,
 }

@@ -279,12 +279,10 @@ impl Settings {
             },
         };
         let secs = |f: &str, default: u64| Duration::from_secs(int(hc, f).unwrap_or(default));
-        let mut interval = secs("checkIntervalSec", 5);
-        let mut timeout = secs("timeoutSec", 5);
-        if let Some(i) = interval_override {
-            interval = i;
-            timeout = timeout.min(i);
-        }
+        // The override replaces the interval only: a probe still has the check's whole
+        // `timeoutSec` (probes of one target never overlap, see `probe_loop`).
+        let interval = interval_override.unwrap_or_else(|| secs("checkIntervalSec", 5));
+        let timeout = secs("timeoutSec", 5);
         let threshold = |f: &str| int(hc, f).and_then(|n| u32::try_from(n).ok()).unwrap_or(2).max(1);
         Settings {
             probe,
@@ -378,6 +376,9 @@ pub(super) async fn supervise(shared: Weak<Shared>, mut applied: watch::Receiver
 }
 
 /// Probes one target: at once, then every interval (at once again when its settings change).
+/// Probes of one target never overlap: each waits for the previous one to end (answer or
+/// `timeoutSec`), so the next starts at the later of the previous start plus the interval and
+/// the previous end.
 async fn probe_loop(shared: Weak<Shared>, key: TargetKey, mut spec: watch::Receiver<ProbeSpec>) {
     loop {
         let current = spec.borrow_and_update().clone();
@@ -509,6 +510,31 @@ mod tests {
             healthy_threshold: healthy,
             unhealthy_threshold: unhealthy,
         }
+    }
+
+    #[test]
+    fn the_interval_override_leaves_the_timeout_alone() {
+        let key = Key {
+            kind: Kind::HealthCheck,
+            ..spec(1, 1).health_check
+        };
+        let hc: Obj = serde_json::from_value(json!({
+            "type": "HTTP", "checkIntervalSec": 10, "timeoutSec": 7,
+            "httpHealthCheck": {"requestPath": "/healthz"},
+        }))
+        .expect("object");
+        let own = Settings::of(&key, &hc, None);
+        assert_eq!(
+            (own.interval, own.timeout),
+            (Duration::from_secs(10), Duration::from_secs(7))
+        );
+        let fast = Settings::of(&key, &hc, Some(Duration::from_millis(200)));
+        assert_eq!(fast.interval, Duration::from_millis(200));
+        assert_eq!(
+            fast.timeout,
+            Duration::from_secs(7),
+            "Compute's timeoutSec, not the interval"
+        );
     }
 
     #[test]

@@ -160,3 +160,58 @@ async fn health_checks_probe_the_port_their_specification_names() {
     assert_eq!(r.backend(), "traffic", "{}", r.body);
     assert_eq!(health.hits(), 0);
 }
+
+/// A probe waits its health check's `timeoutSec` for the answer, however short the probe interval:
+/// a backend answering later than the interval stays HEALTHY (its probes one at a time), and one
+/// that never answers fails after `timeoutSec`.
+#[tokio::test]
+async fn a_probe_has_the_whole_timeout_sec_whatever_the_interval() {
+    let api = start().await;
+    let nodes = LoopbackBlock::claim().expect("a block for the nodes");
+    let slow = Backend::start(SocketAddr::from((nodes.ip(1), 8080)), "slow").await;
+    let _mute = Backend::start(SocketAddr::from((nodes.ip(2), 8080)), "mute").await;
+    let g_slow = group(&api, "slow", &[node(&api, "slow", nodes.ip(1))], 8080).await;
+    let g_mute = group(&api, "mute", &[node(&api, "mute", nodes.ip(2))], 8080).await;
+    // Ten seconds to answer `/healthz/slow` (Compute wants the interval at least as long; the
+    // fake probes every PROBE anyway, shorter than the answer takes).
+    assert!(SLOW_HEALTH > PROBE);
+    let patient = health_check(
+        &api,
+        "patient",
+        json!({"checkIntervalSec": 10, "timeoutSec": 10,
+               "httpHealthCheck": {"portSpecification": "USE_SERVING_PORT", "requestPath": "/healthz/slow"}}),
+    )
+    .await;
+    // One second for `/healthz/never`, which never answers.
+    let strict = health_check(
+        &api,
+        "strict",
+        json!({"unhealthyThreshold": 1,
+               "httpHealthCheck": {"portSpecification": "USE_SERVING_PORT", "requestPath": "/healthz/never"}}),
+    )
+    .await;
+    backend_service(&api, "slow", &[&g_slow], &patient, "HTTP").await;
+    backend_service(&api, "mute", &[&g_mute], &strict, "HTTP").await;
+
+    wait_health(&api, "slow", &g_slow, &[("slow", "HEALTHY")]).await;
+    eventually("three probes of the slow backend", || async {
+        let h = probed(&api, "slow").await;
+        (h.len() == 1 && h[0]["probes"].as_u64() >= Some(3)).then_some(())
+    })
+    .await;
+    assert_eq!(slow.most_checks_at_once(), 1, "probes of one target overlapped");
+
+    let mute = eventually("a probe of the mute backend", || async {
+        let h = probed(&api, "mute").await;
+        (h.len() == 1 && h[0]["probes"].as_u64() >= Some(1)).then(|| h[0].clone())
+    })
+    .await;
+    assert_eq!(mute["state"], "UNHEALTHY", "{mute:#}");
+    assert!(
+        mute["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("no answer within 1s")),
+        "{mute:#}"
+    );
+    wait_health(&api, "mute", &g_mute, &[("mute", "UNHEALTHY")]).await;
+}

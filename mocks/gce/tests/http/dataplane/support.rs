@@ -62,13 +62,43 @@ pub(super) async fn start() -> Api {
 // ---------------------------------------------------------------------------------------------
 // Backends: tiny HTTP servers on instance addresses.
 
-/// A backend: answers `/healthz` with 200 (503 once told to be unhealthy) and every other path
-/// with 200 and a JSON echo of what it got (`/slow` a minute late).
+/// A backend: answers `/healthz` (and every path under it) with 200, 503 once told to be
+/// unhealthy, and every other path with 200 and a JSON echo of what it got. Some paths answer
+/// late: `/slow` a minute late (longer than any `timeoutSec` here), `/healthz/slow` after
+/// [`SLOW_HEALTH`], `/healthz/never` after an hour.
 pub(super) struct Backend {
-    healthy: Arc<AtomicBool>,
-    /// Requests other than health checks.
-    hits: Arc<AtomicUsize>,
+    state: Arc<BackendState>,
     task: JoinHandle<()>,
+}
+
+/// How long `/healthz/slow` takes: longer than [`PROBE`], far shorter than a `timeoutSec`.
+pub(super) const SLOW_HEALTH: Duration = Duration::from_millis(600);
+
+#[derive(Default)]
+struct BackendState {
+    unhealthy: AtomicBool,
+    /// Requests other than health checks.
+    hits: AtomicUsize,
+    /// Health checks being answered now, and the most at once so far.
+    checking: AtomicUsize,
+    most_checking: AtomicUsize,
+}
+
+/// Counts a health check in `checking` while it lives (also when the prober gives up on it).
+struct Checking(Arc<BackendState>);
+
+impl Checking {
+    fn new(state: &Arc<BackendState>) -> Checking {
+        let now = state.checking.fetch_add(1, Ordering::SeqCst) + 1;
+        state.most_checking.fetch_max(now, Ordering::SeqCst);
+        Checking(Arc::clone(state))
+    }
+}
+
+impl Drop for Checking {
+    fn drop(&mut self) {
+        self.0.checking.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Backend {
@@ -90,9 +120,8 @@ impl Backend {
 
     async fn serve(addr: SocketAddr, name: &'static str, tls: Option<TlsAcceptor>) -> Backend {
         let listener = TcpListener::bind(addr).await.expect("backend binds");
-        let healthy = Arc::new(AtomicBool::new(true));
-        let hits = Arc::new(AtomicUsize::new(0));
-        let (h, n) = (Arc::clone(&healthy), Arc::clone(&hits));
+        let state = Arc::new(BackendState::default());
+        let shared = Arc::clone(&state);
         let task = tokio::spawn(async move {
             // Connections are tasks of this one: stopping the backend ends them too.
             let mut conns = JoinSet::new();
@@ -101,16 +130,23 @@ impl Backend {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (h, n, tls) = (Arc::clone(&h), Arc::clone(&n), tls.clone());
+                let (state, tls) = (Arc::clone(&shared), tls.clone());
                 conns.spawn(async move {
                     let svc = service_fn(move |req| {
-                        // `/slow` answers after a minute: longer than any `timeoutSec` here.
-                        let slow = req.uri().path() == "/slow";
-                        let reply = answer(&req, name, &h, &n);
+                        let path = req.uri().path();
+                        let delay = match path {
+                            "/slow" => Some(Duration::from_secs(60)),
+                            "/healthz/slow" => Some(SLOW_HEALTH),
+                            "/healthz/never" => Some(Duration::from_secs(3600)),
+                            _ => None,
+                        };
+                        let checking = path.starts_with("/healthz").then(|| Checking::new(&state));
+                        let reply = answer(&req, name, &state);
                         async move {
-                            if slow {
-                                tokio::time::sleep(Duration::from_secs(60)).await;
+                            if let Some(d) = delay {
+                                tokio::time::sleep(d).await;
                             }
+                            drop(checking);
                             Ok::<_, std::convert::Infallible>(reply)
                         }
                     });
@@ -128,15 +164,20 @@ impl Backend {
                 });
             }
         });
-        Backend { healthy, hits, task }
+        Backend { state, task }
     }
 
     pub(super) fn set_healthy(&self, healthy: bool) {
-        self.healthy.store(healthy, Ordering::SeqCst);
+        self.state.unhealthy.store(!healthy, Ordering::SeqCst);
     }
 
     pub(super) fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
+        self.state.hits.load(Ordering::SeqCst)
+    }
+
+    /// The most health checks this backend was answering at once.
+    pub(super) fn most_checks_at_once(&self) -> usize {
+        self.state.most_checking.load(Ordering::SeqCst)
     }
 
     /// Stops listening (and drops its connections) before returning.
@@ -146,23 +187,18 @@ impl Backend {
     }
 }
 
-fn answer(
-    req: &Request<Incoming>,
-    name: &str,
-    healthy: &AtomicBool,
-    hits: &AtomicUsize,
-) -> Response<Full<Bytes>> {
-    if req.uri().path() == "/healthz" {
-        let status = if healthy.load(Ordering::SeqCst) {
-            StatusCode::OK
-        } else {
+fn answer(req: &Request<Incoming>, name: &str, state: &BackendState) -> Response<Full<Bytes>> {
+    if req.uri().path().starts_with("/healthz") {
+        let status = if state.unhealthy.load(Ordering::SeqCst) {
             StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
         };
         let mut r = Response::new(Full::new(Bytes::from_static(b"ok")));
         *r.status_mut() = status;
         return r;
     }
-    hits.fetch_add(1, Ordering::SeqCst);
+    state.hits.fetch_add(1, Ordering::SeqCst);
     let header = |n: &str| {
         req.headers()
             .get_all(n)
@@ -499,6 +535,19 @@ pub(super) async fn wait_health(api: &Api, service: &str, group: &str, want: &[(
         (health_of(api, service, group).await == want).then_some(())
     })
     .await;
+}
+
+/// The admin view's health entries of the backend service `service`.
+pub(super) async fn probed(api: &Api, service: &str) -> Vec<Value> {
+    let view = api.get("/_fake/dataplane").await.ok();
+    let suffix = format!("/backendServices/{service}");
+    view["health"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|h| h["backendService"].as_str().is_some_and(|s| s.ends_with(&suffix)))
+        .cloned()
+        .collect()
 }
 
 /// Where the load balancer at `ip:port` is served.
