@@ -411,7 +411,9 @@
 //!   are refused at once, open connections are dropped). A port below 1024 that the process may
 //!   not bind (not root) is served on `port + `[`DataPlane::privileged_port_offset`] (default
 //!   10000: 80 → 10080, 443 → 10443; `--data-plane-port-offset N`).
-//!   [`FakeGce::serving_address`] tells where `IP:port` is actually served. A forwarding-rule
+//!   [`FakeGce::serving_address`] tells where `IP:port` is actually served. Dropping the fake
+//!   (or [`FakeGce::shutdown`]) closes every listener for good and stops the probes: an
+//!   operation still pending then applies when its latency passes, but opens nothing. A forwarding-rule
 //!   address outside `127.0.0.0/8` (a reserved address with an explicit public `address`) is
 //!   refused: nothing binds it, `GET /_fake/dataplane` says why. Regional forwarding rules are
 //!   not served.

@@ -329,7 +329,7 @@ pub(super) async fn supervise(shared: Weak<Shared>, mut applied: watch::Receiver
             let Some(strong) = shared.upgrade() else {
                 return;
             };
-            let Some(plane) = strong.dataplane.as_ref() else {
+            let Some(plane) = strong.dataplane.as_ref().filter(|p| !p.is_stopped()) else {
                 return;
             };
             let desired = {
@@ -387,7 +387,7 @@ async fn probe_loop(shared: Weak<Shared>, key: TargetKey, mut spec: watch::Recei
             let Some(strong) = shared.upgrade() else {
                 return;
             };
-            let Some(plane) = strong.dataplane.as_ref() else {
+            let Some(plane) = strong.dataplane.as_ref().filter(|p| !p.is_stopped()) else {
                 return;
             };
             // Only the TLS clients are needed while probing: the state stays unlocked.

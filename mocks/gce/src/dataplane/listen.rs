@@ -107,10 +107,14 @@ impl Listeners {
 }
 
 /// Makes the listeners follow the store's forwarding rules: closes those of rules gone or
-/// changed, opens the new ones (and retries those that failed to bind).
+/// changed, opens the new ones (and retries those that failed to bind). Nothing once the plane
+/// stopped.
 pub(super) fn reconcile(plane: &Plane, store: &Store) {
     let want = wanted(store);
     let mut listeners = super::lock(&plane.listeners);
+    if plane.is_stopped() {
+        return;
+    }
     let stale: Vec<(Key, u16)> = listeners
         .map
         .iter()

@@ -27,6 +27,7 @@ mod tls;
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -107,6 +108,9 @@ pub(crate) struct Plane {
     /// Whether ports below 1024 can be bound (root, or a low `ip_unprivileged_port_start`).
     privileged: bool,
     handle: Handle,
+    /// Set for good when the fake stops (dropped or shut down). An operation still pending then
+    /// holds the state and applies later: from then on nothing binds and nothing probes.
+    stopped: AtomicBool,
     listeners: Mutex<listen::Listeners>,
     health: Mutex<HealthTable>,
     /// Bumped whenever the state changed (operations applied, instances seeded, reset): the
@@ -129,6 +133,7 @@ impl Plane {
             probe_interval: setup.settings.probe_interval,
             privileged: setup.privileged,
             handle: setup.handle,
+            stopped: AtomicBool::new(false),
             listeners: Mutex::new(listen::Listeners::default()),
             health: Mutex::new(HealthTable::default()),
             applied: watch::Sender::new(0),
@@ -176,20 +181,36 @@ impl Plane {
         i
     }
 
-    /// Starts the probe supervisor.
+    /// Whether the fake stopped: nothing may bind or probe any more.
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Starts the probe supervisor (not once stopped).
     fn start(&self) {
+        let mut supervisor = lock(&self.supervisor);
+        if self.is_stopped() {
+            return;
+        }
         let task = self
             .handle
             .spawn(health::supervise(self.shared.clone(), self.applied.subscribe()));
-        *lock(&self.supervisor) = Some(task.abort_handle());
+        *supervisor = Some(task.abort_handle());
     }
 
-    /// Stops probing and closes every listener (and its connections).
+    /// Stops for good: probing ends, every listener (and its connections) closes, and no later
+    /// change of the state opens one again.
     fn stop(&self) {
+        {
+            // Set under the listeners' lock: a reconciliation either ran before (and its
+            // listeners are closed here) or sees the flag.
+            let mut listeners = lock(&self.listeners);
+            self.stopped.store(true, Ordering::SeqCst);
+            listeners.close_all();
+        }
         if let Some(task) = lock(&self.supervisor).take() {
             task.abort();
         }
-        lock(&self.listeners).close_all();
     }
 
     /// The admin view, `GET /_fake/dataplane`.
@@ -214,9 +235,10 @@ impl Drop for Plane {
 impl Shared {
     /// After the state changed, still under its lock: listeners follow the forwarding rules
     /// (binding and closing are local system calls, no traffic), so that an operation seen DONE
-    /// has its socket listening or closed; and the probe supervisor is told to reconcile.
+    /// has its socket listening or closed; and the probe supervisor is told to reconcile. Once
+    /// the fake stopped (an operation pending at drop or shutdown applies later), nothing.
     pub(crate) fn data_plane_sync(&self, st: &mut State) {
-        let Some(plane) = &self.dataplane else {
+        let Some(plane) = self.dataplane.as_ref().filter(|p| !p.is_stopped()) else {
             st.listeners_dirty = false;
             return;
         };
@@ -233,7 +255,7 @@ impl Shared {
         }
     }
 
-    /// Stops the data plane: probes stop, listeners close.
+    /// Stops the data plane for good: probes stop, listeners close and stay closed.
     pub(crate) fn stop_data_plane(&self) {
         if let Some(plane) = &self.dataplane {
             plane.stop();

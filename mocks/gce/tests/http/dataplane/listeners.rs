@@ -1,7 +1,9 @@
 //! Listeners: opened and closed with forwarding rules, only on addresses the data plane may use.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
+use fake_gce::{Latency, LoopbackBlock};
 use reqwest::Method;
 use serde_json::json;
 
@@ -135,4 +137,56 @@ async fn the_binary_runs_the_data_plane() {
         .and_then(|b| b.parse::<Ipv4Addr>().ok())
         .unwrap_or_else(|| panic!("{second}"));
     assert_eq!((block.octets()[0], block.octets()[3]), (127, 0));
+}
+
+/// An operation still pending when the fake is dropped applies later (its timer holds the
+/// state), but opens nothing: the listener of a forwarding rule inserted just before never
+/// listens.
+#[tokio::test]
+async fn a_rule_applied_after_the_fake_is_dropped_opens_nothing() {
+    let api = start().await;
+    let block = api.gce.data_plane_block().expect("the data plane runs");
+    let map = url_map(
+        &api,
+        json!({"name": "um", "defaultUrlRedirect": {"hostRedirect": "elsewhere.example.com"}}),
+    )
+    .await;
+    let proxy = http_proxy(&api, "tp", &map).await;
+    let ip = api.create("global/addresses", json!({"name": "ip"})).await["address"]
+        .as_str()
+        .expect("address")
+        .to_string();
+    api.gce.set_latency(
+        Latency::default()
+            .with("globalForwardingRules.insert", Duration::from_millis(200))
+            // Keeps the state (and the block's claim) alive well past the insert.
+            .with("healthChecks.insert", Duration::from_secs(2)),
+    );
+    let insert = api
+        .post(
+            "global/forwardingRules",
+            json!({"name": "fr", "target": proxy, "portRange": "8080", "IPAddress": ip}),
+        )
+        .await
+        .ok();
+    assert_eq!(insert["status"], "RUNNING", "{insert:#}");
+    let later = api
+        .post("global/healthChecks", json!({"name": "later", "type": "HTTP"}))
+        .await
+        .ok();
+    assert_eq!(later["status"], "RUNNING", "{later:#}");
+    let addr = SocketAddr::from((ip.parse::<Ipv4Addr>().expect("IPv4"), 8080));
+    drop(api);
+
+    // The state goes (and with it the block's claim) once the last pending operation applied;
+    // the insert applied before that, and nothing may listen on its address meanwhile.
+    let _claim = eventually("the fake's state released", || async {
+        assert!(
+            connect(addr, None).await.is_err(),
+            "a listener opened after the fake was dropped"
+        );
+        LoopbackBlock::claim_at(block).ok()
+    })
+    .await;
+    assert!(connect(addr, None).await.is_err());
 }
