@@ -413,10 +413,12 @@
 //!   10000: 80 → 10080, 443 → 10443; `--data-plane-port-offset N`).
 //!   [`FakeGce::serving_address`] tells where `IP:port` is actually served. Dropping the fake
 //!   (or [`FakeGce::shutdown`]) closes every listener for good and stops the probes: an
-//!   operation still pending then applies when its latency passes, but opens nothing. A forwarding-rule
-//!   address outside `127.0.0.0/8` (a reserved address with an explicit public `address`) is
-//!   refused: nothing binds it, `GET /_fake/dataplane` says why. Regional forwarding rules are
-//!   not served.
+//!   operation still pending then applies when its latency passes, but opens nothing. Only
+//!   addresses of the fake's own block are bound: a forwarding-rule address outside it — a
+//!   public one, `127.0.0.1`, another process's block, given as `IPAddress` or as a reserved
+//!   address's `address` — is refused (the block's claim would mean nothing otherwise):
+//!   nothing binds it, `GET /_fake/dataplane` says why. Regional forwarding rules are not
+//!   served.
 //! - **Routing.** The URL map decides, per request, in `dataplane/route.rs` (host rules by the
 //!   `Host` header, exact before wildcard; path rules longest first; path-matcher and map
 //!   defaults; `defaultUrlRedirect` / `urlRedirect`; minimal `routeRules`; the rules and their
@@ -505,8 +507,9 @@
 //!   ([`FakeGce::set_instance_health`]) stays UNHEALTHY for `getHealth` and gets no traffic
 //!   whatever its probes say.
 //! - **Loopback only.** Nothing listens on or connects to an address outside `127.0.0.0/8`:
-//!   such a forwarding-rule address is refused, and an instance with such an IP is unreachable
-//!   (its probes fail without connecting, it gets no traffic).
+//!   a forwarding-rule address outside the fake's block is refused, and an instance with an IP
+//!   outside `127.0.0.0/8` is unreachable (its probes fail without connecting, it gets no
+//!   traffic).
 //! - **Admin view.** `GET /_fake/dataplane`: `{block, privilegedPorts, listeners: [{forwardingRule,
 //!   ip, port, listening, address, error?}], health: [{backendService, healthCheck, instance,
 //!   ip, port, probePort, state, probes, lastError}]}` (`block` null and empty lists when off).

@@ -228,8 +228,10 @@ fn open(plane: &Plane, want: Want) -> Listener {
     }
 }
 
-/// Binds the listener of `want`: only on a loopback address; a port below 1024 that cannot be
-/// bound (not root) is bound at `port + offset` instead.
+/// Binds the listener of `want`: only on an address of the plane's own block (the block is
+/// claimed exclusively; `127.0.0.1` or another process's block is refused, whatever a client
+/// wrote in `IPAddress` or a reserved address); a port below 1024 that cannot be bound (not
+/// root) is bound at `port + offset` instead.
 fn bind(plane: &Plane, want: &Want) -> Result<(TcpListener, SocketAddr, Option<Closer>), String> {
     let ip: Ipv4Addr = want
         .ip
@@ -238,6 +240,12 @@ fn bind(plane: &Plane, want: &Want) -> Result<(TcpListener, SocketAddr, Option<C
     if !ip.is_loopback() {
         return Err(format!(
             "refused: {ip} is not a loopback address (the data plane listens on 127.0.0.0/8 only)"
+        ));
+    }
+    if !in_block(ip, plane.block) {
+        return Err(format!(
+            "refused: {ip} is outside the data plane's block {}/24 (the only addresses it may bind)",
+            plane.block
         ));
     }
     let std = bind_port(ip, want.port, plane.port_offset).map_err(|e| e.to_string())?;
@@ -249,6 +257,11 @@ fn bind(plane: &Plane, want: &Want) -> Result<(TcpListener, SocketAddr, Option<C
     let listener = TcpListener::from_std(std).map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     Ok((listener, addr, closer))
+}
+
+/// Whether `ip` is in the `/24` whose base is `block`.
+fn in_block(ip: Ipv4Addr, block: Ipv4Addr) -> bool {
+    ip.octets()[..3] == block.octets()[..3]
 }
 
 /// Binds `ip:port`, or `ip:port+offset` when `port` is privileged and cannot be bound.
@@ -338,6 +351,16 @@ mod tests {
         assert_eq!(port_range("443"), Some((443, 443)));
         assert_eq!(port_range("90-80"), None);
         assert_eq!(port_range("x"), None);
+    }
+
+    #[test]
+    fn only_the_block_itself() {
+        let block = Ipv4Addr::new(127, 5, 6, 0);
+        assert!(in_block(Ipv4Addr::new(127, 5, 6, 1), block));
+        assert!(in_block(Ipv4Addr::new(127, 5, 6, 253), block));
+        for other in [[127, 0, 0, 1], [127, 5, 7, 1], [127, 6, 6, 1], [10, 5, 6, 1]] {
+            assert!(!in_block(Ipv4Addr::from(other), block), "{other:?}");
+        }
     }
 
     #[test]

@@ -190,3 +190,38 @@ async fn a_rule_applied_after_the_fake_is_dropped_opens_nothing() {
     .await;
     assert!(connect(addr, None).await.is_err());
 }
+
+/// Only the fake's own block is bound: an address a client reserved in `127.0.0.1` or in
+/// another process's block is refused, with the reason in the admin view.
+#[tokio::test]
+async fn addresses_outside_the_block_are_never_bound() {
+    let api = start().await;
+    let elsewhere = LoopbackBlock::claim().expect("another process's block, as it were");
+    let map = url_map(
+        &api,
+        json!({"name": "um", "defaultUrlRedirect": {"hostRedirect": "elsewhere.example.com"}}),
+    )
+    .await;
+    let proxy = http_proxy(&api, "tp", &map).await;
+    let foreign = elsewhere.ip(1).to_string();
+    for (name, ip) in [("local", "127.0.0.1"), ("foreign", foreign.as_str())] {
+        api.create("global/addresses", json!({"name": name, "address": ip}))
+            .await;
+        assert_eq!(forwarding_rule(&api, name, &proxy, 8080, Some(ip)).await, ip);
+        assert_eq!(api.gce.serving_address(ip, 8080), None, "{ip} bound");
+    }
+    let view = api.get("/_fake/dataplane").await.ok();
+    let listeners = view["listeners"].as_array().cloned().unwrap_or_default();
+    assert_eq!(listeners.len(), 2, "{view:#}");
+    for l in &listeners {
+        assert_eq!(l["listening"], false, "{view:#}");
+        assert!(
+            l["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("outside the data plane's block")),
+            "{view:#}"
+        );
+    }
+    // The other block's address is free for its holder.
+    drop(std::net::TcpListener::bind((elsewhere.ip(1), 8080)).expect("not taken by the fake"));
+}
