@@ -501,9 +501,10 @@
 //!   created, until health checks pass (kubernetes/ingress-gce#35, the `backends` annotation
 //!   `UNHEALTHY` after creation; GoogleCloudPlatform/continuous-deployment-on-kubernetes#31,
 //!   "health checking can take up to 5-7 minutes"). Health is kept per (backend service,
-//!   instance, serving port); a supervisor reconciles the probes with the store whenever an
-//!   operation applies or instances are seeded (and every 5 s), stopping those of removed
-//!   members. `getHealth` answers from the probes; an instance the admin API marks UNHEALTHY
+//!   instance, IP, serving port), so the endpoints of one instance in a NEG (pods on one
+//!   node, all on one port) each have their own; a supervisor reconciles the probes with the
+//!   store whenever an operation applies or instances are seeded (and every 5 s), stopping
+//!   those of removed members. `getHealth` answers from the probes; an instance the admin API marks UNHEALTHY
 //!   ([`FakeGce::set_instance_health`]) stays UNHEALTHY for `getHealth` and gets no traffic
 //!   whatever its probes say.
 //! - **Loopback only.** Nothing listens on or connects to an address outside `127.0.0.0/8`:

@@ -37,11 +37,13 @@ const USER_AGENT_VALUE: &str = "GoogleHC/1.0";
 /// first 1024 bytes").
 const RESPONSE_WINDOW: usize = 1024;
 
-/// One probe target: a member of a backend service, by the port traffic goes to.
+/// One probe target: a member of a backend service, by the address traffic goes to (a NEG may
+/// hold several endpoints of one instance on one port, at different IPs).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct TargetKey {
     pub service: Key,
     pub instance: Key,
+    pub ip: String,
     pub port: u16,
 }
 
@@ -130,12 +132,13 @@ pub(crate) struct HealthTable {
 }
 
 impl HealthTable {
-    /// Whether the member `instance` of `service`, served on `port`, is HEALTHY; a target not
-    /// probed yet is not.
-    pub(crate) fn is_healthy(&self, service: &Key, instance: &Key, port: u16) -> bool {
+    /// Whether the member `instance` of `service`, served at `ip:port`, is HEALTHY; a target
+    /// not probed yet is not.
+    pub(crate) fn is_healthy(&self, service: &Key, instance: &Key, ip: &str, port: u16) -> bool {
         let key = TargetKey {
             service: service.clone(),
             instance: instance.clone(),
+            ip: ip.to_string(),
             port,
         };
         self.targets.get(&key).is_some_and(|t| t.healthy)
@@ -167,7 +170,7 @@ impl HealthTable {
                     "backendService": k.service.link(),
                     "healthCheck": t.spec.health_check.link(),
                     "instance": k.instance.link(),
-                    "ip": t.spec.ip,
+                    "ip": k.ip,
                     "port": k.port,
                     "probePort": t.spec.port,
                     "state": if t.healthy { "HEALTHY" } else { "UNHEALTHY" },
@@ -203,6 +206,7 @@ fn targets(store: &Store, interval_override: Option<Duration>) -> BTreeMap<Targe
                 let key = TargetKey {
                     service: service.clone(),
                     instance: m.instance.clone(),
+                    ip: m.ip.clone(),
                     port: m.port,
                 };
                 out.insert(key, settings.spec(&hc_key, &m));

@@ -169,7 +169,7 @@ fn pick(shared: &Shared, plane: &Plane, project: &str, link: &str) -> Option<Pic
         let health = plane.health();
         members
             .into_iter()
-            .filter(|m| health.is_healthy(&service, &m.instance, m.port))
+            .filter(|m| health.is_healthy(&service, &m.instance, &m.ip, m.port))
             .collect()
     };
     if healthy.is_empty() {

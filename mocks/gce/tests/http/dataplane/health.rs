@@ -3,7 +3,8 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use fake_gce::LoopbackBlock;
-use serde_json::json;
+use reqwest::Method;
+use serde_json::{Value, json};
 
 use super::support::*;
 use crate::common::ZONE;
@@ -214,4 +215,76 @@ async fn a_probe_has_the_whole_timeout_sec_whatever_the_interval() {
         "{mute:#}"
     );
     wait_health(&api, "mute", &g_mute, &[("mute", "UNHEALTHY")]).await;
+}
+
+/// The endpoints of one instance in a NEG, on one port at different IPs (pods on one node), are
+/// probed and judged each on its own: only the healthy one gets traffic.
+#[tokio::test]
+async fn neg_endpoints_of_one_instance_each_have_their_health() {
+    let api = start().await;
+    let nodes = LoopbackBlock::claim().expect("a block for the nodes");
+    let (up_ip, down_ip) = (nodes.ip(11), nodes.ip(12));
+    let _up = Backend::start(SocketAddr::from((up_ip, 8080)), "up").await;
+    let down = Backend::start(SocketAddr::from((down_ip, 8080)), "down").await;
+    down.set_healthy(false);
+    node(&api, "n", nodes.ip(1));
+    let neg = api
+        .create(
+            &format!("zones/{ZONE}/networkEndpointGroups"),
+            json!({"name": "neg", "defaultPort": 8080}),
+        )
+        .await["selfLink"]
+        .as_str()
+        .expect("link")
+        .to_string();
+    let endpoints: Vec<_> = [up_ip, down_ip]
+        .iter()
+        .map(|ip| json!({"instance": "n", "ipAddress": ip.to_string()}))
+        .collect();
+    api.done(
+        Method::POST,
+        &format!("zones/{ZONE}/networkEndpointGroups/neg/attachNetworkEndpoints"),
+        Some(json!({"networkEndpoints": endpoints})),
+    )
+    .await;
+    let hc = health_check(&api, "hc", json!({})).await;
+    let bs = api
+        .create(
+            "global/backendServices",
+            json!({"name": "bs", "protocol": "HTTP", "healthChecks": [hc],
+                   "backends": [{"group": neg, "balancingMode": "RATE", "maxRatePerEndpoint": 5}]}),
+        )
+        .await["selfLink"]
+        .as_str()
+        .expect("link")
+        .to_string();
+
+    let want = json!([
+        {"ipAddress": up_ip.to_string(), "healthState": "HEALTHY"},
+        {"ipAddress": down_ip.to_string(), "healthState": "UNHEALTHY"},
+    ]);
+    eventually("each endpoint its own health", || async {
+        let got = api
+            .post("global/backendServices/bs/getHealth", json!({"group": neg}))
+            .await
+            .ok();
+        let got: Vec<Value> = got["healthStatus"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| json!({"ipAddress": s["ipAddress"], "healthState": s["healthState"]}))
+            .collect();
+        (Value::Array(got) == want).then_some(())
+    })
+    .await;
+    assert_eq!(probed(&api, "bs").await.len(), 2);
+
+    let map = url_map(&api, json!({"name": "um", "defaultService": bs})).await;
+    let proxy = http_proxy(&api, "tp", &map).await;
+    let ip = forwarding_rule(&api, "fr", &proxy, 80, None).await;
+    let addr = serving(&api, &ip, 80);
+    for _ in 0..4 {
+        assert_eq!(get_ok(addr, None, "x", "/").await.backend(), "up");
+    }
+    assert_eq!(down.hits(), 0, "the unhealthy endpoint got traffic");
 }
