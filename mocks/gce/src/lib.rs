@@ -500,7 +500,10 @@
 //!   initial state; users see backends reported UNHEALTHY right after a load balancer is
 //!   created, until health checks pass (kubernetes/ingress-gce#35, the `backends` annotation
 //!   `UNHEALTHY` after creation; GoogleCloudPlatform/continuous-deployment-on-kubernetes#31,
-//!   "health checking can take up to 5-7 minutes"). Health is kept per (backend service,
+//!   "health checking can take up to 5-7 minutes"). So is a member whose probe changes — its
+//!   health check, the check's type, port, `requestPath`, `host` or `response` — as a new
+//!   target (earlier probes of something else say nothing of it); new `checkIntervalSec`,
+//!   `timeoutSec` or thresholds keep its state and counts. Health is kept per (backend service,
 //!   instance, IP, serving port), so the endpoints of one instance in a NEG (pods on one
 //!   node, all on one port) each have their own; a supervisor reconciles the probes with the
 //!   store whenever an operation applies or instances are seeded (and every 5 s), stopping

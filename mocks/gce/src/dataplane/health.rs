@@ -77,6 +77,35 @@ pub(crate) struct ProbeSpec {
     unhealthy_threshold: u32,
 }
 
+impl ProbeSpec {
+    /// Whether `other` probes the same thing the same way: only the timing (interval,
+    /// timeout) and the thresholds may differ. Anything else (health check, type, address,
+    /// port, path, host, expected response) makes it a new target, whose earlier probes say
+    /// nothing.
+    fn same_target(&self, other: &ProbeSpec) -> bool {
+        let ProbeSpec {
+            health_check,
+            probe,
+            ip,
+            port,
+            path,
+            host,
+            response,
+            interval: _,
+            timeout: _,
+            healthy_threshold: _,
+            unhealthy_threshold: _,
+        } = self;
+        *health_check == other.health_check
+            && *probe == other.probe
+            && *ip == other.ip
+            && *port == other.port
+            && *path == other.path
+            && *host == other.host
+            && *response == other.response
+    }
+}
+
 /// The health of one target.
 #[derive(Clone, Debug)]
 struct TargetHealth {
@@ -144,20 +173,26 @@ impl HealthTable {
         self.targets.get(&key).is_some_and(|t| t.healthy)
     }
 
-    fn record(&mut self, key: &TargetKey, result: Result<(), String>) {
-        if let Some(t) = self.targets.get_mut(key) {
+    /// Records the outcome of a probe made with `probed`; dropped when the target changed
+    /// meanwhile (the probe was of what it was before).
+    fn record(&mut self, key: &TargetKey, probed: &ProbeSpec, result: Result<(), String>) {
+        if let Some(t) = self.targets.get_mut(key).filter(|t| t.spec.same_target(probed)) {
             t.record(result);
         }
     }
 
-    /// Keeps exactly the targets of `desired`, new ones UNHEALTHY, with their current settings.
+    /// Keeps exactly the targets of `desired`, with their current settings. A new target, or
+    /// one whose probe changed (not just its timing or thresholds), starts over UNHEALTHY.
     fn reconcile(&mut self, desired: &BTreeMap<TargetKey, ProbeSpec>) {
         self.targets.retain(|k, _| desired.contains_key(k));
         for (k, spec) in desired {
-            self.targets
-                .entry(k.clone())
-                .and_modify(|t| t.spec = spec.clone())
-                .or_insert_with(|| TargetHealth::new(spec.clone()));
+            match self.targets.get_mut(k) {
+                Some(t) if t.spec.same_target(spec) => t.spec = spec.clone(),
+                Some(t) => *t = TargetHealth::new(spec.clone()),
+                None => {
+                    self.targets.insert(k.clone(), TargetHealth::new(spec.clone()));
+                }
+            }
         }
     }
 
@@ -379,8 +414,8 @@ pub(super) async fn supervise(shared: Weak<Shared>, mut applied: watch::Receiver
     }
 }
 
-/// Probes one target: at once, then every interval (at once again when its settings change).
-/// Probes of one target never overlap: each waits for the previous one to end (answer or
+/// Probes one target: at once, then every interval (at once again when its settings change; a
+/// probe under way when its target changes is given up). Probes of one target never overlap: each waits for the previous one to end (answer or
 /// `timeoutSec`), so the next starts at the later of the previous start plus the interval and
 /// the previous end.
 async fn probe_loop(shared: Weak<Shared>, key: TargetKey, mut spec: watch::Receiver<ProbeSpec>) {
@@ -394,12 +429,16 @@ async fn probe_loop(shared: Weak<Shared>, key: TargetKey, mut spec: watch::Recei
             let Some(plane) = strong.dataplane.as_ref().filter(|p| !p.is_stopped()) else {
                 return;
             };
-            // Only the TLS clients are needed while probing: the state stays unlocked.
-            let outcome = probe(&plane.clients, &current).await;
+            // Only the TLS clients are needed while probing: the state stays unlocked. A probe
+            // whose target changes meanwhile is given up, and the new target probed at once.
+            let outcome = tokio::select! {
+                outcome = probe(&plane.clients, &current) => outcome,
+                () = target_changed(&mut spec, &current) => continue,
+            };
             if let Err(e) = &outcome {
                 tracing::trace!("data plane: probe of {} failed: {e}", key.instance);
             }
-            plane.health().record(&key, outcome);
+            plane.health().record(&key, &current, outcome);
         }
         tokio::select! {
             () = tokio::time::sleep_until(started + current.interval) => {}
@@ -408,6 +447,20 @@ async fn probe_loop(shared: Weak<Shared>, key: TargetKey, mut spec: watch::Recei
                     return;
                 }
             }
+        }
+    }
+}
+
+/// Resolves once `spec` holds another target than `current` (new timing or thresholds only do
+/// not count); never, once the supervisor let go of the target (the loop then ends after this
+/// probe).
+async fn target_changed(spec: &mut watch::Receiver<ProbeSpec>, current: &ProbeSpec) {
+    loop {
+        if spec.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        if !spec.borrow().same_target(current) {
+            return;
         }
     }
 }
@@ -513,6 +566,98 @@ mod tests {
             timeout: Duration::from_secs(1),
             healthy_threshold: healthy,
             unhealthy_threshold: unhealthy,
+        }
+    }
+
+    fn target() -> TargetKey {
+        let key = |kind, name: &str| Key {
+            kind,
+            name: name.into(),
+            ..spec(1, 1).health_check
+        };
+        TargetKey {
+            service: key(Kind::BackendService, "bs"),
+            instance: key(Kind::Instance, "i"),
+            ip: "127.1.1.1".into(),
+            port: 80,
+        }
+    }
+
+    /// A table with one target, HEALTHY after a probe of `spec`.
+    fn healthy_table(spec: &ProbeSpec) -> HealthTable {
+        let mut table = HealthTable::default();
+        let desired = BTreeMap::from([(target(), spec.clone())]);
+        table.reconcile(&desired);
+        table.record(&target(), spec, Ok(()));
+        assert!(table.targets[&target()].healthy);
+        table
+    }
+
+    #[test]
+    fn new_timing_or_thresholds_keep_the_health() {
+        let before = spec(1, 3);
+        let mut table = healthy_table(&before);
+        let after = ProbeSpec {
+            interval: Duration::from_secs(9),
+            timeout: Duration::from_secs(9),
+            healthy_threshold: 2,
+            unhealthy_threshold: 5,
+            ..before
+        };
+        table.reconcile(&BTreeMap::from([(target(), after.clone())]));
+        let t = &table.targets[&target()];
+        assert!(t.healthy);
+        assert_eq!((t.probes, t.successes), (1, 1));
+        assert_eq!(t.spec, after);
+    }
+
+    #[test]
+    fn a_new_probe_starts_over_unhealthy() {
+        let before = spec(1, 3);
+        let changes = [
+            ProbeSpec {
+                port: Some(81),
+                ..before.clone()
+            },
+            ProbeSpec {
+                path: "/other".into(),
+                ..before.clone()
+            },
+            ProbeSpec {
+                host: Some("h.example.com".into()),
+                ..before.clone()
+            },
+            ProbeSpec {
+                probe: Probe::Http(Wire::Http),
+                ..before.clone()
+            },
+            ProbeSpec {
+                response: Some("ok".into()),
+                ..before.clone()
+            },
+            ProbeSpec {
+                ip: "127.1.1.2".into(),
+                ..before.clone()
+            },
+            ProbeSpec {
+                health_check: Key {
+                    name: "other".into(),
+                    ..before.health_check.clone()
+                },
+                ..before.clone()
+            },
+        ];
+        for after in changes {
+            let mut table = healthy_table(&before);
+            table.reconcile(&BTreeMap::from([(target(), after.clone())]));
+            let t = &table.targets[&target()];
+            assert!(!t.healthy, "{after:?}");
+            assert_eq!(t.probes, 0, "{after:?}");
+            // A probe of the old target, still under way then, counts for nothing.
+            table.record(&target(), &before, Ok(()));
+            assert_eq!(table.targets[&target()].probes, 0, "{after:?}");
+            table.record(&target(), &after, Ok(()));
+            assert!(table.targets[&target()].healthy, "{after:?}");
         }
     }
 

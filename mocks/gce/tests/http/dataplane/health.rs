@@ -288,3 +288,40 @@ async fn neg_endpoints_of_one_instance_each_have_their_health() {
     }
     assert_eq!(down.hits(), 0, "the unhealthy endpoint got traffic");
 }
+
+/// A member whose probe changes (here the health check's port) starts over UNHEALTHY, as a new
+/// target: what the old probes found says nothing of the new port.
+#[tokio::test]
+async fn a_changed_probe_starts_over_unhealthy() {
+    let api = start().await;
+    let nodes = LoopbackBlock::claim().expect("a block for the nodes");
+    let _web = Backend::start(SocketAddr::from((nodes.ip(1), 8080)), "web").await;
+    let g = group(&api, "g", &[node(&api, "n", nodes.ip(1))], 8080).await;
+    // Ten failures in a row to turn UNHEALTHY: the old state would outlive the change a while.
+    let hc = health_check(&api, "hc", json!({})).await;
+    backend_service(&api, "bs", &[&g], &hc, "HTTP").await;
+    wait_health(&api, "bs", &g, &[("n", "HEALTHY")]).await;
+
+    // Nothing listens on port 9 of the node's address (the block is the test's own).
+    api.done(
+        Method::PATCH,
+        "global/healthChecks/hc",
+        Some(
+            json!({"httpHealthCheck": {"portSpecification": "USE_FIXED_PORT", "port": 9,
+                                        "requestPath": "/healthz"}}),
+        ),
+    )
+    .await;
+    // From the moment the new port is probed, the member is UNHEALTHY (a probe of the old one
+    // still under way counts for nothing), and stays so.
+    let entry = eventually("the new port probed", || async {
+        let h = probed(&api, "bs").await;
+        (h.len() == 1 && h[0]["probePort"] == 9).then(|| h[0].clone())
+    })
+    .await;
+    assert_eq!(entry["state"], "UNHEALTHY", "{entry:#}");
+    assert_eq!(
+        health_of(&api, "bs", &g).await,
+        [("n".to_string(), "UNHEALTHY".to_string())]
+    );
+}
