@@ -417,8 +417,9 @@
 //!   addresses of the fake's own block are bound: a forwarding-rule address outside it — a
 //!   public one, `127.0.0.1`, another process's block, given as `IPAddress` or as a reserved
 //!   address's `address` — is refused (the block's claim would mean nothing otherwise):
-//!   nothing binds it, `GET /_fake/dataplane` says why. Regional forwarding rules are not
-//!   served.
+//!   nothing binds it, `GET /_fake/dataplane` says why. A listener whose address and port
+//!   someone else holds is tried again at each forwarding-rule change (logged once); other
+//!   failures stay until the rule changes. Regional forwarding rules are not served.
 //! - **Routing.** The URL map decides, per request, in `dataplane/route.rs` (host rules by the
 //!   `Host` header, exact before wildcard; path rules longest first; path-matcher and map
 //!   defaults; `defaultUrlRedirect` / `urlRedirect`; minimal `routeRules`; the rules and their

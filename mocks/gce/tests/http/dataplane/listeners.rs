@@ -225,3 +225,30 @@ async fn addresses_outside_the_block_are_never_bound() {
     // The other block's address is free for its holder.
     drop(std::net::TcpListener::bind((elsewhere.ip(1), 8080)).expect("not taken by the fake"));
 }
+
+/// A listener whose address and port someone else held is tried again at the next
+/// forwarding-rule change, and serves once the holder let go.
+#[tokio::test]
+async fn an_address_in_use_is_tried_again() {
+    let api = start().await;
+    let map = url_map(
+        &api,
+        json!({"name": "um", "defaultUrlRedirect": {"hostRedirect": "elsewhere.example.com"}}),
+    )
+    .await;
+    let proxy = http_proxy(&api, "tp", &map).await;
+    let ip = api.create("global/addresses", json!({"name": "ip"})).await["address"]
+        .as_str()
+        .expect("address")
+        .to_string();
+    let holder =
+        std::net::TcpListener::bind((ip.parse::<Ipv4Addr>().expect("IPv4"), 8080)).expect("the port is free");
+    forwarding_rule(&api, "fr", &proxy, 8080, Some(&ip)).await;
+    assert_eq!(api.gce.serving_address(&ip, 8080), None);
+    let view = api.get("/_fake/dataplane").await.ok();
+    assert_eq!(view["listeners"][0]["listening"], false, "{view:#}");
+
+    drop(holder);
+    forwarding_rule(&api, "other", &proxy, 8081, Some(&ip)).await;
+    assert_eq!(get(serving(&api, &ip, 8080), "x", "/").await.status, 301);
+}
