@@ -469,7 +469,12 @@
 //!   `X-Cloud-Trace-Context: TRACE/SPAN;o=0` (32 hex digits / decimal; the shape of the Cloud
 //!   Run and Cloud Functions "request headers" references, e.g.
 //!   `65011637f09e0a5179677a7429456db7/1027871334010811884;o=1`) unless the client sent one.
-//!   `Host` and the path (with the query) are passed as sent; hop-by-hop headers are not.
+//!   `Host` and the path (with the query) are passed as sent; hop-by-hop headers are not. A
+//!   request naming no host (HTTP/1.0 needs no `Host`), or no valid one (`Host: a b`), is
+//!   routed and redirected as one for the forwarding rule's IP (a redirect keeping the host
+//!   reads `http://<IP>/…`, not `http:///…`), and a backend gets that IP as `Host` (what reaches
+//!   it is HTTP/1.1, which must carry one). Google documents neither; this is our choice, the
+//!   address being what the client reached.
 //! - **Health checks probe.** Every backend service with backends has each member probed with
 //!   its health check (`healthChecks[0]`, global or regional, or a legacy `httpHealthChecks`):
 //!   types `HTTP`, `HTTPS`, `HTTP2` (a `GET` of `requestPath`, default `/`, with `Host:` the

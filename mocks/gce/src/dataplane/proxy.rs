@@ -79,7 +79,7 @@ async fn handle(req: Request<Incoming>, peer: SocketAddr, ctx: &ConnCtx) -> Resp
         return bad_gateway();
     };
     let scheme = if ctx.tls.is_some() { "https" } else { "http" };
-    let host = request_host(&req);
+    let host = request_host(&req, ctx.lb_ip);
     let url_map = {
         let st = shared.lock();
         url_map_of(&st.store, ctx)
@@ -103,14 +103,23 @@ async fn handle(req: Request<Incoming>, peer: SocketAddr, ctx: &ConnCtx) -> Resp
     }
 }
 
-/// The `Host` header, or the `:authority` of an HTTP/2 request.
-fn request_host<B>(req: &Request<B>) -> String {
+/// The host a request names, for routing and redirects: its `Host` header, or the `:authority`
+/// of an HTTP/2 request. None (HTTP/1.0 needs no `Host`), or not a host (`Host: a b`): the
+/// forwarding rule's IP, the address the client reached, so that a redirect that keeps the host
+/// names a place (not `https:///path`).
+fn request_host<B>(req: &Request<B>, lb_ip: Ipv4Addr) -> String {
     req.headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(str::to_string)
         .or_else(|| req.uri().authority().map(|a| a.as_str().to_string()))
-        .unwrap_or_default()
+        .filter(|h| is_host(h))
+        .unwrap_or_else(|| lb_ip.to_string())
+}
+
+/// Whether `h` is a `host[:port]` (an authority without user information).
+fn is_host(h: &str) -> bool {
+    !h.is_empty() && !h.contains('@') && h.parse::<hyper::http::uri::Authority>().is_ok()
 }
 
 /// The URL map behind the listener's forwarding rule: rule → target proxy → `urlMap`.
@@ -234,7 +243,8 @@ async fn forward(
 }
 
 /// The request as the backend gets it: `Host` and path as sent, hop-by-hop headers dropped,
-/// and the headers Google's load balancers add.
+/// and the headers Google's load balancers add. A request without a host (HTTP/1.0 needs none)
+/// gets the forwarding rule's IP: what reaches the backend is HTTP/1.1, which must carry one.
 fn upstream_request<B>(
     req: Request<B>,
     peer: SocketAddr,
@@ -243,12 +253,17 @@ fn upstream_request<B>(
     pick: &Pick,
 ) -> Result<Request<B>, hyper::http::Error> {
     let (mut parts, body) = req.into_parts();
-    let host = parts.headers.get(header::HOST).cloned().or_else(|| {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .cloned()
+        .or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        })
+        .or_else(|| HeaderValue::from_str(&lb_ip.to_string()).ok());
     strip_hop_by_hop(&mut parts.headers);
     let headers = &mut parts.headers;
     // `<unverified IP(s)>, <immediate client IP>, <forwarding rule IP>`.
@@ -272,7 +287,7 @@ fn upstream_request<B>(
     match pick.wire {
         Wire::Http2 => {
             // HTTP/2 carries the host as `:authority`.
-            let fallback = pick.addr.to_string();
+            let fallback = lb_ip.to_string();
             let authority = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or(&fallback);
             parts.uri = Uri::builder()
                 .scheme("https")
@@ -464,6 +479,46 @@ mod tests {
                 .and_then(|v| v.to_str().ok()),
             Some("abc/1;o=1")
         );
+    }
+
+    #[test]
+    fn a_request_without_a_host_is_for_the_rules_ip() {
+        let lb = Ipv4Addr::new(127, 5, 6, 1);
+        let host = |h: Option<&str>| {
+            let mut req = Request::get("/p");
+            if let Some(h) = h {
+                req = req.header(header::HOST, h);
+            }
+            request_host(&req.body(()).expect("request"), lb)
+        };
+        assert_eq!(host(Some("shop.example.com:8080")), "shop.example.com:8080");
+        for bad in [None, Some(""), Some("a b"), Some("user@host"), Some("a/b")] {
+            assert_eq!(host(bad), "127.5.6.1", "{bad:?}");
+        }
+        // HTTP/2: the authority.
+        let req = Request::get("https://h2.example.com/p")
+            .body(())
+            .expect("request");
+        assert_eq!(request_host(&req, lb), "h2.example.com");
+
+        // The backend gets the IP as `Host` (HTTP/1.1 must carry one), or as `:authority`.
+        let peer = SocketAddr::from(([127, 0, 0, 1], 50000));
+        for wire in [Wire::Http, Wire::Http2] {
+            let req = Request::get("/p")
+                .version(Version::HTTP_10)
+                .body(())
+                .expect("request");
+            let up = upstream_request(req, peer, lb, "http", &pick(wire)).expect("forwardable");
+            let sent = match wire {
+                Wire::Http2 => up.uri().authority().map(|a| a.to_string()),
+                _ => up
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+            };
+            assert_eq!(sent.as_deref(), Some("127.5.6.1"), "{wire:?}");
+        }
     }
 
     #[test]

@@ -342,6 +342,41 @@ impl ServerCertVerifier for AnyCert {
     }
 }
 
+/// Sends `request` as written (raw bytes, for requests a client library would not send) on a new
+/// connection and reads the answer until the load balancer closes (`Connection: close`, or
+/// HTTP/1.0).
+pub(super) async fn raw(addr: SocketAddr, request: &str) -> Reply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = connect(addr, None).await.expect("the load balancer accepts");
+    stream.write_all(request.as_bytes()).await.expect("sent");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("an answer");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {answer}"));
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        if let Some((name, value)) = line.split_once(':')
+            && let (Ok(n), Ok(v)) = (
+                hyper::header::HeaderName::from_bytes(name.trim().as_bytes()),
+                hyper::header::HeaderValue::from_str(value.trim()),
+            )
+        {
+            headers.append(n, v);
+        }
+    }
+    Reply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
 /// A TLS connection to `addr` that accepts any certificate, offering `alpn`; `sni`: the server
 /// name to send (none: the address, which sends no SNI).
 async fn tls_connect(

@@ -231,3 +231,53 @@ async fn a_backend_slower_than_timeout_sec_is_a_502() {
     assert_eq!(r.status, 502, "{}", r.body);
     assert!(r.body.contains("Please try again in 30 seconds."), "{}", r.body);
 }
+
+/// A request naming no host (HTTP/1.0 needs none) or no valid one is for the forwarding rule's
+/// IP: a redirect keeping the host names that IP, and the backend gets it as `Host`.
+#[tokio::test]
+async fn a_request_without_a_host_is_for_the_rules_ip() {
+    let api = start().await;
+    let nodes = LoopbackBlock::claim().expect("a block for the nodes");
+    let _web = Backend::start(SocketAddr::from((nodes.ip(1), 8080)), "web").await;
+    let hc = health_check(&api, "hc", json!({})).await;
+    let g = group(&api, "g", &[node(&api, "web", nodes.ip(1))], 8080).await;
+    let web = backend_service(&api, "web", &[&g], &hc, "HTTP").await;
+    let map = url_map(
+        &api,
+        json!({"name": "um", "defaultService": web,
+               "hostRules": [{"hosts": ["*"], "pathMatcher": "all"}],
+               "pathMatchers": [{"name": "all", "defaultService": web,
+                                 "pathRules": [{"paths": ["/moved/*"],
+                                                "urlRedirect": {"pathRedirect": "/new"}}]}]}),
+    )
+    .await;
+    let proxy = http_proxy(&api, "tp", &map).await;
+    let ip = forwarding_rule(&api, "fr", &proxy, 80, None).await;
+    let addr = serving(&api, &ip, 80);
+    let port = match addr.port() {
+        80 => String::new(),
+        p => format!(":{p}"),
+    };
+    let location = format!("http://{ip}{port}/new");
+    for request in [
+        "GET /moved/x HTTP/1.0\r\n\r\n",
+        "GET /moved/x HTTP/1.1\r\nHost: not a host\r\nConnection: close\r\n\r\n",
+    ] {
+        let r = raw(addr, request).await;
+        assert_eq!(r.status, 301, "{request:?}: {}", r.body);
+        assert_eq!(
+            r.headers.get("location").and_then(|v| v.to_str().ok()),
+            Some(location.as_str()),
+            "{request:?}"
+        );
+    }
+
+    wait_health(&api, "web", &g, &[("web", "HEALTHY")]).await;
+    let echo = eventually("200 for HTTP/1.0 without Host", || async {
+        let r = raw(addr, "GET /echo HTTP/1.0\r\n\r\n").await;
+        (r.status == 200).then(|| r.json())
+    })
+    .await;
+    assert_eq!(echo["host"], ip);
+    assert_eq!(echo["version"], "HTTP/1.1");
+}
