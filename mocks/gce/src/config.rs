@@ -109,8 +109,12 @@ impl Default for Config {
 pub struct DataPlane {
     /// The `/24` in `127.0.0.0/8` (written `127.A.B.0`, not `127.0.0.0`) whose `.1`–`.253` are
     /// the external addresses of forwarding rules and reserved global addresses. `None`: claim
-    /// a free one at start ([`crate::LoopbackBlock::claim`]). A block given here is used as is;
-    /// the fake also holds its claim unless someone (the caller, typically) already does.
+    /// a free one at start ([`crate::LoopbackBlock::claim`]). A block given here is used as is:
+    /// the fake holds its claim, or, when someone already does, uses it without a claim of its
+    /// own (logged at info). That someone is meant to be the caller (a test or harness that
+    /// claimed the block and hands it over, in this process or another); a claim does not say
+    /// whose it is, so the fake cannot refuse another process's block: give only a block you
+    /// hold, or that nobody does.
     pub block: Option<Ipv4Addr>,
     /// Added to a port below 1024 that cannot be bound (not root): 80 is served on 10080, 443
     /// on 10443. Default 10000.

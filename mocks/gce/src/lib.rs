@@ -396,7 +396,8 @@
 //!
 //! - **Addresses.** The fake uses a [`LoopbackBlock`], a `/24` of `127.0.0.0/8` (never
 //!   `127.0.0.0/24`), claimed at start ([`DataPlane::block`] / `--data-plane-block 127.A.B.0`
-//!   to choose one). External IPv4 addresses — ephemeral forwarding-rule IPs and reserved
+//!   to choose one; a chosen block someone already claimed is used on the word of whoever
+//!   chose it — the caller holding the claim, presumably — and logged at info). External IPv4 addresses — ephemeral forwarding-rule IPs and reserved
 //!   addresses without an `address` — are its free `.1`–`.253`
 //!   ([`FakeGce::data_plane_block`]). Blocks are claimed exclusively between processes by a
 //!   listener on the block's `.254`, port [`LoopbackBlock::CLAIM_PORT`], so many fakes and test

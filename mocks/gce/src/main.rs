@@ -83,6 +83,7 @@ struct Args {
     #[arg(long)]
     data_plane: bool,
     /// The data plane's block of external addresses, `127.A.B.0` (default: claim a free one).
+    /// Claimed unless someone already holds it (the caller, presumably: then used as given).
     #[arg(long, value_name = "127.A.B.0", requires = "data_plane")]
     data_plane_block: Option<Ipv4Addr>,
     /// Serve a port below 1024 that cannot be bound (not root) on `port + N`.

@@ -74,8 +74,15 @@ impl PlaneSetup {
                 let base = block::block_base(ip)?;
                 match LoopbackBlock::claim_at(base) {
                     Ok(claim) => (base, Some(claim)),
-                    // Held already, by the caller that passed it, typically: use it as given.
-                    Err(e) if e.kind() == io::ErrorKind::AddrInUse => (base, None),
+                    // Held already: by the caller that passed it, typically (a claim cannot
+                    // tell whose it is); the block is used as given, on the caller's word.
+                    Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                        tracing::info!(
+                            "data plane: {base}/24 is claimed already (by whoever passed it, \
+                             presumably); using it without a claim of its own"
+                        );
+                        (base, None)
+                    }
                     Err(e) => return Err(e),
                 }
             }
