@@ -458,7 +458,10 @@
 //!   (default 30) bounds the whole response (the API reference's `BackendService.timeoutSec`:
 //!   how long the load balancer waits for a backend to return a full response): no headers in
 //!   time is a 502, a body still streaming then is cut. Bodies stream both ways; one backend
-//!   connection per request.
+//!   connection per request. An HTTP/1 client connection waiting 610 s for a request, or for
+//!   the rest of one's headers, is closed (Google's client HTTP keepalive timeout, "External
+//!   Application Load Balancer overview", timeouts; the default of `httpKeepAliveTimeoutSec`);
+//!   so is one sending nothing that long; HTTP/2 client connections have no idle timeout.
 //! - **Headers**, as Google's load balancers add them ("Target proxies",
 //!   <https://cloud.google.com/load-balancing/docs/target-proxies>, and "Setting up HTTP(S) Load
 //!   Balancing" as quoted in the Server Fault answer to "Private address space IP found in
@@ -529,8 +532,8 @@
 //!   headers, session affinity, balancing modes and capacities, connection draining,
 //!   WebSockets and other upgrades, retries, URL rewrites and the other route actions, traffic
 //!   splitting (see `route.rs`), backend buckets, internet and serverless NEGs, regional load
-//!   balancers, IPv6 addresses, `httpKeepAliveTimeoutSec`, the PROXY protocol header of health
-//!   checks, logging and monitoring.
+//!   balancers, IPv6 addresses, `httpKeepAliveTimeoutSec` (its default, 610 s, applies), the
+//!   PROXY protocol header of health checks, logging and monitoring.
 //!
 //! # Admin API (JSON, under `/_fake/`)
 //!

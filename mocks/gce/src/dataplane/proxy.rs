@@ -18,7 +18,7 @@ use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode, Uri, Version};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use serde_json::Value;
 use tokio::net::TcpStream;
@@ -39,6 +39,15 @@ type ProxyBody = BoxBody<Bytes, BoxError>;
 
 /// A client that connects and never completes its TLS handshake is dropped after this long.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an HTTP/1 client connection may go without a request: Google's client HTTP
+/// keepalive timeout, 610 s by default ("External Application Load Balancer overview",
+/// <https://cloud.google.com/load-balancing/docs/https>, timeouts; "Request distribution for
+/// external Application Load Balancers",
+/// <https://cloud.google.com/load-balancing/docs/https/request-distribution>; the default of
+/// `TargetHttpProxy.httpKeepAliveTimeoutSec`, which is not modelled). hyper runs its header-read timer from the moment a connection waits for a request
+/// until the request's headers are in, so this one timer is both the idle timeout between
+/// requests and the bound on a client that never finishes its headers.
+const CLIENT_KEEPALIVE: Duration = Duration::from_secs(610);
 /// `timeoutSec` of a backend service that has none (Compute's default).
 const DEFAULT_TIMEOUT_SECS: u64 = 30;
 
@@ -48,10 +57,17 @@ const X_CLOUD_TRACE_CONTEXT: HeaderName = HeaderName::from_static("x-cloud-trace
 /// What Google's load balancers add to `Via`, on requests and responses.
 const VIA_GOOGLE: HeaderValue = HeaderValue::from_static("1.1 google");
 
-/// Serves one accepted connection: HTTP/1.1 (and HTTP/2, by ALPN or prior knowledge).
+/// Serves one accepted connection: HTTP/1.1 (and HTTP/2: by ALPN over TLS, by prior knowledge
+/// in the clear). An HTTP/1 connection waiting [`CLIENT_KEEPALIVE`] for a request (or for the
+/// rest of its headers) is closed; so is a connection that sends nothing that long. HTTP/2
+/// connections have no idle timeout here.
 pub(super) async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<ConnCtx>) {
     let _ = stream.set_nodelay(true);
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(CLIENT_KEEPALIVE);
     let per_request = Arc::clone(&ctx);
     let service = service_fn(move |req| {
         let ctx = Arc::clone(&per_request);
@@ -62,9 +78,23 @@ pub(super) async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: A
             let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await else {
                 return;
             };
+            // The protocol is the one ALPN chose (HTTP/2 over TLS needs it, RFC 9113 §3.2), so
+            // HTTP/1's timer runs from the start rather than after a guess from the first bytes.
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let builder = if h2 {
+                builder.http2_only()
+            } else {
+                builder.http1_only()
+            };
             let _ = builder.serve_connection(TokioIo::new(tls), service).await;
         }
         None => {
+            // The version is told from the first bytes, before HTTP/1's timer runs: a client
+            // that sends nothing is bounded here.
+            let first = tokio::time::timeout(CLIENT_KEEPALIVE, stream.peek(&mut [0u8; 1])).await;
+            if !matches!(first, Ok(Ok(n)) if n > 0) {
+                return;
+            }
             let _ = builder.serve_connection(TokioIo::new(stream), service).await;
         }
     }
