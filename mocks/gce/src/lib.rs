@@ -463,12 +463,12 @@
 //!   Application Load Balancer overview", timeouts; the default of `httpKeepAliveTimeoutSec`);
 //!   so is one sending nothing that long; HTTP/2 client connections have no idle timeout.
 //! - **Headers**, as Google's load balancers add them ("Target proxies",
-//!   <https://cloud.google.com/load-balancing/docs/target-proxies>, and "Setting up HTTP(S) Load
-//!   Balancing" as quoted in the Server Fault answer to "Private address space IP found in
-//!   X-Forwarded-For": `X-Forwarded-For: <unverified IP(s)>, <immediate
-//!   client IP>, <global forwarding rule external IP>, …`; Palo Alto's "Using XFF Headers with
-//!   VM-Series on GCP" shows `<client-ip>, <load-balancer-ip>`): `X-Forwarded-For` gets the
-//!   client's IP and the forwarding rule's IP appended to what the client sent;
+//!   <https://cloud.google.com/load-balancing/docs/target-proxies>, and "External Application
+//!   Load Balancer overview", <https://cloud.google.com/load-balancing/docs/https>, section
+//!   "X-Forwarded-For header": `X-Forwarded-For: <client-ip>,<load-balancer-ip>`, or
+//!   `<supplied-value>,<client-ip>,<load-balancer-ip>` when the request carries the header):
+//!   `X-Forwarded-For` gets `,<client IP>,<forwarding rule IP>` appended to what the client
+//!   sent (several header lines of it joined with `, ` first), or is that pair alone;
 //!   `X-Forwarded-Proto: http|https`; `Via: 1.1 google` on the request and the response;
 //!   `X-Cloud-Trace-Context: TRACE/SPAN;o=0` (32 hex digits / decimal; the shape of the Cloud
 //!   Run and Cloud Functions "request headers" references, e.g.

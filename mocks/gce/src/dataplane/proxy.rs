@@ -296,17 +296,19 @@ fn upstream_request<B>(
         .or_else(|| HeaderValue::from_str(&lb_ip.to_string()).ok());
     strip_hop_by_hop(&mut parts.headers);
     let headers = &mut parts.headers;
-    // `<unverified IP(s)>, <immediate client IP>, <forwarding rule IP>`.
-    let prior: Vec<&str> = headers
+    // Google's format ("External Application Load Balancer overview", X-Forwarded-For header):
+    // `<client-ip>,<load-balancer-ip>`, after `<supplied-value>,` when the client sent one
+    // (several header lines are one list, RFC 9110 §5.3: joined as such).
+    let supplied: Vec<&str> = headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    let mut xff = prior.join(", ");
+    let mut xff = supplied.join(", ");
     if !xff.is_empty() {
-        xff.push_str(", ");
+        xff.push(',');
     }
-    xff.push_str(&format!("{}, {lb_ip}", peer.ip()));
+    xff.push_str(&format!("{},{lb_ip}", peer.ip()));
     headers.insert(X_FORWARDED_FOR, HeaderValue::from_str(&xff)?);
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_str(scheme)?);
     headers.append(header::VIA, VIA_GOOGLE);
@@ -486,7 +488,7 @@ mod tests {
         assert_eq!(h("host").as_deref(), Some("shop.example.com"));
         assert_eq!(
             h("x-forwarded-for").as_deref(),
-            Some("1.2.3.4, 127.0.0.1, 127.5.6.1")
+            Some("1.2.3.4,127.0.0.1,127.5.6.1")
         );
         assert_eq!(h("x-forwarded-proto").as_deref(), Some("https"));
         assert_eq!(h("via").as_deref(), Some("1.1 google"));

@@ -64,7 +64,7 @@ async fn traffic_follows_host_and_path_rules_with_googles_headers() {
     assert_eq!(echo["host"], "shop.example.com");
     assert_eq!(echo["path"], "/api/items?id=7");
     // What Google's load balancers add (see the crate docs for the sources).
-    assert_eq!(echo["xff"], format!("{client}, {lb}"));
+    assert_eq!(echo["xff"], format!("{client},{lb}"));
     assert_eq!(echo["proto"], "http");
     assert_eq!(echo["via"], "1.1 google");
     let trace = echo["trace"].as_str().unwrap_or_default();
