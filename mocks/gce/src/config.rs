@@ -109,14 +109,21 @@ impl Default for Config {
 pub struct DataPlane {
     /// The `/24` in `127.0.0.0/8` (written `127.A.B.0`, not `127.0.0.0`) whose `.1`–`.253` are
     /// the external addresses of forwarding rules and reserved global addresses. `None`: claim
-    /// a free one at start ([`crate::LoopbackBlock::claim`]). A block given here is used as is;
-    /// the fake also holds its claim unless someone (the caller, typically) already does.
+    /// a free one at start ([`crate::LoopbackBlock::claim`]). A block given here is used as is:
+    /// the fake holds its claim, or, when someone already does, uses it without a claim of its
+    /// own (logged at info). That someone is meant to be the caller (a test or harness that
+    /// claimed the block and hands it over, in this process or another); a claim does not say
+    /// whose it is, so the fake cannot refuse another process's block: give only a block you
+    /// hold, or that nobody does.
     pub block: Option<Ipv4Addr>,
     /// Added to a port below 1024 that cannot be bound (not root): 80 is served on 10080, 443
     /// on 10443. Default 10000.
     pub privileged_port_offset: u16,
-    /// Probe every backend this often, whatever its health check's `checkIntervalSec` says
-    /// (`timeoutSec` is capped to it too): for tests and the sandbox, where seconds are long.
+    /// Probe every backend this often, whatever its health check's `checkIntervalSec` says: for
+    /// tests and the sandbox, where seconds are long. Only the interval: a probe still waits the
+    /// health check's own `timeoutSec` for its answer (Compute's rule), and the probes of one
+    /// target never overlap, so a slow answer delays the next probe (it starts at the later of
+    /// the previous start plus the interval and the previous end) rather than failing.
     pub probe_interval: Option<Duration>,
 }
 

@@ -396,7 +396,8 @@
 //!
 //! - **Addresses.** The fake uses a [`LoopbackBlock`], a `/24` of `127.0.0.0/8` (never
 //!   `127.0.0.0/24`), claimed at start ([`DataPlane::block`] / `--data-plane-block 127.A.B.0`
-//!   to choose one). External IPv4 addresses — ephemeral forwarding-rule IPs and reserved
+//!   to choose one; a chosen block someone already claimed is used on the word of whoever
+//!   chose it — the caller holding the claim, presumably — and logged at info). External IPv4 addresses — ephemeral forwarding-rule IPs and reserved
 //!   addresses without an `address` — are its free `.1`–`.253`
 //!   ([`FakeGce::data_plane_block`]). Blocks are claimed exclusively between processes by a
 //!   listener on the block's `.254`, port [`LoopbackBlock::CLAIM_PORT`], so many fakes and test
@@ -411,10 +412,15 @@
 //!   are refused at once, open connections are dropped). A port below 1024 that the process may
 //!   not bind (not root) is served on `port + `[`DataPlane::privileged_port_offset`] (default
 //!   10000: 80 → 10080, 443 → 10443; `--data-plane-port-offset N`).
-//!   [`FakeGce::serving_address`] tells where `IP:port` is actually served. A forwarding-rule
-//!   address outside `127.0.0.0/8` (a reserved address with an explicit public `address`) is
-//!   refused: nothing binds it, `GET /_fake/dataplane` says why. Regional forwarding rules are
-//!   not served.
+//!   [`FakeGce::serving_address`] tells where `IP:port` is actually served. Dropping the fake
+//!   (or [`FakeGce::shutdown`]) closes every listener for good and stops the probes: an
+//!   operation still pending then applies when its latency passes, but opens nothing. Only
+//!   addresses of the fake's own block are bound: a forwarding-rule address outside it — a
+//!   public one, `127.0.0.1`, another process's block, given as `IPAddress` or as a reserved
+//!   address's `address` — is refused (the block's claim would mean nothing otherwise):
+//!   nothing binds it, `GET /_fake/dataplane` says why. A listener whose address and port
+//!   someone else holds is tried again at each forwarding-rule change (logged once); other
+//!   failures stay until the rule changes. Regional forwarding rules are not served.
 //! - **Routing.** The URL map decides, per request, in `dataplane/route.rs` (host rules by the
 //!   `Host` header, exact before wildcard; path rules longest first; path-matcher and map
 //!   defaults; `defaultUrlRedirect` / `urlRedirect`; minimal `routeRules`; the rules and their
@@ -452,19 +458,27 @@
 //!   (default 30) bounds the whole response (the API reference's `BackendService.timeoutSec`:
 //!   how long the load balancer waits for a backend to return a full response): no headers in
 //!   time is a 502, a body still streaming then is cut. Bodies stream both ways; one backend
-//!   connection per request.
+//!   connection per request. An HTTP/1 client connection waiting 610 s for a request, or for
+//!   the rest of one's headers, is closed (Google's client HTTP keepalive timeout, "External
+//!   Application Load Balancer overview", timeouts; the default of `httpKeepAliveTimeoutSec`);
+//!   so is one sending nothing that long; HTTP/2 client connections have no idle timeout.
 //! - **Headers**, as Google's load balancers add them ("Target proxies",
-//!   <https://cloud.google.com/load-balancing/docs/target-proxies>, and "Setting up HTTP(S) Load
-//!   Balancing" as quoted in the Server Fault answer to "Private address space IP found in
-//!   X-Forwarded-For": `X-Forwarded-For: <unverified IP(s)>, <immediate
-//!   client IP>, <global forwarding rule external IP>, …`; Palo Alto's "Using XFF Headers with
-//!   VM-Series on GCP" shows `<client-ip>, <load-balancer-ip>`): `X-Forwarded-For` gets the
-//!   client's IP and the forwarding rule's IP appended to what the client sent;
+//!   <https://cloud.google.com/load-balancing/docs/target-proxies>, and "External Application
+//!   Load Balancer overview", <https://cloud.google.com/load-balancing/docs/https>, section
+//!   "X-Forwarded-For header": `X-Forwarded-For: <client-ip>,<load-balancer-ip>`, or
+//!   `<supplied-value>,<client-ip>,<load-balancer-ip>` when the request carries the header):
+//!   `X-Forwarded-For` gets `,<client IP>,<forwarding rule IP>` appended to what the client
+//!   sent (several header lines of it joined with `, ` first), or is that pair alone;
 //!   `X-Forwarded-Proto: http|https`; `Via: 1.1 google` on the request and the response;
 //!   `X-Cloud-Trace-Context: TRACE/SPAN;o=0` (32 hex digits / decimal; the shape of the Cloud
 //!   Run and Cloud Functions "request headers" references, e.g.
 //!   `65011637f09e0a5179677a7429456db7/1027871334010811884;o=1`) unless the client sent one.
-//!   `Host` and the path (with the query) are passed as sent; hop-by-hop headers are not.
+//!   `Host` and the path (with the query) are passed as sent; hop-by-hop headers are not. A
+//!   request naming no host (HTTP/1.0 needs no `Host`), or no valid one (`Host: a b`), is
+//!   routed and redirected as one for the forwarding rule's IP (a redirect keeping the host
+//!   reads `http://<IP>/…`, not `http:///…`), and a backend gets that IP as `Host` (what reaches
+//!   it is HTTP/1.1, which must carry one). Google documents neither; this is our choice, the
+//!   address being what the client reached.
 //! - **Health checks probe.** Every backend service with backends has each member probed with
 //!   its health check (`healthChecks[0]`, global or regional, or a legacy `httpHealthChecks`):
 //!   types `HTTP`, `HTTPS`, `HTTP2` (a `GET` of `requestPath`, default `/`, with `Host:` the
@@ -484,22 +498,32 @@
 //!   check follows behavior specified in port and portName fields"; the API writes the
 //!   default port 80/443 when neither is given). A new target is probed at once, then every
 //!   `checkIntervalSec` ([`DataPlane::probe_interval`] / `--probe-interval-ms` overrides every
-//!   interval, and caps every timeout, for tests and the sandbox). `healthyThreshold`
+//!   interval, for tests and the sandbox, and nothing else). Each probe has the health check's
+//!   `timeoutSec`, whatever the interval (the API reference's `HealthCheck.timeoutSec`: "How
+//!   long (in seconds) to wait before claiming failure"). Compute refuses a `timeoutSec` above
+//!   `checkIntervalSec`, so its probes of one target never overlap; under a shorter override
+//!   they still do not: the next probe starts at the later of the previous start plus the
+//!   interval and the previous end. `healthyThreshold`
 //!   consecutive successes make a member HEALTHY, `unhealthyThreshold` consecutive failures
 //!   UNHEALTHY ("a configurable number of sequential successful or failed probes", health
 //!   checks overview). A new member is UNHEALTHY until it passes: Google does not document the
 //!   initial state; users see backends reported UNHEALTHY right after a load balancer is
 //!   created, until health checks pass (kubernetes/ingress-gce#35, the `backends` annotation
 //!   `UNHEALTHY` after creation; GoogleCloudPlatform/continuous-deployment-on-kubernetes#31,
-//!   "health checking can take up to 5-7 minutes"). Health is kept per (backend service,
-//!   instance, serving port); a supervisor reconciles the probes with the store whenever an
-//!   operation applies or instances are seeded (and every 5 s), stopping those of removed
-//!   members. `getHealth` answers from the probes; an instance the admin API marks UNHEALTHY
+//!   "health checking can take up to 5-7 minutes"). So is a member whose probe changes — its
+//!   health check, the check's type, port, `requestPath`, `host` or `response` — as a new
+//!   target (earlier probes of something else say nothing of it); new `checkIntervalSec`,
+//!   `timeoutSec` or thresholds keep its state and counts. Health is kept per (backend service,
+//!   instance, IP, serving port), so the endpoints of one instance in a NEG (pods on one
+//!   node, all on one port) each have their own; a supervisor reconciles the probes with the
+//!   store whenever an operation applies or instances are seeded (and every 5 s), stopping
+//!   those of removed members. `getHealth` answers from the probes; an instance the admin API marks UNHEALTHY
 //!   ([`FakeGce::set_instance_health`]) stays UNHEALTHY for `getHealth` and gets no traffic
 //!   whatever its probes say.
 //! - **Loopback only.** Nothing listens on or connects to an address outside `127.0.0.0/8`:
-//!   such a forwarding-rule address is refused, and an instance with such an IP is unreachable
-//!   (its probes fail without connecting, it gets no traffic).
+//!   a forwarding-rule address outside the fake's block is refused, and an instance with an IP
+//!   outside `127.0.0.0/8` is unreachable (its probes fail without connecting, it gets no
+//!   traffic).
 //! - **Admin view.** `GET /_fake/dataplane`: `{block, privilegedPorts, listeners: [{forwardingRule,
 //!   ip, port, listening, address, error?}], health: [{backendService, healthCheck, instance,
 //!   ip, port, probePort, state, probes, lastError}]}` (`block` null and empty lists when off).
@@ -508,8 +532,8 @@
 //!   headers, session affinity, balancing modes and capacities, connection draining,
 //!   WebSockets and other upgrades, retries, URL rewrites and the other route actions, traffic
 //!   splitting (see `route.rs`), backend buckets, internet and serverless NEGs, regional load
-//!   balancers, IPv6 addresses, `httpKeepAliveTimeoutSec`, the PROXY protocol header of health
-//!   checks, logging and monitoring.
+//!   balancers, IPv6 addresses, `httpKeepAliveTimeoutSec` (its default, 610 s, applies), the
+//!   PROXY protocol header of health checks, logging and monitoring.
 //!
 //! # Admin API (JSON, under `/_fake/`)
 //!

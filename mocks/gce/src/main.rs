@@ -83,12 +83,14 @@ struct Args {
     #[arg(long)]
     data_plane: bool,
     /// The data plane's block of external addresses, `127.A.B.0` (default: claim a free one).
+    /// Claimed unless someone already holds it (the caller, presumably: then used as given).
     #[arg(long, value_name = "127.A.B.0", requires = "data_plane")]
     data_plane_block: Option<Ipv4Addr>,
     /// Serve a port below 1024 that cannot be bound (not root) on `port + N`.
     #[arg(long, value_name = "N", default_value_t = 10_000, requires = "data_plane")]
     data_plane_port_offset: u16,
-    /// Probe every backend this often, whatever the health checks' `checkIntervalSec`.
+    /// Probe every backend this often, whatever the health checks' `checkIntervalSec` (their
+    /// `timeoutSec` still applies).
     #[arg(long, value_name = "MS", requires = "data_plane")]
     probe_interval_ms: Option<u64>,
 }

@@ -37,11 +37,13 @@ const USER_AGENT_VALUE: &str = "GoogleHC/1.0";
 /// first 1024 bytes").
 const RESPONSE_WINDOW: usize = 1024;
 
-/// One probe target: a member of a backend service, by the port traffic goes to.
+/// One probe target: a member of a backend service, by the address traffic goes to (a NEG may
+/// hold several endpoints of one instance on one port, at different IPs).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct TargetKey {
     pub service: Key,
     pub instance: Key,
+    pub ip: String,
     pub port: u16,
 }
 
@@ -73,6 +75,35 @@ pub(crate) struct ProbeSpec {
     timeout: Duration,
     healthy_threshold: u32,
     unhealthy_threshold: u32,
+}
+
+impl ProbeSpec {
+    /// Whether `other` probes the same thing the same way: only the timing (interval,
+    /// timeout) and the thresholds may differ. Anything else (health check, type, address,
+    /// port, path, host, expected response) makes it a new target, whose earlier probes say
+    /// nothing.
+    fn same_target(&self, other: &ProbeSpec) -> bool {
+        let ProbeSpec {
+            health_check,
+            probe,
+            ip,
+            port,
+            path,
+            host,
+            response,
+            interval: _,
+            timeout: _,
+            healthy_threshold: _,
+            unhealthy_threshold: _,
+        } = self;
+        *health_check == other.health_check
+            && *probe == other.probe
+            && *ip == other.ip
+            && *port == other.port
+            && *path == other.path
+            && *host == other.host
+            && *response == other.response
+    }
 }
 
 /// The health of one target.
@@ -130,31 +161,38 @@ pub(crate) struct HealthTable {
 }
 
 impl HealthTable {
-    /// Whether the member `instance` of `service`, served on `port`, is HEALTHY; a target not
-    /// probed yet is not.
-    pub(crate) fn is_healthy(&self, service: &Key, instance: &Key, port: u16) -> bool {
+    /// Whether the member `instance` of `service`, served at `ip:port`, is HEALTHY; a target
+    /// not probed yet is not.
+    pub(crate) fn is_healthy(&self, service: &Key, instance: &Key, ip: &str, port: u16) -> bool {
         let key = TargetKey {
             service: service.clone(),
             instance: instance.clone(),
+            ip: ip.to_string(),
             port,
         };
         self.targets.get(&key).is_some_and(|t| t.healthy)
     }
 
-    fn record(&mut self, key: &TargetKey, result: Result<(), String>) {
-        if let Some(t) = self.targets.get_mut(key) {
+    /// Records the outcome of a probe made with `probed`; dropped when the target changed
+    /// meanwhile (the probe was of what it was before).
+    fn record(&mut self, key: &TargetKey, probed: &ProbeSpec, result: Result<(), String>) {
+        if let Some(t) = self.targets.get_mut(key).filter(|t| t.spec.same_target(probed)) {
             t.record(result);
         }
     }
 
-    /// Keeps exactly the targets of `desired`, new ones UNHEALTHY, with their current settings.
+    /// Keeps exactly the targets of `desired`, with their current settings. A new target, or
+    /// one whose probe changed (not just its timing or thresholds), starts over UNHEALTHY.
     fn reconcile(&mut self, desired: &BTreeMap<TargetKey, ProbeSpec>) {
         self.targets.retain(|k, _| desired.contains_key(k));
         for (k, spec) in desired {
-            self.targets
-                .entry(k.clone())
-                .and_modify(|t| t.spec = spec.clone())
-                .or_insert_with(|| TargetHealth::new(spec.clone()));
+            match self.targets.get_mut(k) {
+                Some(t) if t.spec.same_target(spec) => t.spec = spec.clone(),
+                Some(t) => *t = TargetHealth::new(spec.clone()),
+                None => {
+                    self.targets.insert(k.clone(), TargetHealth::new(spec.clone()));
+                }
+            }
         }
     }
 
@@ -167,7 +205,7 @@ impl HealthTable {
                     "backendService": k.service.link(),
                     "healthCheck": t.spec.health_check.link(),
                     "instance": k.instance.link(),
-                    "ip": t.spec.ip,
+                    "ip": k.ip,
                     "port": k.port,
                     "probePort": t.spec.port,
                     "state": if t.healthy { "HEALTHY" } else { "UNHEALTHY" },
@@ -203,6 +241,7 @@ fn targets(store: &Store, interval_override: Option<Duration>) -> BTreeMap<Targe
                 let key = TargetKey {
                     service: service.clone(),
                     instance: m.instance.clone(),
+                    ip: m.ip.clone(),
                     port: m.port,
                 };
                 out.insert(key, settings.spec(&hc_key, &m));
@@ -279,12 +318,10 @@ impl Settings {
             },
         };
         let secs = |f: &str, default: u64| Duration::from_secs(int(hc, f).unwrap_or(default));
-        let mut interval = secs("checkIntervalSec", 5);
-        let mut timeout = secs("timeoutSec", 5);
-        if let Some(i) = interval_override {
-            interval = i;
-            timeout = timeout.min(i);
-        }
+        // The override replaces the interval only: a probe still has the check's whole
+        // `timeoutSec` (probes of one target never overlap, see `probe_loop`).
+        let interval = interval_override.unwrap_or_else(|| secs("checkIntervalSec", 5));
+        let timeout = secs("timeoutSec", 5);
         let threshold = |f: &str| int(hc, f).and_then(|n| u32::try_from(n).ok()).unwrap_or(2).max(1);
         Settings {
             probe,
@@ -331,7 +368,7 @@ pub(super) async fn supervise(shared: Weak<Shared>, mut applied: watch::Receiver
             let Some(strong) = shared.upgrade() else {
                 return;
             };
-            let Some(plane) = strong.dataplane.as_ref() else {
+            let Some(plane) = strong.dataplane.as_ref().filter(|p| !p.is_stopped()) else {
                 return;
             };
             let desired = {
@@ -377,7 +414,10 @@ pub(super) async fn supervise(shared: Weak<Shared>, mut applied: watch::Receiver
     }
 }
 
-/// Probes one target: at once, then every interval (at once again when its settings change).
+/// Probes one target: at once, then every interval (at once again when its settings change; a
+/// probe under way when its target changes is given up). Probes of one target never overlap: each waits for the previous one to end (answer or
+/// `timeoutSec`), so the next starts at the later of the previous start plus the interval and
+/// the previous end.
 async fn probe_loop(shared: Weak<Shared>, key: TargetKey, mut spec: watch::Receiver<ProbeSpec>) {
     loop {
         let current = spec.borrow_and_update().clone();
@@ -386,15 +426,19 @@ async fn probe_loop(shared: Weak<Shared>, key: TargetKey, mut spec: watch::Recei
             let Some(strong) = shared.upgrade() else {
                 return;
             };
-            let Some(plane) = strong.dataplane.as_ref() else {
+            let Some(plane) = strong.dataplane.as_ref().filter(|p| !p.is_stopped()) else {
                 return;
             };
-            // Only the TLS clients are needed while probing: the state stays unlocked.
-            let outcome = probe(&plane.clients, &current).await;
+            // Only the TLS clients are needed while probing: the state stays unlocked. A probe
+            // whose target changes meanwhile is given up, and the new target probed at once.
+            let outcome = tokio::select! {
+                outcome = probe(&plane.clients, &current) => outcome,
+                () = target_changed(&mut spec, &current) => continue,
+            };
             if let Err(e) = &outcome {
                 tracing::trace!("data plane: probe of {} failed: {e}", key.instance);
             }
-            plane.health().record(&key, outcome);
+            plane.health().record(&key, &current, outcome);
         }
         tokio::select! {
             () = tokio::time::sleep_until(started + current.interval) => {}
@@ -403,6 +447,20 @@ async fn probe_loop(shared: Weak<Shared>, key: TargetKey, mut spec: watch::Recei
                     return;
                 }
             }
+        }
+    }
+}
+
+/// Resolves once `spec` holds another target than `current` (new timing or thresholds only do
+/// not count); never, once the supervisor let go of the target (the loop then ends after this
+/// probe).
+async fn target_changed(spec: &mut watch::Receiver<ProbeSpec>, current: &ProbeSpec) {
+    loop {
+        if spec.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        if !spec.borrow().same_target(current) {
+            return;
         }
     }
 }
@@ -509,6 +567,123 @@ mod tests {
             healthy_threshold: healthy,
             unhealthy_threshold: unhealthy,
         }
+    }
+
+    fn target() -> TargetKey {
+        let key = |kind, name: &str| Key {
+            kind,
+            name: name.into(),
+            ..spec(1, 1).health_check
+        };
+        TargetKey {
+            service: key(Kind::BackendService, "bs"),
+            instance: key(Kind::Instance, "i"),
+            ip: "127.1.1.1".into(),
+            port: 80,
+        }
+    }
+
+    /// A table with one target, HEALTHY after a probe of `spec`.
+    fn healthy_table(spec: &ProbeSpec) -> HealthTable {
+        let mut table = HealthTable::default();
+        let desired = BTreeMap::from([(target(), spec.clone())]);
+        table.reconcile(&desired);
+        table.record(&target(), spec, Ok(()));
+        assert!(table.targets[&target()].healthy);
+        table
+    }
+
+    #[test]
+    fn new_timing_or_thresholds_keep_the_health() {
+        let before = spec(1, 3);
+        let mut table = healthy_table(&before);
+        let after = ProbeSpec {
+            interval: Duration::from_secs(9),
+            timeout: Duration::from_secs(9),
+            healthy_threshold: 2,
+            unhealthy_threshold: 5,
+            ..before
+        };
+        table.reconcile(&BTreeMap::from([(target(), after.clone())]));
+        let t = &table.targets[&target()];
+        assert!(t.healthy);
+        assert_eq!((t.probes, t.successes), (1, 1));
+        assert_eq!(t.spec, after);
+    }
+
+    #[test]
+    fn a_new_probe_starts_over_unhealthy() {
+        let before = spec(1, 3);
+        let changes = [
+            ProbeSpec {
+                port: Some(81),
+                ..before.clone()
+            },
+            ProbeSpec {
+                path: "/other".into(),
+                ..before.clone()
+            },
+            ProbeSpec {
+                host: Some("h.example.com".into()),
+                ..before.clone()
+            },
+            ProbeSpec {
+                probe: Probe::Http(Wire::Http),
+                ..before.clone()
+            },
+            ProbeSpec {
+                response: Some("ok".into()),
+                ..before.clone()
+            },
+            ProbeSpec {
+                ip: "127.1.1.2".into(),
+                ..before.clone()
+            },
+            ProbeSpec {
+                health_check: Key {
+                    name: "other".into(),
+                    ..before.health_check.clone()
+                },
+                ..before.clone()
+            },
+        ];
+        for after in changes {
+            let mut table = healthy_table(&before);
+            table.reconcile(&BTreeMap::from([(target(), after.clone())]));
+            let t = &table.targets[&target()];
+            assert!(!t.healthy, "{after:?}");
+            assert_eq!(t.probes, 0, "{after:?}");
+            // A probe of the old target, still under way then, counts for nothing.
+            table.record(&target(), &before, Ok(()));
+            assert_eq!(table.targets[&target()].probes, 0, "{after:?}");
+            table.record(&target(), &after, Ok(()));
+            assert!(table.targets[&target()].healthy, "{after:?}");
+        }
+    }
+
+    #[test]
+    fn the_interval_override_leaves_the_timeout_alone() {
+        let key = Key {
+            kind: Kind::HealthCheck,
+            ..spec(1, 1).health_check
+        };
+        let hc: Obj = serde_json::from_value(json!({
+            "type": "HTTP", "checkIntervalSec": 10, "timeoutSec": 7,
+            "httpHealthCheck": {"requestPath": "/healthz"},
+        }))
+        .expect("object");
+        let own = Settings::of(&key, &hc, None);
+        assert_eq!(
+            (own.interval, own.timeout),
+            (Duration::from_secs(10), Duration::from_secs(7))
+        );
+        let fast = Settings::of(&key, &hc, Some(Duration::from_millis(200)));
+        assert_eq!(fast.interval, Duration::from_millis(200));
+        assert_eq!(
+            fast.timeout,
+            Duration::from_secs(7),
+            "Compute's timeoutSec, not the interval"
+        );
     }
 
     #[test]

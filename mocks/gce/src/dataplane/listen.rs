@@ -43,12 +43,38 @@ pub(super) struct ConnCtx {
     pub tls: Option<TlsAcceptor>,
 }
 
+/// Why a listener does not listen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct BindError {
+    reason: String,
+    /// Someone else held the address and port (`AddrInUse`): tried again at each
+    /// reconciliation, as the holder may let it go. Anything else (a refused address, ...)
+    /// fails the same way every time and stays as it is until the rule changes.
+    retry: bool,
+}
+
+impl BindError {
+    /// A failure that trying again cannot mend.
+    fn refused(reason: String) -> BindError {
+        BindError { reason, retry: false }
+    }
+}
+
+impl From<io::Error> for BindError {
+    fn from(e: io::Error) -> BindError {
+        BindError {
+            retry: e.kind() == io::ErrorKind::AddrInUse,
+            reason: e.to_string(),
+        }
+    }
+}
+
 /// One listener, open or not.
 #[derive(Debug)]
 struct Listener {
     want: Want,
     /// Where it listens, or why it does not.
-    bound: Result<SocketAddr, String>,
+    bound: Result<SocketAddr, BindError>,
     task: Option<AbortHandle>,
     closer: Option<Closer>,
 }
@@ -73,11 +99,13 @@ pub(super) struct Listeners {
 }
 
 impl Listeners {
+    /// Where `ip:port` is served: the listener of that address and port that listens (another
+    /// rule may ask for the same and have failed to bind it).
     pub(super) fn serving_address(&self, ip: &str, port: u16) -> Option<SocketAddr> {
         self.map
             .values()
-            .find(|l| l.want.ip == ip && l.want.port == port)
-            .and_then(|l| l.bound.as_ref().ok().copied())
+            .filter(|l| l.want.ip == ip && l.want.port == port)
+            .find_map(|l| l.bound.as_ref().ok().copied())
     }
 
     pub(super) fn close_all(&mut self) {
@@ -98,7 +126,7 @@ impl Listeners {
                     "address": l.bound.as_ref().ok().map(ToString::to_string),
                 });
                 if let Err(e) = &l.bound {
-                    v["error"] = e.clone().into();
+                    v["error"] = e.reason.clone().into();
                 }
                 v
             })
@@ -107,10 +135,14 @@ impl Listeners {
 }
 
 /// Makes the listeners follow the store's forwarding rules: closes those of rules gone or
-/// changed, opens the new ones (and retries those that failed to bind).
+/// changed, opens the new ones (and tries again those whose address was in use). Nothing once
+/// the plane stopped.
 pub(super) fn reconcile(plane: &Plane, store: &Store) {
     let want = wanted(store);
     let mut listeners = super::lock(&plane.listeners);
+    if plane.is_stopped() {
+        return;
+    }
     let stale: Vec<(Key, u16)> = listeners
         .map
         .iter()
@@ -123,10 +155,12 @@ pub(super) fn reconcile(plane: &Plane, store: &Store) {
         }
     }
     for (k, w) in want {
-        if listeners.map.get(&k).is_some_and(|l| l.bound.is_ok()) {
-            continue;
-        }
-        let l = open(plane, w);
+        let before = match listeners.map.get(&k).map(|l| &l.bound) {
+            None => None,
+            Some(Err(e)) if e.retry => Some(e.clone()),
+            Some(_) => continue,
+        };
+        let l = open(plane, w, before.as_ref());
         listeners.map.insert(k, l);
     }
 }
@@ -178,8 +212,9 @@ fn port_range(s: &str) -> Option<(u16, u16)> {
     (lo <= hi).then_some((lo, hi))
 }
 
-/// Binds and starts serving one listener; a refusal or failure is kept (and logged).
-fn open(plane: &Plane, want: Want) -> Listener {
+/// Binds and starts serving one listener; a refusal or failure is kept, and logged unless it
+/// is the one `before` (of the attempt before this one) already logged.
+fn open(plane: &Plane, want: Want, before: Option<&BindError>) -> Listener {
     match bind(plane, &want) {
         Ok((listener, addr, closer)) => {
             let ctx = Arc::new(ConnCtx {
@@ -208,12 +243,23 @@ fn open(plane: &Plane, want: Want) -> Listener {
             }
         }
         Err(e) => {
-            tracing::warn!(
-                "data plane: not serving {}:{} of {}: {e}",
-                want.ip,
-                want.port,
-                want.rule
-            );
+            if before == Some(&e) {
+                tracing::debug!(
+                    "data plane: still not serving {}:{} of {}: {}",
+                    want.ip,
+                    want.port,
+                    want.rule,
+                    e.reason
+                );
+            } else {
+                tracing::warn!(
+                    "data plane: not serving {}:{} of {}: {}",
+                    want.ip,
+                    want.port,
+                    want.rule,
+                    e.reason
+                );
+            }
             Listener {
                 want,
                 bound: Err(e),
@@ -224,27 +270,40 @@ fn open(plane: &Plane, want: Want) -> Listener {
     }
 }
 
-/// Binds the listener of `want`: only on a loopback address; a port below 1024 that cannot be
-/// bound (not root) is bound at `port + offset` instead.
-fn bind(plane: &Plane, want: &Want) -> Result<(TcpListener, SocketAddr, Option<Closer>), String> {
+/// Binds the listener of `want`: only on an address of the plane's own block (the block is
+/// claimed exclusively; `127.0.0.1` or another process's block is refused, whatever a client
+/// wrote in `IPAddress` or a reserved address); a port below 1024 that cannot be bound (not
+/// root) is bound at `port + offset` instead.
+fn bind(plane: &Plane, want: &Want) -> Result<(TcpListener, SocketAddr, Option<Closer>), BindError> {
     let ip: Ipv4Addr = want
         .ip
         .parse()
-        .map_err(|_| format!("{} is not an IPv4 address", want.ip))?;
+        .map_err(|_| BindError::refused(format!("{} is not an IPv4 address", want.ip)))?;
     if !ip.is_loopback() {
-        return Err(format!(
+        return Err(BindError::refused(format!(
             "refused: {ip} is not a loopback address (the data plane listens on 127.0.0.0/8 only)"
-        ));
+        )));
     }
-    let std = bind_port(ip, want.port, plane.port_offset).map_err(|e| e.to_string())?;
-    std.set_nonblocking(true).map_err(|e| e.to_string())?;
+    if !in_block(ip, plane.block) {
+        return Err(BindError::refused(format!(
+            "refused: {ip} is outside the data plane's block {}/24 (the only addresses it may bind)",
+            plane.block
+        )));
+    }
+    let std = bind_port(ip, want.port, plane.port_offset)?;
+    std.set_nonblocking(true)?;
     let closer = Closer::of(&std);
     // `from_std` registers the socket with the runtime's reactor: enter it (this may run on a
     // thread of the runtime or not).
     let _runtime = plane.handle.enter();
-    let listener = TcpListener::from_std(std).map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = TcpListener::from_std(std)?;
+    let addr = listener.local_addr()?;
     Ok((listener, addr, closer))
+}
+
+/// Whether `ip` is in the `/24` whose base is `block`.
+fn in_block(ip: Ipv4Addr, block: Ipv4Addr) -> bool {
+    ip.octets()[..3] == block.octets()[..3]
 }
 
 /// Binds `ip:port`, or `ip:port+offset` when `port` is privileged and cannot be bound.
@@ -334,6 +393,69 @@ mod tests {
         assert_eq!(port_range("443"), Some((443, 443)));
         assert_eq!(port_range("90-80"), None);
         assert_eq!(port_range("x"), None);
+    }
+
+    #[test]
+    fn only_an_address_in_use_is_tried_again() {
+        let in_use = BindError::from(io::Error::from(io::ErrorKind::AddrInUse));
+        assert!(in_use.retry);
+        for kind in [io::ErrorKind::PermissionDenied, io::ErrorKind::AddrNotAvailable] {
+            assert!(!BindError::from(io::Error::from(kind)).retry, "{kind:?}");
+        }
+        assert!(!BindError::refused("no".into()).retry);
+    }
+
+    /// A listener of `ip:port` for rule `rule`, bound (at `port`) or not.
+    fn listener(rule: &str, ip: &str, port: u16, bound: bool) -> ((Key, u16), Listener) {
+        let rule = Key {
+            project: "p".into(),
+            scope: Scope::Global,
+            kind: Kind::ForwardingRule,
+            name: rule.into(),
+        };
+        let want = Want {
+            rule: rule.clone(),
+            ip: ip.into(),
+            port,
+            tls: false,
+        };
+        let bound = match bound {
+            true => Ok(SocketAddr::from((ip.parse::<Ipv4Addr>().expect("IPv4"), port))),
+            false => Err(BindError::from(io::Error::from(io::ErrorKind::AddrInUse))),
+        };
+        let l = Listener {
+            want,
+            bound,
+            task: None,
+            closer: None,
+        };
+        ((rule, port), l)
+    }
+
+    #[test]
+    fn the_serving_address_is_the_one_that_listens() {
+        // `a` sorts first and failed; `b` asks for the same address and port, and listens.
+        let listeners = Listeners {
+            map: BTreeMap::from([
+                listener("a", "127.5.6.1", 80, false),
+                listener("b", "127.5.6.1", 80, true),
+            ]),
+        };
+        assert_eq!(
+            listeners.serving_address("127.5.6.1", 80),
+            Some(SocketAddr::from(([127, 5, 6, 1], 80)))
+        );
+        assert_eq!(listeners.serving_address("127.5.6.1", 81), None);
+    }
+
+    #[test]
+    fn only_the_block_itself() {
+        let block = Ipv4Addr::new(127, 5, 6, 0);
+        assert!(in_block(Ipv4Addr::new(127, 5, 6, 1), block));
+        assert!(in_block(Ipv4Addr::new(127, 5, 6, 253), block));
+        for other in [[127, 0, 0, 1], [127, 5, 7, 1], [127, 6, 6, 1], [10, 5, 6, 1]] {
+            assert!(!in_block(Ipv4Addr::from(other), block), "{other:?}");
+        }
     }
 
     #[test]

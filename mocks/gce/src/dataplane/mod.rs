@@ -27,6 +27,7 @@ mod tls;
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -73,8 +74,15 @@ impl PlaneSetup {
                 let base = block::block_base(ip)?;
                 match LoopbackBlock::claim_at(base) {
                     Ok(claim) => (base, Some(claim)),
-                    // Held already, by the caller that passed it, typically: use it as given.
-                    Err(e) if e.kind() == io::ErrorKind::AddrInUse => (base, None),
+                    // Held already: by the caller that passed it, typically (a claim cannot
+                    // tell whose it is); the block is used as given, on the caller's word.
+                    Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                        tracing::info!(
+                            "data plane: {base}/24 is claimed already (by whoever passed it, \
+                             presumably); using it without a claim of its own"
+                        );
+                        (base, None)
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -107,6 +115,9 @@ pub(crate) struct Plane {
     /// Whether ports below 1024 can be bound (root, or a low `ip_unprivileged_port_start`).
     privileged: bool,
     handle: Handle,
+    /// Set for good when the fake stops (dropped or shut down). An operation still pending then
+    /// holds the state and applies later: from then on nothing binds and nothing probes.
+    stopped: AtomicBool,
     listeners: Mutex<listen::Listeners>,
     health: Mutex<HealthTable>,
     /// Bumped whenever the state changed (operations applied, instances seeded, reset): the
@@ -129,6 +140,7 @@ impl Plane {
             probe_interval: setup.settings.probe_interval,
             privileged: setup.privileged,
             handle: setup.handle,
+            stopped: AtomicBool::new(false),
             listeners: Mutex::new(listen::Listeners::default()),
             health: Mutex::new(HealthTable::default()),
             applied: watch::Sender::new(0),
@@ -176,20 +188,36 @@ impl Plane {
         i
     }
 
-    /// Starts the probe supervisor.
+    /// Whether the fake stopped: nothing may bind or probe any more.
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Starts the probe supervisor (not once stopped).
     fn start(&self) {
+        let mut supervisor = lock(&self.supervisor);
+        if self.is_stopped() {
+            return;
+        }
         let task = self
             .handle
             .spawn(health::supervise(self.shared.clone(), self.applied.subscribe()));
-        *lock(&self.supervisor) = Some(task.abort_handle());
+        *supervisor = Some(task.abort_handle());
     }
 
-    /// Stops probing and closes every listener (and its connections).
+    /// Stops for good: probing ends, every listener (and its connections) closes, and no later
+    /// change of the state opens one again.
     fn stop(&self) {
+        {
+            // Set under the listeners' lock: a reconciliation either ran before (and its
+            // listeners are closed here) or sees the flag.
+            let mut listeners = lock(&self.listeners);
+            self.stopped.store(true, Ordering::SeqCst);
+            listeners.close_all();
+        }
         if let Some(task) = lock(&self.supervisor).take() {
             task.abort();
         }
-        lock(&self.listeners).close_all();
     }
 
     /// The admin view, `GET /_fake/dataplane`.
@@ -214,9 +242,10 @@ impl Drop for Plane {
 impl Shared {
     /// After the state changed, still under its lock: listeners follow the forwarding rules
     /// (binding and closing are local system calls, no traffic), so that an operation seen DONE
-    /// has its socket listening or closed; and the probe supervisor is told to reconcile.
+    /// has its socket listening or closed; and the probe supervisor is told to reconcile. Once
+    /// the fake stopped (an operation pending at drop or shutdown applies later), nothing.
     pub(crate) fn data_plane_sync(&self, st: &mut State) {
-        let Some(plane) = &self.dataplane else {
+        let Some(plane) = self.dataplane.as_ref().filter(|p| !p.is_stopped()) else {
             st.listeners_dirty = false;
             return;
         };
@@ -233,7 +262,7 @@ impl Shared {
         }
     }
 
-    /// Stops the data plane: probes stop, listeners close.
+    /// Stops the data plane for good: probes stop, listeners close and stay closed.
     pub(crate) fn stop_data_plane(&self) {
         if let Some(plane) = &self.dataplane {
             plane.stop();

@@ -18,7 +18,7 @@ use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode, Uri, Version};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use serde_json::Value;
 use tokio::net::TcpStream;
@@ -39,6 +39,15 @@ type ProxyBody = BoxBody<Bytes, BoxError>;
 
 /// A client that connects and never completes its TLS handshake is dropped after this long.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an HTTP/1 client connection may go without a request: Google's client HTTP
+/// keepalive timeout, 610 s by default ("External Application Load Balancer overview",
+/// <https://cloud.google.com/load-balancing/docs/https>, timeouts; "Request distribution for
+/// external Application Load Balancers",
+/// <https://cloud.google.com/load-balancing/docs/https/request-distribution>; the default of
+/// `TargetHttpProxy.httpKeepAliveTimeoutSec`, which is not modelled). hyper runs its header-read timer from the moment a connection waits for a request
+/// until the request's headers are in, so this one timer is both the idle timeout between
+/// requests and the bound on a client that never finishes its headers.
+const CLIENT_KEEPALIVE: Duration = Duration::from_secs(610);
 /// `timeoutSec` of a backend service that has none (Compute's default).
 const DEFAULT_TIMEOUT_SECS: u64 = 30;
 
@@ -48,10 +57,17 @@ const X_CLOUD_TRACE_CONTEXT: HeaderName = HeaderName::from_static("x-cloud-trace
 /// What Google's load balancers add to `Via`, on requests and responses.
 const VIA_GOOGLE: HeaderValue = HeaderValue::from_static("1.1 google");
 
-/// Serves one accepted connection: HTTP/1.1 (and HTTP/2, by ALPN or prior knowledge).
+/// Serves one accepted connection: HTTP/1.1 (and HTTP/2: by ALPN over TLS, by prior knowledge
+/// in the clear). An HTTP/1 connection waiting [`CLIENT_KEEPALIVE`] for a request (or for the
+/// rest of its headers) is closed; so is a connection that sends nothing that long. HTTP/2
+/// connections have no idle timeout here.
 pub(super) async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: Arc<ConnCtx>) {
     let _ = stream.set_nodelay(true);
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(CLIENT_KEEPALIVE);
     let per_request = Arc::clone(&ctx);
     let service = service_fn(move |req| {
         let ctx = Arc::clone(&per_request);
@@ -62,9 +78,23 @@ pub(super) async fn serve_connection(stream: TcpStream, peer: SocketAddr, ctx: A
             let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await else {
                 return;
             };
+            // The protocol is the one ALPN chose (HTTP/2 over TLS needs it, RFC 9113 §3.2), so
+            // HTTP/1's timer runs from the start rather than after a guess from the first bytes.
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let builder = if h2 {
+                builder.http2_only()
+            } else {
+                builder.http1_only()
+            };
             let _ = builder.serve_connection(TokioIo::new(tls), service).await;
         }
         None => {
+            // The version is told from the first bytes, before HTTP/1's timer runs: a client
+            // that sends nothing is bounded here.
+            let first = tokio::time::timeout(CLIENT_KEEPALIVE, stream.peek(&mut [0u8; 1])).await;
+            if !matches!(first, Ok(Ok(n)) if n > 0) {
+                return;
+            }
             let _ = builder.serve_connection(TokioIo::new(stream), service).await;
         }
     }
@@ -79,7 +109,7 @@ async fn handle(req: Request<Incoming>, peer: SocketAddr, ctx: &ConnCtx) -> Resp
         return bad_gateway();
     };
     let scheme = if ctx.tls.is_some() { "https" } else { "http" };
-    let host = request_host(&req);
+    let host = request_host(&req, ctx.lb_ip);
     let url_map = {
         let st = shared.lock();
         url_map_of(&st.store, ctx)
@@ -103,14 +133,23 @@ async fn handle(req: Request<Incoming>, peer: SocketAddr, ctx: &ConnCtx) -> Resp
     }
 }
 
-/// The `Host` header, or the `:authority` of an HTTP/2 request.
-fn request_host<B>(req: &Request<B>) -> String {
+/// The host a request names, for routing and redirects: its `Host` header, or the `:authority`
+/// of an HTTP/2 request. None (HTTP/1.0 needs no `Host`), or not a host (`Host: a b`): the
+/// forwarding rule's IP, the address the client reached, so that a redirect that keeps the host
+/// names a place (not `https:///path`).
+fn request_host<B>(req: &Request<B>, lb_ip: Ipv4Addr) -> String {
     req.headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(str::to_string)
         .or_else(|| req.uri().authority().map(|a| a.as_str().to_string()))
-        .unwrap_or_default()
+        .filter(|h| is_host(h))
+        .unwrap_or_else(|| lb_ip.to_string())
+}
+
+/// Whether `h` is a `host[:port]` (an authority without user information).
+fn is_host(h: &str) -> bool {
+    !h.is_empty() && !h.contains('@') && h.parse::<hyper::http::uri::Authority>().is_ok()
 }
 
 /// The URL map behind the listener's forwarding rule: rule → target proxy → `urlMap`.
@@ -169,7 +208,7 @@ fn pick(shared: &Shared, plane: &Plane, project: &str, link: &str) -> Option<Pic
         let health = plane.health();
         members
             .into_iter()
-            .filter(|m| health.is_healthy(&service, &m.instance, m.port))
+            .filter(|m| health.is_healthy(&service, &m.instance, &m.ip, m.port))
             .collect()
     };
     if healthy.is_empty() {
@@ -234,7 +273,8 @@ async fn forward(
 }
 
 /// The request as the backend gets it: `Host` and path as sent, hop-by-hop headers dropped,
-/// and the headers Google's load balancers add.
+/// and the headers Google's load balancers add. A request without a host (HTTP/1.0 needs none)
+/// gets the forwarding rule's IP: what reaches the backend is HTTP/1.1, which must carry one.
 fn upstream_request<B>(
     req: Request<B>,
     peer: SocketAddr,
@@ -243,25 +283,32 @@ fn upstream_request<B>(
     pick: &Pick,
 ) -> Result<Request<B>, hyper::http::Error> {
     let (mut parts, body) = req.into_parts();
-    let host = parts.headers.get(header::HOST).cloned().or_else(|| {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .cloned()
+        .or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        })
+        .or_else(|| HeaderValue::from_str(&lb_ip.to_string()).ok());
     strip_hop_by_hop(&mut parts.headers);
     let headers = &mut parts.headers;
-    // `<unverified IP(s)>, <immediate client IP>, <forwarding rule IP>`.
-    let prior: Vec<&str> = headers
+    // Google's format ("External Application Load Balancer overview", X-Forwarded-For header):
+    // `<client-ip>,<load-balancer-ip>`, after `<supplied-value>,` when the client sent one
+    // (several header lines are one list, RFC 9110 §5.3: joined as such).
+    let supplied: Vec<&str> = headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    let mut xff = prior.join(", ");
+    let mut xff = supplied.join(", ");
     if !xff.is_empty() {
-        xff.push_str(", ");
+        xff.push(',');
     }
-    xff.push_str(&format!("{}, {lb_ip}", peer.ip()));
+    xff.push_str(&format!("{},{lb_ip}", peer.ip()));
     headers.insert(X_FORWARDED_FOR, HeaderValue::from_str(&xff)?);
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_str(scheme)?);
     headers.append(header::VIA, VIA_GOOGLE);
@@ -272,7 +319,7 @@ fn upstream_request<B>(
     match pick.wire {
         Wire::Http2 => {
             // HTTP/2 carries the host as `:authority`.
-            let fallback = pick.addr.to_string();
+            let fallback = lb_ip.to_string();
             let authority = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or(&fallback);
             parts.uri = Uri::builder()
                 .scheme("https")
@@ -441,7 +488,7 @@ mod tests {
         assert_eq!(h("host").as_deref(), Some("shop.example.com"));
         assert_eq!(
             h("x-forwarded-for").as_deref(),
-            Some("1.2.3.4, 127.0.0.1, 127.5.6.1")
+            Some("1.2.3.4,127.0.0.1,127.5.6.1")
         );
         assert_eq!(h("x-forwarded-proto").as_deref(), Some("https"));
         assert_eq!(h("via").as_deref(), Some("1.1 google"));
@@ -464,6 +511,46 @@ mod tests {
                 .and_then(|v| v.to_str().ok()),
             Some("abc/1;o=1")
         );
+    }
+
+    #[test]
+    fn a_request_without_a_host_is_for_the_rules_ip() {
+        let lb = Ipv4Addr::new(127, 5, 6, 1);
+        let host = |h: Option<&str>| {
+            let mut req = Request::get("/p");
+            if let Some(h) = h {
+                req = req.header(header::HOST, h);
+            }
+            request_host(&req.body(()).expect("request"), lb)
+        };
+        assert_eq!(host(Some("shop.example.com:8080")), "shop.example.com:8080");
+        for bad in [None, Some(""), Some("a b"), Some("user@host"), Some("a/b")] {
+            assert_eq!(host(bad), "127.5.6.1", "{bad:?}");
+        }
+        // HTTP/2: the authority.
+        let req = Request::get("https://h2.example.com/p")
+            .body(())
+            .expect("request");
+        assert_eq!(request_host(&req, lb), "h2.example.com");
+
+        // The backend gets the IP as `Host` (HTTP/1.1 must carry one), or as `:authority`.
+        let peer = SocketAddr::from(([127, 0, 0, 1], 50000));
+        for wire in [Wire::Http, Wire::Http2] {
+            let req = Request::get("/p")
+                .version(Version::HTTP_10)
+                .body(())
+                .expect("request");
+            let up = upstream_request(req, peer, lb, "http", &pick(wire)).expect("forwardable");
+            let sent = match wire {
+                Wire::Http2 => up.uri().authority().map(|a| a.to_string()),
+                _ => up
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+            };
+            assert_eq!(sent.as_deref(), Some("127.5.6.1"), "{wire:?}");
+        }
     }
 
     #[test]

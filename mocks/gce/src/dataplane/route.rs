@@ -17,15 +17,19 @@
 //!   Port handling for patterns is our reading of "optional port numbers" in `HostRule.hosts`.
 //! - Precedence: an exact name beats every wildcard (a port-qualified exact name beats a bare
 //!   one), among wildcards the longest suffix wins, `*` comes last; the order of rules and hosts
-//!   in the map does not matter. The wildcard never matches an empty string (`*.example.com`
-//!   does not match `.example.com`). We found no Google page stating an order for overlapping
+//!   in the map does not matter. We found no Google page stating an order for overlapping
 //!   patterns; this is the order Envoy documents for `VirtualHost.domains` (its "domain search
-//!   order": exact names, then suffix wildcards longest first, then `*`; and a wildcard that
-//!   never covers nothing:
+//!   order": exact names, then suffix wildcards longest first, then `*`:
 //!   <https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/route/v3/route_components.proto>).
 //!   Envoy is what the global external Application Load Balancer runs on ("External Application
 //!   Load Balancer overview", <https://cloud.google.com/load-balancing/docs/https>); the classic
 //!   one runs on Google Front Ends, whose order is undocumented and assumed the same.
+//! - The wildcard never matches an empty string (`*.example.com` does not match
+//!   `.example.com`). This too is Envoy's rule, not Compute's: Envoy's `VirtualHost.domains`
+//!   says "Note that the wildcard will not match the empty string" (`*-bar.foo.com` does not
+//!   match `-bar.foo.com`), while Compute's reference for `HostRule.hosts` says `*` "matches
+//!   any string of ([a-z0-9-.]*)", a regex that allows the empty string. We follow Envoy (what
+//!   the global load balancer runs); a `Host` of `.example.com` is no real name either way.
 //! - No host rule matches: the map's own default answers (`defaultService`,
 //!   `defaultUrlRedirect`, or `defaultRouteAction.weightedBackendServices`). Source: "URL maps
 //!   overview" (<https://cloud.google.com/load-balancing/docs/url-map-concepts>), and
@@ -247,6 +251,7 @@ fn host_score(pattern: &str, host: &str, host_with_port: Option<&str>) -> Option
         None => (pattern == subject).then_some((if pattern_port.is_some() { 3 } else { 2 }, 0)),
         Some(suffix) => {
             let head = subject.strip_suffix(suffix)?;
+            // Not empty: Envoy's rule, where Compute's `[a-z0-9-.]*` would allow it (module docs).
             let fits = !head.is_empty()
                 && head
                     .bytes()

@@ -272,9 +272,9 @@ pub(crate) fn get_health(
         kind: Kind::Instance,
         name: name.to_string(),
     };
-    let state = |k: &Key, port: i64| {
+    let state = |k: &Key, ip: &str, port: i64| {
         let healthy = !store.unhealthy.contains(k)
-            && probed.is_none_or(|t| u16::try_from(port).is_ok_and(|p| t.is_healthy(key, k, p)));
+            && probed.is_none_or(|t| u16::try_from(port).is_ok_and(|p| t.is_healthy(key, k, ip, p)));
         if healthy { "HEALTHY" } else { "UNHEALTHY" }
     };
     let mut statuses = Vec::new();
@@ -291,7 +291,7 @@ pub(crate) fn get_health(
                     "ipAddress": ip,
                     "port": port,
                     "instance": ik.link(),
-                    "healthState": state(&ik, port),
+                    "healthState": state(&ik, &ip, port),
                 }));
             }
         }
@@ -302,7 +302,7 @@ pub(crate) fn get_health(
                     "ipAddress": ep.ip,
                     "port": ep.port,
                     "instance": ik.link(),
-                    "healthState": state(&ik, i64::from(ep.port)),
+                    "healthState": state(&ik, &ep.ip, i64::from(ep.port)),
                 }));
             }
         }
