@@ -17,8 +17,8 @@ pub(super) const SERVER_ERROR_502: &str = "<html><head>\n\
 </body></html>\n";
 
 /// The 404 when nothing in the URL map answers (Google's front-end 404, in the shape the same
-/// README records: "<p><b>404.</b> <ins>That’s an error.</ins> ... was not found on this
-/// server. <ins>That’s all we know.</ins>").
+/// README records: `<p><b>404.</b> <ins>That’s an error.</ins> ... was not found on this
+/// server. <ins>That’s all we know.</ins>`).
 pub(super) fn not_found(path: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not Found)!!1</title>\n  \
