@@ -252,6 +252,13 @@ pub struct InstanceSeed {
     /// The subnetwork of the primary interface (`regions/r/subnetworks/s` in any form); default
     /// the auto-mode subnetwork of the zone's region when the network is in auto mode.
     pub subnetwork: Option<String>,
+    /// Alias IP ranges of the primary interface, as reads show them
+    /// (`networkInterfaces[0].aliasIpRanges[].ipCidrRange`): IPv4 CIDR ranges (`10.4.0.0/24`)
+    /// or single addresses (`10.4.0.7`, a `/32`); default none. A `GCE_VM_IP_PORT` NEG endpoint
+    /// of the instance must be at its primary IP or within one of these, as on Compute (GKE
+    /// pods get their IPs from their node's alias range): a test whose pods listen on loopback
+    /// addresses other than the node's declares their range here.
+    pub alias_ip_ranges: Vec<String>,
 }
 
 impl InstanceSeed {

@@ -343,10 +343,22 @@ impl State {
             )),
             (None, _) => None,
         };
+        let mut alias_ranges = Vec::with_capacity(seed.alias_ip_ranges.len());
+        for (i, r) in seed.alias_ip_ranges.iter().enumerate() {
+            let (base, len) = instance::parse_cidr(r).ok_or_else(|| {
+                ApiError::invalid_field(
+                    &format!("aliasIpRanges[{i}]"),
+                    r,
+                    "Must be an IPv4 CIDR range (10.4.0.0/24) or address.",
+                )
+            })?;
+            alias_ranges.push(format!("{base}/{len}"));
+        }
         Ok(instance::Nic {
             network,
             subnetwork,
             ip,
+            alias_ranges,
         })
     }
 

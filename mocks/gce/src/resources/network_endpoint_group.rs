@@ -1,21 +1,75 @@
-//! Zonal network endpoint groups: `attachNetworkEndpoints`, `detachNetworkEndpoints`,
-//! `listNetworkEndpoints`. Attaching an endpoint that is already attached, or detaching one that
-//! is not, is accepted and changes nothing.
+//! Network endpoint groups: insert, and for zonal NEGs `attachNetworkEndpoints`,
+//! `detachNetworkEndpoints`, `listNetworkEndpoints`.
+//!
+//! The rules, with their sources (Compute API reference, `NetworkEndpoint` and
+//! `NetworkEndpointGroup`; "Zonal network endpoint groups overview",
+//! <https://cloud.google.com/load-balancing/docs/negs/zonal-neg-concepts>; recorded traffic):
+//!
+//! - **`defaultPort`** must not be given for a NEG of type `GCE_VM_IP`, `SERVERLESS` or
+//!   `PRIVATE_SERVICE_CONNECT` (`NetworkEndpointGroup.defaultPort`: "If the network endpoint
+//!   type is either GCE_VM_IP, SERVERLESS or PRIVATE_SERVICE_CONNECT, this field must not be
+//!   specified"); 400 `invalid`, the fake's words.
+//! - **At most 500 endpoints per call**: Terraform's `google_compute_network_endpoints` sends
+//!   them in chunks of 500 ("API only accepts 500 endpoints at a time",
+//!   `resource_compute_network_endpoints.go`), ingress-gce in batches of
+//!   `MAX_NETWORK_ENDPOINTS_PER_BATCH = 500` (`pkg/neg/syncers/utils.go`). Google's words for
+//!   a larger call are not public: 400 `invalid`, the fake's.
+//! - **At most 10,000 endpoints per NEG** ("Network endpoint groups overview": "You can have up
+//!   to 10,000 endpoints in a NEG. All 10,000 endpoints can be on the same VM"; the Cloud Load
+//!   Balancing quotas page); an attach that would exceed it is 400 `invalid`, the fake's words.
+//! - **`GCE_VM_IP_PORT` and `GCE_VM_IP` endpoints name their `instance`** (by name or URL;
+//!   `NetworkEndpoint.instance`: "This field is required for network endpoints of type
+//!   GCE_VM_IP and GCE_VM_IP_PORT. The instance must be in the same zone of network endpoint
+//!   group"): missing, 400 `invalid`; in another zone, 400 `invalid`; not existing, 404
+//!   `notFound`.
+//! - **The IP must be the instance's**: `ipAddress` defaults to the instance's primary IP, and
+//!   a given one must be that IP or within one of the alias IP ranges of its interface
+//!   (`NetworkEndpoint.ipAddress`: "The IP address must belong to a VM in Compute Engine
+//!   (either the primary IP or as part of an aliased IP range)"; `instance`: "If the ipAddress
+//!   is specified, it must belongs to the VM instance"); the instance's interface must be on
+//!   the NEG's network (and subnetwork, when both name one: "Every endpoint IP address must be
+//!   in the same subnet as the NEG", NEG overview). Otherwise 400 `invalid` in Compute's words,
+//!   as recorded by a GKE cluster without alias IPs (kubernetes/ingress-gce#1463): `Invalid
+//!   value for field 'resource.ipAddress': '10.0.0.13'. Specified IP address 10.0.0.13 doesn't
+//!   belong to the (sub)network default or to the instance gke-….` — the (sub)network named by
+//!   the NEG's subnetwork, else its network. A `GCE_VM_IP` endpoint is the primary IP itself
+//!   (zonal NEG overview: "the primary internal IPv4 address of a VM's network interface").
+//! - **One endpoint per IP address in a NEG** (zonal NEG overview: "A single IP address cannot
+//!   be referenced by more than one endpoint in a NEG. However, a single IP address can be
+//!   referenced by endpoints in different NEGs"): attaching an endpoint at an IP another
+//!   endpoint of the NEG has (another port or instance) is 400 `invalid`, the fake's words.
+//! - **`port`** defaults to the NEG's `defaultPort` (`NetworkEndpoint.port`: "If not specified,
+//!   the defaultPort for the network endpoint group will be used"); neither given is 400
+//!   `invalid` (gcloud's `--default-port`: without it "every network endpoint in the network
+//!   endpoint group must have a port specified"); a `GCE_VM_IP` endpoint takes no port ("This
+//!   field can not be set for network endpoints of type GCE_VM_IP"). Ports are 1–65535.
+//! - **`NON_GCP_PRIVATE_IP_PORT`** (hybrid) endpoints are an `ipAddress` and a port, no
+//!   instance ("Hybrid connectivity NEGs use endpoints with just IP and PORT (without an
+//!   instance)", GoogleCloudPlatform/magic-modules#5684): the IP is required, an instance is
+//!   refused (an inference: Google's behaviour and words are not public). Endpoints of the
+//!   other types are not modelled: attaching them is refused, saying so.
+//! - **Attaching an endpoint that is attached already, or detaching one that is not**, changes
+//!   nothing and is not an error. Google does not document it; Google's own mock of Compute in
+//!   Config Connector (`mockgcp/mockcompute/networkendpointgroupsv1.go`) treats both as no-ops,
+//!   ingress-gce's (`pkg/neg/types/fakes.go`) the attach but answers 404 for an unknown detach,
+//!   and clients keep clear of both: ingress-gce and Terraform attach and detach only the
+//!   difference from `listNetworkEndpoints`. A client should not rely on either answer.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde_json::{Value, json};
 
 use crate::errors::ApiError;
 use crate::json::{Obj, as_obj, enum_field, int_in_range, opt_array, opt_i64, opt_str};
-use crate::kinds::{Key, Kind, Scope};
+use crate::kinds::{Key, Kind, LINK_BASE, Scope};
 use crate::mutation::CustomVerb;
 use crate::resources::Cx;
 use crate::store::{Endpoint, Entry, Members, Store};
 
 /// Endpoints per attach/detach call.
 const MAX_PER_CALL: usize = 500;
-/// Endpoints per GCE_VM_IP_PORT NEG.
+/// Endpoints per NEG.
 const MAX_PER_GROUP: usize = 10_000;
 
 const TYPES: &[&str] = &[
@@ -28,19 +82,32 @@ const TYPES: &[&str] = &[
     "PRIVATE_SERVICE_CONNECT",
 ];
 
+/// The types whose NEGs take no `defaultPort`.
+const NO_DEFAULT_PORT: &[&str] = &["GCE_VM_IP", "SERVERLESS", "PRIVATE_SERVICE_CONNECT"];
+
 pub(super) fn normalize(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
     opt_str(obj, "description", "resource.description")?;
-    enum_field(
+    let ty = enum_field(
         obj,
         "networkEndpointType",
         "resource.networkEndpointType",
         TYPES,
         Some("GCE_VM_IP_PORT"),
-    )?;
+    )?
+    .unwrap_or_default();
     // "Uses default project network if unspecified" (discovery document,
     // NetworkEndpointGroup.network); it must exist.
     let network = cx.network_refs(obj, Some("global/networks/default"))?;
-    int_in_range(obj, "defaultPort", "resource.defaultPort", None, 1, 65535)?;
+    let port = int_in_range(obj, "defaultPort", "resource.defaultPort", None, 1, 65535)?;
+    if let Some(port) = port
+        && NO_DEFAULT_PORT.contains(&ty.as_str())
+    {
+        return Err(ApiError::invalid_field(
+            "resource.defaultPort",
+            &port.to_string(),
+            &format!("A default port cannot be specified for network endpoint groups of type {ty}."),
+        ));
+    }
     Ok(network.into_iter().collect())
 }
 
@@ -53,18 +120,37 @@ pub(super) fn custom(cx: &Cx, verb: CustomVerb, entry: &mut Entry, body: &Obj) -
             &format!("At most {MAX_PER_CALL} network endpoints can be changed in one call."),
         ));
     }
-    let default_port = entry.obj.get("defaultPort").and_then(Value::as_i64);
     let mut parsed = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let f = format!("networkEndpoints[{i}]");
-        parsed.push(endpoint(cx, as_obj(item, &f)?, &f, default_port)?);
+        parsed.push(endpoint(cx, &entry.obj, as_obj(item, &f)?, &f)?);
     }
     let Members::Endpoints(set) = &mut entry.members else {
         return Ok(());
     };
     match verb {
         CustomVerb::AttachNetworkEndpoints => {
-            set.extend(parsed);
+            // The endpoint at each IP.
+            let mut by_ip: HashMap<String, Endpoint> =
+                set.iter().map(|e| (e.ip.clone(), e.clone())).collect();
+            for ep in parsed {
+                match by_ip.get(&ep.ip) {
+                    Some(other) if *other == ep => continue,
+                    Some(other) => {
+                        return Err(ApiError::invalid_field(
+                            "resource.ipAddress",
+                            &ep.ip,
+                            &format!(
+                                "The IP address {} is already used by another network endpoint of the group (instance '{}', port {}).",
+                                ep.ip, other.instance, other.port
+                            ),
+                        ));
+                    }
+                    None => {}
+                }
+                by_ip.insert(ep.ip.clone(), ep.clone());
+                set.insert(ep);
+            }
             if set.len() > MAX_PER_GROUP {
                 return Err(ApiError::invalid_field(
                     "networkEndpoints",
@@ -82,70 +168,168 @@ pub(super) fn custom(cx: &Cx, verb: CustomVerb, entry: &mut Entry, body: &Obj) -
     Ok(())
 }
 
-/// One endpoint: the instance must exist in the group's zone; IP and port default to the
-/// instance's primary IP and the group's default port.
-fn endpoint(cx: &Cx, ep: &Obj, f: &str, default_port: Option<i64>) -> Result<Endpoint, ApiError> {
+/// One endpoint of the NEG `neg` (its stored JSON), checked as Compute does (module docs).
+fn endpoint(cx: &Cx, neg: &Obj, ep: &Obj, f: &str) -> Result<Endpoint, ApiError> {
     let Scope::Zone(zone) = &cx.key.scope else {
         return Err(ApiError::invalid(
             "Only zonal network endpoint groups hold endpoints.",
         ));
     };
+    let ty = neg
+        .get("networkEndpointType")
+        .and_then(Value::as_str)
+        .unwrap_or("GCE_VM_IP_PORT");
     let ifield = format!("{f}.instance");
-    let instance = opt_str(ep, "instance", &ifield)?
-        .ok_or_else(|| ApiError::invalid_field(&ifield, "", "An instance must be specified."))?;
+    let ipfield = format!("{f}.ipAddress");
+    let pfield = format!("{f}.port");
+    let instance = opt_str(ep, "instance", &ifield)?.filter(|s| !s.is_empty());
+    let ip = match opt_str(ep, "ipAddress", &ipfield)?.filter(|s| !s.is_empty()) {
+        Some(ip) => Some(
+            ip.parse::<IpAddr>()
+                .map_err(|_| ApiError::invalid_field(&ipfield, ip, "Invalid IP address specified."))?,
+        ),
+        None => None,
+    };
+    let port = opt_i64(ep, "port", &pfield)?;
+    let port = match (ty, port) {
+        ("GCE_VM_IP", Some(p)) => {
+            return Err(ApiError::invalid_field(
+                &pfield,
+                &p.to_string(),
+                "A port cannot be specified for a network endpoint of type GCE_VM_IP.",
+            ));
+        }
+        ("GCE_VM_IP", None) => 0,
+        (_, p) => {
+            let p = p
+                .or_else(|| neg.get("defaultPort").and_then(Value::as_i64))
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        &pfield,
+                        "",
+                        "A port must be specified when the group has no default port.",
+                    )
+                })?;
+            match u32::try_from(p) {
+                Ok(p @ 1..=65535) => p,
+                _ if p < 1 => {
+                    return Err(ApiError::invalid_field(
+                        &pfield,
+                        &p.to_string(),
+                        "Must be greater than or equal to 1.",
+                    ));
+                }
+                _ => {
+                    return Err(ApiError::invalid_field(
+                        &pfield,
+                        &p.to_string(),
+                        "Must be less than or equal to 65535.",
+                    ));
+                }
+            }
+        }
+    };
+    match ty {
+        "GCE_VM_IP_PORT" | "GCE_VM_IP" => {}
+        "NON_GCP_PRIVATE_IP_PORT" => {
+            if let Some(i) = instance {
+                return Err(ApiError::invalid_field(
+                    &ifield,
+                    i,
+                    "An instance cannot be specified for a network endpoint of type NON_GCP_PRIVATE_IP_PORT.",
+                ));
+            }
+            let ip = ip.ok_or_else(|| {
+                ApiError::invalid_field(
+                    &ipfield,
+                    "",
+                    "An IP address must be specified for a network endpoint of type NON_GCP_PRIVATE_IP_PORT.",
+                )
+            })?;
+            return Ok(Endpoint {
+                instance: String::new(),
+                ip: ip.to_string(),
+                port,
+            });
+        }
+        other => {
+            return Err(ApiError::invalid(format!(
+                "Network endpoints of network endpoint groups of type {other} are not modelled by this fake."
+            )));
+        }
+    }
+    let instance = instance.ok_or_else(|| {
+        ApiError::invalid_field(
+            &ifield,
+            "",
+            &format!("An instance must be specified for a network endpoint of type {ty}."),
+        )
+    })?;
     let ik = if instance.contains('/') {
         cx.parse_ref(instance, &ifield, &[Kind::Instance])?
     } else {
-        Key {
-            project: cx.key.project.clone(),
-            scope: Scope::Zone(zone.clone()),
-            kind: Kind::Instance,
-            name: instance.to_string(),
-        }
+        cx.key.sibling(Kind::Instance, instance)
     };
     if ik.scope != cx.key.scope {
         return Err(ApiError::invalid_field(
             &ifield,
             instance,
-            "The instance must be in the same zone as the network endpoint group.",
+            &format!("The instance must be in the same zone ({zone}) as the network endpoint group."),
         ));
     }
     let ientry = cx.lookup(&ik)?;
-    let ip = match opt_str(ep, "ipAddress", &format!("{f}.ipAddress"))? {
-        Some(ip) if ip.parse::<IpAddr>().is_err() => {
-            return Err(ApiError::invalid_field(
-                &format!("{f}.ipAddress"),
-                ip,
-                "Invalid IP address specified.",
-            ));
-        }
-        Some(ip) => ip.to_string(),
-        None => super::instance::primary_ip(&ientry.obj),
+    let primary = super::instance::primary_ip(&ientry.obj);
+    let ip = match ip {
+        Some(ip) => ip,
+        None => primary
+            .parse::<IpAddr>()
+            .map_err(|_| ApiError::invalid_field(&ipfield, &primary, "Invalid IP address specified."))?,
     };
-    let port = opt_i64(ep, "port", &format!("{f}.port"))?
-        .or(default_port)
-        .ok_or_else(|| {
-            ApiError::invalid_field(
-                &format!("{f}.port"),
-                "",
-                "A port must be specified when the group has no default port.",
-            )
-        })?;
-    let port = u32::try_from(port)
-        .ok()
-        .filter(|p| (1..=65535).contains(p))
-        .ok_or_else(|| {
-            ApiError::invalid_field(
-                &format!("{f}.port"),
-                &port.to_string(),
-                "Must be between 1 and 65535.",
-            )
-        })?;
+    let owned = if ty == "GCE_VM_IP" {
+        primary.parse::<IpAddr>().ok() == Some(ip)
+    } else {
+        super::instance::owns_ip(&ientry.obj, ip)
+    };
+    if !owned || !same_network(neg, &ientry.obj) {
+        // kubernetes/ingress-gce#1463: "Invalid value for field 'resource.ipAddress':
+        // '10.0.0.13'. Specified IP address 10.0.0.13 doesn't belong to the (sub)network default
+        // or to the instance gke-….", invalid
+        let net = ["subnetwork", "network"]
+            .iter()
+            .find_map(|f| neg.get(*f).and_then(Value::as_str))
+            .and_then(|l| l.rsplit('/').next())
+            .unwrap_or_default();
+        return Err(ApiError::invalid_field(
+            "resource.ipAddress",
+            &ip.to_string(),
+            &format!(
+                "Specified IP address {ip} doesn't belong to the (sub)network {net} or to the instance {}.",
+                ik.name
+            ),
+        ));
+    }
     Ok(Endpoint {
         instance: ik.name,
-        ip,
+        ip: ip.to_string(),
         port,
     })
+}
+
+/// Whether the instance's primary interface is on the NEG's network, and on its subnetwork
+/// when both name one.
+fn same_network(neg: &Obj, instance: &Obj) -> bool {
+    let (net, sub) = super::instance::nic0_links(instance);
+    let want = |f: &str| neg.get(f).and_then(Value::as_str);
+    let canon = |l: &str| l.strip_prefix(LINK_BASE).unwrap_or(l).to_string();
+    let net_ok = match (want("network"), net) {
+        (Some(w), Some(n)) => canon(w) == canon(n),
+        _ => true,
+    };
+    let sub_ok = match (want("subnetwork"), sub) {
+        (Some(w), Some(s)) => canon(w) == canon(s),
+        _ => true,
+    };
+    net_ok && sub_ok
 }
 
 /// `POST .../networkEndpointGroups/{name}/listNetworkEndpoints`.

@@ -10,6 +10,7 @@ mod journal;
 mod knobs;
 mod lists;
 mod metadata;
+mod negs;
 mod operations;
 mod references;
 mod resources;

@@ -1,6 +1,7 @@
 //! Per-collection contracts: validation, references, fingerprints, limits and the errors the real
 //! API gives for each.
 
+use fake_gce::InstanceSeed;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -1104,6 +1105,13 @@ async fn instance_groups_membership_and_named_ports() {
 async fn network_endpoint_groups() {
     let api = Api::start().await;
     seed_nodes(&api, 2);
+    // node-1's pods are in its alias IP range.
+    api.gce
+        .seed_instance_with(&InstanceSeed {
+            alias_ip_ranges: vec!["10.4.0.0/24".into()],
+            ..InstanceSeed::new(ZONE, "node-1")
+        })
+        .expect("seeded");
     let neg = format!("zones/{ZONE}/networkEndpointGroups/neg");
     let n = api
         .create(

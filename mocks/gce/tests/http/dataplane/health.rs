@@ -2,7 +2,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use fake_gce::LoopbackBlock;
+use fake_gce::{InstanceSeed, LoopbackBlock};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -227,7 +227,14 @@ async fn neg_endpoints_of_one_instance_each_have_their_health() {
     let _up = Backend::start(SocketAddr::from((up_ip, 8080)), "up").await;
     let down = Backend::start(SocketAddr::from((down_ip, 8080)), "down").await;
     down.set_healthy(false);
-    node(&api, "n", nodes.ip(1));
+    // The pods' addresses are the node's alias IP ranges.
+    api.gce
+        .seed_instance_with(&InstanceSeed {
+            ip: Some(nodes.ip(1).to_string()),
+            alias_ip_ranges: vec![up_ip.to_string(), down_ip.to_string()],
+            ..InstanceSeed::new(ZONE, "n")
+        })
+        .expect("seeded");
     let neg = api
         .create(
             &format!("zones/{ZONE}/networkEndpointGroups"),
