@@ -317,7 +317,11 @@ async fn handle(
         }
         Call::ListInstances(key) | Call::ListEndpoints(key) => {
             let (body, params) = (parse_body(raw_body)?, ListParams::parse(query)?);
-            read(shared, |store| reads::list_members(store, &key, &body, &params))
+            read(shared, |store| {
+                // Lock order: the state, then the probe results.
+                let probed = shared.dataplane.as_ref().map(|p| p.health());
+                reads::list_members(store, &key, &body, &params, probed.as_deref())
+            })
         }
         Call::ListAvailableFeatures(_) => Ok(Reply::Json(reads::ssl_features())),
         Call::OpGet(key) => read(shared, |store| reads::get_operation(store, &key)),

@@ -200,6 +200,7 @@ pub(crate) fn list_members(
     key: &Key,
     body: &Obj,
     params: &ListParams,
+    probed: Option<&crate::dataplane::HealthTable>,
 ) -> Result<Obj, ApiError> {
     let (items, kind, verb) = if key.kind == Kind::InstanceGroup {
         (
@@ -209,7 +210,7 @@ pub(crate) fn list_members(
         )
     } else {
         (
-            resources::list_endpoints(store, key, body)?,
+            resources::list_endpoints(store, key, body, probed)?,
             "compute#networkEndpointGroupsListNetworkEndpoints",
             "listNetworkEndpoints",
         )

@@ -272,11 +272,7 @@ pub(crate) fn get_health(
         kind: Kind::Instance,
         name: name.to_string(),
     };
-    let state = |k: &Key, ip: &str, port: i64| {
-        let healthy = !store.unhealthy.contains(k)
-            && probed.is_none_or(|t| u16::try_from(port).is_ok_and(|p| t.is_healthy(key, k, ip, p)));
-        if healthy { "HEALTHY" } else { "UNHEALTHY" }
-    };
+    let state = |k: &Key, ip: &str, port: i64| member_health(store, probed, key, k, ip, port);
     let mut statuses = Vec::new();
     match &gentry.members {
         Members::Instances(names) => {
@@ -298,17 +294,37 @@ pub(crate) fn get_health(
         Members::Endpoints(endpoints) => {
             for ep in endpoints {
                 let ik = instance(&ep.instance);
-                statuses.push(json!({
-                    "ipAddress": ep.ip,
-                    "port": ep.port,
-                    "instance": ik.link(),
-                    "healthState": state(&ik, &ep.ip, i64::from(ep.port)),
-                }));
+                let mut status = json!({"ipAddress": ep.ip, "port": ep.port});
+                // A hybrid endpoint has no instance.
+                if !ep.instance.is_empty() {
+                    status["instance"] = ik.link().into();
+                }
+                status["healthState"] = state(&ik, &ep.ip, i64::from(ep.port)).into();
+                statuses.push(status);
             }
         }
         Members::None => {}
     }
     Ok(health_response(statuses))
+}
+
+/// The health Compute reports for the member `instance` of the backend service `service`,
+/// served at `ip:port` (an instance of a group on its serving port, or a NEG endpoint):
+/// `getHealth` and `listNetworkEndpoints` (`healthStatus: SHOW`) both answer from here, so they
+/// agree with each other and with the traffic the data plane sends. An instance the admin API
+/// marks UNHEALTHY is UNHEALTHY; otherwise, with the data plane off, HEALTHY; with it on, as
+/// probed (`probed`), UNHEALTHY until the health check's `healthyThreshold` is met.
+pub(crate) fn member_health(
+    store: &Store,
+    probed: Option<&HealthTable>,
+    service: &Key,
+    instance: &Key,
+    ip: &str,
+    port: i64,
+) -> &'static str {
+    let healthy = !store.unhealthy.contains(instance)
+        && probed.is_none_or(|t| u16::try_from(port).is_ok_and(|p| t.is_healthy(service, instance, ip, p)));
+    if healthy { "HEALTHY" } else { "UNHEALTHY" }
 }
 
 fn health_response(statuses: Vec<Value>) -> Obj {

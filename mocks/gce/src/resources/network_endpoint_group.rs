@@ -60,6 +60,7 @@ use std::net::IpAddr;
 
 use serde_json::{Value, json};
 
+use crate::dataplane::HealthTable;
 use crate::errors::ApiError;
 use crate::json::{Obj, as_obj, enum_field, int_in_range, opt_array, opt_i64, opt_str};
 use crate::kinds::{Key, Kind, LINK_BASE, Scope};
@@ -332,8 +333,22 @@ fn same_network(neg: &Obj, instance: &Obj) -> bool {
     net_ok && sub_ok
 }
 
-/// `POST .../networkEndpointGroups/{name}/listNetworkEndpoints`.
-pub(crate) fn list_endpoints(store: &Store, key: &Key, body: &Obj) -> Result<Vec<(String, Obj)>, ApiError> {
+/// `POST .../networkEndpointGroups/{name}/listNetworkEndpoints`: the endpoints, as
+/// `NetworkEndpointWithHealthStatus` (API reference): `{networkEndpoint: {instance, ipAddress,
+/// port}}`, the instance by name (ingress-gce's readiness poller, `pkg/neg/readiness/poller.go`,
+/// takes `networkEndpoint.instance` for the node name). With `healthStatus: SHOW` each item
+/// also has `healths`, one `HealthStatusForNetworkEndpoint` per backend service using the NEG:
+/// `{backendService: {backendService: link}, healthCheck: {healthCheck: link}, healthState}`,
+/// the state being the one `getHealth` reports for that endpoint
+/// ([`super::member_health`]: probed with the data plane on); no `healths` with `SKIP` (the
+/// default) or when no backend service uses the NEG. ingress-gce's poller reads exactly
+/// `healths[].backendService.backendService` (a full URL it parses) and `healthState`.
+pub(crate) fn list_endpoints(
+    store: &Store,
+    key: &Key,
+    body: &Obj,
+    probed: Option<&HealthTable>,
+) -> Result<Vec<(String, Obj)>, ApiError> {
     let mut body = body.clone();
     let show = enum_field(
         &mut body,
@@ -346,38 +361,61 @@ pub(crate) fn list_endpoints(store: &Store, key: &Key, body: &Obj) -> Result<Vec
     let Members::Endpoints(set) = &entry.members else {
         return Ok(Vec::new());
     };
-    let services: Vec<&Key> = store
-        .referrers(key)
-        .filter(|k| k.kind == Kind::BackendService)
-        .collect();
+    // The backend services using the NEG, each with its health check.
+    let services: Vec<(&Key, Option<&str>)> = if show.as_deref() == Some("SHOW") {
+        store
+            .referrers(key)
+            .filter(|k| k.kind == Kind::BackendService)
+            .map(|k| {
+                let hc = store
+                    .get(k)
+                    .and_then(|e| e.obj.get("healthChecks"))
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.first())
+                    .and_then(Value::as_str);
+                (k, hc)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(set
         .iter()
         .enumerate()
         .map(|(i, ep)| {
             let mut item = Obj::new();
-            item.insert(
-                "networkEndpoint".into(),
-                json!({"instance": ep.instance, "ipAddress": ep.ip, "port": ep.port}),
-            );
-            if show.as_deref() == Some("SHOW") {
-                let ik = Key {
-                    project: key.project.clone(),
-                    scope: key.scope.clone(),
-                    kind: Kind::Instance,
-                    name: ep.instance.clone(),
-                };
-                let state = if store.unhealthy.contains(&ik) {
-                    "UNHEALTHY"
-                } else {
-                    "HEALTHY"
-                };
+            item.insert("networkEndpoint".into(), Value::Object(endpoint_json(ep)));
+            if !services.is_empty() {
+                let ik = key.sibling(Kind::Instance, &ep.instance);
                 let healths: Vec<Value> = services
                     .iter()
-                    .map(|bs| json!({"backendService": {"backendService": bs.link()}, "healthState": state}))
+                    .map(|(bs, hc)| {
+                        let state = super::member_health(store, probed, bs, &ik, &ep.ip, i64::from(ep.port));
+                        let mut h = json!({"backendService": {"backendService": bs.link()}});
+                        if let Some(hc) = hc {
+                            h["healthCheck"] = json!({ "healthCheck": hc });
+                        }
+                        h["healthState"] = state.into();
+                        h
+                    })
                     .collect();
                 item.insert("healths".into(), Value::Array(healths));
             }
             (format!("{i:08}"), item)
         })
         .collect())
+}
+
+/// `NetworkEndpoint` as reads show it: no `instance` for a hybrid endpoint, no `port` for a
+/// `GCE_VM_IP` one.
+fn endpoint_json(ep: &Endpoint) -> Obj {
+    let mut o = Obj::new();
+    if !ep.instance.is_empty() {
+        o.insert("instance".into(), ep.instance.clone().into());
+    }
+    o.insert("ipAddress".into(), ep.ip.clone().into());
+    if ep.port != 0 {
+        o.insert("port".into(), ep.port.into());
+    }
+    o
 }

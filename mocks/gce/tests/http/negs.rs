@@ -1,11 +1,14 @@
 //! Zonal network endpoint groups (`GCE_VM_IP_PORT`, as GKE's container-native load balancing
 //! uses them): what attach and detach accept and refuse.
 
-use fake_gce::InstanceSeed;
+use std::net::SocketAddr;
+
+use fake_gce::{InstanceSeed, LoopbackBlock};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::{Api, ZONE, link};
+use crate::dataplane::support::{self, Backend, eventually, health_check, probed};
 
 const NEGS: &str = "zones/us-central1-a/networkEndpointGroups";
 
@@ -328,4 +331,209 @@ async fn endpoint_types() {
     )
     .await;
     assert_eq!(endpoints(&api, &hybrid).await, [ep("", "192.168.1.1", 443)]);
+}
+
+/// `(ipAddress, port, [(backendService, healthCheck, healthState)])` per endpoint, as
+/// `listNetworkEndpoints` with `healthStatus` `status` shows them; `None` where an item has no
+/// `healths`.
+async fn listed_health(
+    api: &Api,
+    neg: &str,
+    status: &str,
+) -> Vec<(String, u64, Option<Vec<(String, String, String)>>)> {
+    let list = api
+        .post(
+            &format!("{neg}/listNetworkEndpoints"),
+            json!({ "healthStatus": status }),
+        )
+        .await
+        .ok();
+    assert_eq!(list["kind"], "compute#networkEndpointGroupsListNetworkEndpoints");
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            let healths = i.get("healths").map(|h| {
+                h.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|h| {
+                        (
+                            s(&h["backendService"]["backendService"]),
+                            s(&h["healthCheck"]["healthCheck"]),
+                            s(&h["healthState"]),
+                        )
+                    })
+                    .collect()
+            });
+            (
+                s(&i["networkEndpoint"]["ipAddress"]),
+                i["networkEndpoint"]["port"].as_u64().unwrap_or_default(),
+                healths,
+            )
+        })
+        .collect()
+}
+
+/// `(ipAddress, port, healthState)` per endpoint, as `getHealth` of `service` reports them.
+async fn reported_health(api: &Api, service: &str, neg: &str) -> Vec<(String, u64, String)> {
+    let got = api
+        .post(
+            &format!("global/backendServices/{service}/getHealth"),
+            json!({ "group": neg }),
+        )
+        .await
+        .ok();
+    got["healthStatus"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            (
+                h["ipAddress"].as_str().unwrap_or_default().to_string(),
+                h["port"].as_u64().unwrap_or_default(),
+                h["healthState"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `listNetworkEndpoints` with `healthStatus: SHOW`: one health per backend service using the
+/// NEG, naming it and its health check, in the state `getHealth` reports; none with `SKIP` or
+/// while no backend service uses the NEG.
+#[tokio::test]
+async fn listed_health_is_per_backend_service_and_agrees_with_get_health() {
+    let api = Api::start().await;
+    node(&api, "node-a", "10.128.0.2", &["10.4.0.0/24"]);
+    node(&api, "node-b", "10.128.0.3", &[]);
+    let n = neg(&api, "neg", json!({"defaultPort": 8080})).await;
+    api.done(
+        Method::POST,
+        &format!("{n}/attachNetworkEndpoints"),
+        Some(json!({"networkEndpoints": [
+            {"instance": "node-a", "ipAddress": "10.4.0.7"},
+            {"instance": "node-a", "ipAddress": "10.4.0.8"},
+            {"instance": "node-b"},
+        ]})),
+    )
+    .await;
+    let unused = listed_health(&api, &n, "SHOW").await;
+    assert_eq!(unused.len(), 3);
+    assert!(unused.iter().all(|(_, _, h)| h.is_none()), "{unused:?}");
+
+    for hc in ["hc1", "hc2"] {
+        api.create("global/healthChecks", json!({"name": hc, "type": "HTTP"}))
+            .await;
+    }
+    for (bs, hc) in [("bs1", "hc1"), ("bs2", "hc2")] {
+        api.create(
+            "global/backendServices",
+            json!({"name": bs, "healthChecks": [format!("global/healthChecks/{hc}")],
+                   "backends": [{"group": n, "balancingMode": "RATE", "maxRatePerEndpoint": 5}]}),
+        )
+        .await;
+    }
+    // node-b is down (the admin API): its endpoint, and only it, is UNHEALTHY for both.
+    assert!(api.gce.set_instance_health(ZONE, "node-b", false));
+    let health = |bs: &str, hc: &str, state: &str| {
+        (
+            link(&format!("global/backendServices/{bs}")),
+            link(&format!("global/healthChecks/{hc}")),
+            state.to_string(),
+        )
+    };
+    let both = |state: &str| Some(vec![health("bs1", "hc1", state), health("bs2", "hc2", state)]);
+    let mut listed = listed_health(&api, &n, "SHOW").await;
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            ("10.128.0.3".to_string(), 8080, both("UNHEALTHY")),
+            ("10.4.0.7".to_string(), 8080, both("HEALTHY")),
+            ("10.4.0.8".to_string(), 8080, both("HEALTHY")),
+        ]
+    );
+    for (i, bs) in ["bs1", "bs2"].iter().enumerate() {
+        let mut reported = reported_health(&api, bs, &link(&n)).await;
+        reported.sort();
+        let from_list: Vec<(String, u64, String)> = listed
+            .iter()
+            .map(|(ip, port, h)| (ip.clone(), *port, h.as_ref().expect("healths")[i].2.clone()))
+            .collect();
+        assert_eq!(reported, from_list, "{bs}");
+    }
+    // SKIP (the default) shows none.
+    let skipped = listed_health(&api, &n, "SKIP").await;
+    assert!(skipped.iter().all(|(_, _, h)| h.is_none()), "{skipped:?}");
+    api.post(
+        &format!("{n}/listNetworkEndpoints"),
+        json!({"healthStatus": "MAYBE"}),
+    )
+    .await
+    .assert_error(400, "invalid");
+}
+
+/// With the data plane on, two endpoints of one instance (pods of one node, one port) are
+/// probed each on its own, and `listNetworkEndpoints` reports what `getHealth` does: the pod
+/// that answers its health check HEALTHY, the one that does not UNHEALTHY.
+#[tokio::test]
+async fn listed_health_follows_the_probes() {
+    let api = support::start().await;
+    let pods = LoopbackBlock::claim().expect("a block for the pods");
+    let (up_ip, down_ip) = (pods.ip(11), pods.ip(12));
+    let _up = Backend::start(SocketAddr::from((up_ip, 8080)), "up").await;
+    let down = Backend::start(SocketAddr::from((down_ip, 8080)), "down").await;
+    down.set_healthy(false);
+    node(
+        &api,
+        "n",
+        &pods.ip(1).to_string(),
+        &[&format!("{}/24", pods.base())],
+    );
+    let n = neg(&api, "neg", json!({"defaultPort": 8080})).await;
+    api.done(
+        Method::POST,
+        &format!("{n}/attachNetworkEndpoints"),
+        Some(json!({"networkEndpoints": [
+            {"instance": "n", "ipAddress": up_ip.to_string()},
+            {"instance": "n", "ipAddress": down_ip.to_string()},
+        ]})),
+    )
+    .await;
+    let hc = health_check(&api, "hc", json!({})).await;
+    api.create(
+        "global/backendServices",
+        json!({"name": "bs", "protocol": "HTTP", "healthChecks": [hc],
+               "backends": [{"group": n, "balancingMode": "RATE", "maxRatePerEndpoint": 5}]}),
+    )
+    .await;
+
+    let want = |ip: std::net::Ipv4Addr, state: &str| (ip.to_string(), 8080, state.to_string());
+    let mut expected = vec![want(up_ip, "HEALTHY"), want(down_ip, "UNHEALTHY")];
+    expected.sort();
+    eventually(
+        "getHealth: the up pod HEALTHY, the down one UNHEALTHY",
+        || async {
+            let mut got = reported_health(&api, "bs", &link(&n)).await;
+            got.sort();
+            (got == expected).then_some(())
+        },
+    )
+    .await;
+    eventually("listNetworkEndpoints says the same", || async {
+        let mut got: Vec<(String, u64, String)> = listed_health(&api, &n, "SHOW")
+            .await
+            .into_iter()
+            .filter_map(|(ip, port, h)| {
+                let h = h?;
+                (h.len() == 1 && h[0].1 == hc).then(|| (ip, port, h[0].2.clone()))
+            })
+            .collect();
+        got.sort();
+        (got == expected).then_some(())
+    })
+    .await;
+    assert_eq!(probed(&api, "bs").await.len(), 2);
 }

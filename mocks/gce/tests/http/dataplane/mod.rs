@@ -10,6 +10,6 @@
 
 mod health;
 mod listeners;
-mod support;
+pub(crate) mod support;
 mod tls;
 mod traffic;

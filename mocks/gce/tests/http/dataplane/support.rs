@@ -27,12 +27,12 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use crate::common::{Api, ZONE, config};
 
 /// How long a condition may take to come true on a busy machine.
-pub(super) const PATIENCE: Duration = Duration::from_secs(60);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
 /// The probe interval of these tests' fakes.
-pub(super) const PROBE: Duration = Duration::from_millis(200);
+pub(crate) const PROBE: Duration = Duration::from_millis(200);
 
 /// Polls `check` until it returns `Some`, or fails the test after [`PATIENCE`].
-pub(super) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -48,7 +48,7 @@ where
 }
 
 /// A fake with the data plane on, probing every [`PROBE`].
-pub(super) async fn start() -> Api {
+pub(crate) async fn start() -> Api {
     Api::with(Config {
         data_plane: Some(DataPlane {
             probe_interval: Some(PROBE),
@@ -66,13 +66,13 @@ pub(super) async fn start() -> Api {
 /// unhealthy, and every other path with 200 and a JSON echo of what it got. Some paths answer
 /// late: `/slow` a minute late (longer than any `timeoutSec` here), `/healthz/slow` after
 /// [`SLOW_HEALTH`], `/healthz/never` after an hour.
-pub(super) struct Backend {
+pub(crate) struct Backend {
     state: Arc<BackendState>,
     task: JoinHandle<()>,
 }
 
 /// How long `/healthz/slow` takes: longer than [`PROBE`], far shorter than a `timeoutSec`.
-pub(super) const SLOW_HEALTH: Duration = Duration::from_millis(600);
+pub(crate) const SLOW_HEALTH: Duration = Duration::from_millis(600);
 
 #[derive(Default)]
 struct BackendState {
@@ -102,12 +102,12 @@ impl Drop for Checking {
 }
 
 impl Backend {
-    pub(super) async fn start(addr: SocketAddr, name: &'static str) -> Backend {
+    pub(crate) async fn start(addr: SocketAddr, name: &'static str) -> Backend {
         Self::serve(addr, name, None).await
     }
 
     /// Over TLS (a self-signed certificate), HTTP/1.1 or HTTP/2 by ALPN.
-    pub(super) async fn start_tls(addr: SocketAddr, name: &'static str) -> Backend {
+    pub(crate) async fn start_tls(addr: SocketAddr, name: &'static str) -> Backend {
         let ck = rcgen::generate_simple_self_signed(vec!["backend.internal".to_string()]).expect("cert");
         let key = rustls::pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der()).expect("key");
         let mut config = rustls::ServerConfig::builder()
@@ -167,21 +167,21 @@ impl Backend {
         Backend { state, task }
     }
 
-    pub(super) fn set_healthy(&self, healthy: bool) {
+    pub(crate) fn set_healthy(&self, healthy: bool) {
         self.state.unhealthy.store(!healthy, Ordering::SeqCst);
     }
 
-    pub(super) fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.state.hits.load(Ordering::SeqCst)
     }
 
     /// The most health checks this backend was answering at once.
-    pub(super) fn most_checks_at_once(&self) -> usize {
+    pub(crate) fn most_checks_at_once(&self) -> usize {
         self.state.most_checking.load(Ordering::SeqCst)
     }
 
     /// Stops listening (and drops its connections) before returning.
-    pub(super) async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.task.abort();
         let _ = self.task.await;
     }
@@ -229,25 +229,25 @@ fn answer(req: &Request<Incoming>, name: &str, state: &BackendState) -> Response
 
 /// An answer of the load balancer.
 #[derive(Debug)]
-pub(super) struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: String,
 }
 
 impl Reply {
-    pub(super) fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
 
     /// The backend that answered.
-    pub(super) fn backend(&self) -> String {
+    pub(crate) fn backend(&self) -> String {
         self.json()["backend"].as_str().unwrap_or_default().to_string()
     }
 }
 
 /// Connects to `addr`, from `from` when given (so that `X-Forwarded-For` is known).
-pub(super) async fn connect(addr: SocketAddr, from: Option<Ipv4Addr>) -> std::io::Result<TcpStream> {
+pub(crate) async fn connect(addr: SocketAddr, from: Option<Ipv4Addr>) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
     if let Some(ip) = from {
         socket.bind(SocketAddr::from((ip, 0)))?;
@@ -256,12 +256,12 @@ pub(super) async fn connect(addr: SocketAddr, from: Option<Ipv4Addr>) -> std::io
 }
 
 /// `GET path` with `Host: host` over a new connection.
-pub(super) async fn get(addr: SocketAddr, host: &str, path: &str) -> Reply {
+pub(crate) async fn get(addr: SocketAddr, host: &str, path: &str) -> Reply {
     get_from(addr, None, host, path).await
 }
 
 /// `GET path` until it answers 200 (a healthy backend may have missed probes on a busy machine).
-pub(super) async fn get_ok(addr: SocketAddr, from: Option<Ipv4Addr>, host: &str, path: &str) -> Reply {
+pub(crate) async fn get_ok(addr: SocketAddr, from: Option<Ipv4Addr>, host: &str, path: &str) -> Reply {
     eventually(&format!("200 for {host}{path}"), || async {
         let r = get_from(addr, from, host, path).await;
         (r.status == 200).then_some(r)
@@ -345,7 +345,7 @@ impl ServerCertVerifier for AnyCert {
 /// Sends `request` as written (raw bytes, for requests a client library would not send) on a new
 /// connection and reads the answer until the load balancer closes (`Connection: close`, or
 /// HTTP/1.0).
-pub(super) async fn raw(addr: SocketAddr, request: &str) -> Reply {
+pub(crate) async fn raw(addr: SocketAddr, request: &str) -> Reply {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = connect(addr, None).await.expect("the load balancer accepts");
     stream.write_all(request.as_bytes()).await.expect("sent");
@@ -402,7 +402,7 @@ async fn tls_connect(
 
 /// A TLS handshake with `sni` (none: the address, which sends no SNI), then `GET path`; returns
 /// the answer and the leaf certificate presented.
-pub(super) async fn tls_get(addr: SocketAddr, sni: Option<&str>, host: &str, path: &str) -> (Reply, Vec<u8>) {
+pub(crate) async fn tls_get(addr: SocketAddr, sni: Option<&str>, host: &str, path: &str) -> (Reply, Vec<u8>) {
     let tls = tls_connect(addr, sni, b"http/1.1").await;
     let leaf = tls
         .get_ref()
@@ -415,7 +415,7 @@ pub(super) async fn tls_get(addr: SocketAddr, sni: Option<&str>, host: &str, pat
 }
 
 /// `GET https://host/path` over HTTP/2 (TLS with SNI `host`, ALPN `h2`).
-pub(super) async fn h2_get(addr: SocketAddr, host: &str, path: &str) -> Reply {
+pub(crate) async fn h2_get(addr: SocketAddr, host: &str, path: &str) -> Reply {
     let tls = tls_connect(addr, Some(host), b"h2").await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
@@ -432,7 +432,7 @@ pub(super) async fn h2_get(addr: SocketAddr, host: &str, path: &str) -> Reply {
 // Building load balancers through the API.
 
 /// Seeds instance `name` at `ip`.
-pub(super) fn node(api: &Api, name: &str, ip: Ipv4Addr) -> String {
+pub(crate) fn node(api: &Api, name: &str, ip: Ipv4Addr) -> String {
     api.gce
         .seed_instance_with(&InstanceSeed {
             ip: Some(ip.to_string()),
@@ -443,7 +443,7 @@ pub(super) fn node(api: &Api, name: &str, ip: Ipv4Addr) -> String {
 
 /// An HTTP health check of `/healthz` on the serving port, HEALTHY after one success and
 /// UNHEALTHY after ten failures, with `extra` fields merged in.
-pub(super) async fn health_check(api: &Api, name: &str, extra: Value) -> String {
+pub(crate) async fn health_check(api: &Api, name: &str, extra: Value) -> String {
     let mut body = json!({
         "name": name,
         "type": "HTTP",
@@ -463,7 +463,7 @@ pub(super) async fn health_check(api: &Api, name: &str, extra: Value) -> String 
 }
 
 /// A health check of type `ty` (settings in `field`) of `/healthz` on the serving port.
-pub(super) async fn typed_health_check(api: &Api, name: &str, ty: &str, field: &str) -> String {
+pub(crate) async fn typed_health_check(api: &Api, name: &str, ty: &str, field: &str) -> String {
     let mut body = json!({"name": name, "type": ty, "checkIntervalSec": 1, "timeoutSec": 1,
                           "healthyThreshold": 1, "unhealthyThreshold": 10});
     body[field] = json!({"portSpecification": "USE_SERVING_PORT", "requestPath": "/healthz"});
@@ -474,7 +474,7 @@ pub(super) async fn typed_health_check(api: &Api, name: &str, ty: &str, field: &
 }
 
 /// An instance group holding `instances`, its `http` named port at `port`.
-pub(super) async fn group(api: &Api, name: &str, instances: &[String], port: u16) -> String {
+pub(crate) async fn group(api: &Api, name: &str, instances: &[String], port: u16) -> String {
     let g = api
         .create(
             &format!("zones/{ZONE}/instanceGroups"),
@@ -491,7 +491,7 @@ pub(super) async fn group(api: &Api, name: &str, instances: &[String], port: u16
     g["selfLink"].as_str().expect("link").to_string()
 }
 
-pub(super) async fn backend_service(
+pub(crate) async fn backend_service(
     api: &Api,
     name: &str,
     groups: &[&str],
@@ -509,14 +509,14 @@ pub(super) async fn backend_service(
         .to_string()
 }
 
-pub(super) async fn url_map(api: &Api, body: Value) -> String {
+pub(crate) async fn url_map(api: &Api, body: Value) -> String {
     api.create("global/urlMaps", body).await["selfLink"]
         .as_str()
         .expect("link")
         .to_string()
 }
 
-pub(super) async fn http_proxy(api: &Api, name: &str, map: &str) -> String {
+pub(crate) async fn http_proxy(api: &Api, name: &str, map: &str) -> String {
     api.create("global/targetHttpProxies", json!({"name": name, "urlMap": map}))
         .await["selfLink"]
         .as_str()
@@ -525,7 +525,7 @@ pub(super) async fn http_proxy(api: &Api, name: &str, map: &str) -> String {
 }
 
 /// A forwarding rule to `target` on `port` (at `ip` when given); returns its IP.
-pub(super) async fn forwarding_rule(
+pub(crate) async fn forwarding_rule(
     api: &Api,
     name: &str,
     target: &str,
@@ -543,7 +543,7 @@ pub(super) async fn forwarding_rule(
 }
 
 /// The health `getHealth` reports, by instance name.
-pub(super) async fn health_of(api: &Api, service: &str, group: &str) -> Vec<(String, String)> {
+pub(crate) async fn health_of(api: &Api, service: &str, group: &str) -> Vec<(String, String)> {
     let got = api
         .post(
             &format!("global/backendServices/{service}/getHealth"),
@@ -564,7 +564,7 @@ pub(super) async fn health_of(api: &Api, service: &str, group: &str) -> Vec<(Str
 }
 
 /// Waits until `getHealth` reports exactly `want`.
-pub(super) async fn wait_health(api: &Api, service: &str, group: &str, want: &[(&str, &str)]) {
+pub(crate) async fn wait_health(api: &Api, service: &str, group: &str, want: &[(&str, &str)]) {
     let want: Vec<(String, String)> = want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     eventually(&format!("{service} health {want:?}"), || async {
         (health_of(api, service, group).await == want).then_some(())
@@ -573,7 +573,7 @@ pub(super) async fn wait_health(api: &Api, service: &str, group: &str, want: &[(
 }
 
 /// The admin view's health entries of the backend service `service`.
-pub(super) async fn probed(api: &Api, service: &str) -> Vec<Value> {
+pub(crate) async fn probed(api: &Api, service: &str) -> Vec<Value> {
     let view = api.get("/_fake/dataplane").await.ok();
     let suffix = format!("/backendServices/{service}");
     view["health"]
@@ -586,14 +586,14 @@ pub(super) async fn probed(api: &Api, service: &str) -> Vec<Value> {
 }
 
 /// Where the load balancer at `ip:port` is served.
-pub(super) fn serving(api: &Api, ip: &str, port: u16) -> SocketAddr {
+pub(crate) fn serving(api: &Api, ip: &str, port: u16) -> SocketAddr {
     api.gce
         .serving_address(ip, port)
         .unwrap_or_else(|| panic!("nothing serves {ip}:{port}: {:#}", api.gce.state()))
 }
 
 /// A self-signed certificate for `names` (the first is also the CN), as PEM.
-pub(super) fn certificate(names: &[&str]) -> (String, String, Vec<u8>) {
+pub(crate) fn certificate(names: &[&str]) -> (String, String, Vec<u8>) {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let ck = rcgen::generate_simple_self_signed(names).expect("certificate");
     (
