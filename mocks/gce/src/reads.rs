@@ -114,12 +114,16 @@ pub(crate) fn zones(store: &Store, project: &str, params: &ListParams) -> Result
     ))
 }
 
-/// `GET projects/p/aggregated/{instanceGroups|instances}`: the project's resources of `kind`
-/// across scopes, paged as one list (`maxResults` counts resources, not scopes), in `items`
-/// keyed by scope (`zones/z`; for instance groups also `regions/r`, where managed regional
-/// groups would live). A scope with nothing on this page carries the `NO_RESULTS_ON_PAGE`
-/// warning instead, as Compute answers (forseti-security's recorded responses,
-/// `tests/common/gcp_api/test_data/fake_compute_responses.py`).
+/// `GET projects/p/aggregated/{instanceGroups|instances|networkEndpointGroups}`: the project's
+/// resources of `kind` across scopes, paged as one list (`maxResults` counts resources, not
+/// scopes), in `items` keyed by scope (`zones/z`; for instance groups and NEGs also
+/// `regions/r`, where managed regional groups and regional NEGs live). A scope with nothing on
+/// this page carries the `NO_RESULTS_ON_PAGE` warning instead, as Compute answers
+/// (forseti-security's recorded responses, `tests/common/gcp_api/test_data/fake_compute_responses.py`).
+/// NEGs: `compute#networkEndpointGroupAggregatedList` of `NetworkEndpointGroupsScopedList`
+/// (`{networkEndpointGroups: […]}` or `{warning}`), the API reference's
+/// `networkEndpointGroups.aggregatedList`; global NEGs are not modelled, so there is no
+/// `global` key.
 pub(crate) fn aggregated_list(
     store: &Store,
     project: &str,
@@ -127,7 +131,7 @@ pub(crate) fn aggregated_list(
     params: &ListParams,
 ) -> Result<Obj, ApiError> {
     let mut scopes: BTreeSet<String> = store.zones.iter().map(|z| format!("zones/{z}")).collect();
-    if kind == Kind::InstanceGroup {
+    if matches!(kind, Kind::InstanceGroup | Kind::NetworkEndpointGroup) {
         scopes.extend(
             store
                 .zones

@@ -43,7 +43,7 @@ pub(crate) enum Call {
     ZoneList {
         project: String,
     },
-    /// `GET projects/p/aggregated/{instanceGroups|instances}`.
+    /// `GET projects/p/aggregated/{instanceGroups|instances|networkEndpointGroups}`.
     AggregatedList {
         project: String,
         kind: Kind,
@@ -188,12 +188,13 @@ pub(crate) fn parse(method: &Method, path: &str) -> Option<Route> {
             project,
             zone: (*zone).to_string(),
         },
-        ["aggregated", coll @ ("instanceGroups" | "instances")] if method == Method::GET => {
-            Call::AggregatedList {
-                project,
-                kind: Kind::from_collection(coll)?,
-            }
-        }
+        [
+            "aggregated",
+            coll @ ("instanceGroups" | "instances" | "networkEndpointGroups"),
+        ] if method == Method::GET => Call::AggregatedList {
+            project,
+            kind: Kind::from_collection(coll)?,
+        },
         [coll @ ("targetHttpProxies" | "targetHttpsProxies"), name, verb] => {
             let kind = Kind::from_collection(coll)?;
             let v = custom_verb(kind, Style::ProjectLevel, verb)?;
@@ -346,6 +347,11 @@ mod tests {
             call(Method::POST, &format!("{p}/global/operations/op/wait")).as_deref(),
             Some("OperationPolls/globalOperations")
         );
+        assert_eq!(
+            call(Method::GET, &format!("{p}/aggregated/networkEndpointGroups")).as_deref(),
+            Some("Lists/networkEndpointGroups")
+        );
+        assert!(call(Method::GET, &format!("{p}/aggregated/urlMaps")).is_none());
         assert_eq!(
             call(Method::GET, &format!("{p}/global/forwardingRules")).as_deref(),
             Some("Lists/globalForwardingRules")

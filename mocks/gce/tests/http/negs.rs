@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use fake_gce::{InstanceSeed, LoopbackBlock};
+use fake_gce::{Config, InstanceSeed, LoopbackBlock};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -536,4 +536,97 @@ async fn listed_health_follows_the_probes() {
     })
     .await;
     assert_eq!(probed(&api, "bs").await.len(), 2);
+}
+
+/// `GET projects/p/aggregated/networkEndpointGroups`: zonal and regional NEGs keyed by scope, a
+/// warning for each empty scope, `filter` and paging as a list; counted as lists of
+/// `networkEndpointGroups`.
+#[tokio::test]
+async fn aggregated_list() {
+    let api = Api::with(Config {
+        zones: vec!["us-central1-a".into(), "europe-west1-b".into()],
+        ..crate::common::config()
+    })
+    .await;
+    node(&api, "node-a", "10.128.0.2", &[]);
+    let a = neg(&api, "neg-a", json!({"defaultPort": 80})).await;
+    attach(&api, &a, json!([{"instance": "node-a"}])).await.ok();
+    neg(&api, "neg-b", json!({})).await;
+    api.create(
+        "regions/us-central1/networkEndpointGroups",
+        json!({"name": "neg-r", "networkEndpointType": "SERVERLESS",
+               "cloudRun": {"service": "hello"}}),
+    )
+    .await;
+    api.gce.reset_stats();
+
+    let all = api.get("aggregated/networkEndpointGroups").await.ok();
+    assert_eq!(all["kind"], "compute#networkEndpointGroupAggregatedList");
+    assert_eq!(all["id"], "projects/p/aggregated/networkEndpointGroups");
+    assert_eq!(all["selfLink"], link("aggregated/networkEndpointGroups"));
+    assert!(all.get("nextPageToken").is_none());
+    let scopes: Vec<&String> = all["items"]
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        scopes,
+        [
+            "regions/europe-west1",
+            "regions/us-central1",
+            "zones/europe-west1-b",
+            "zones/us-central1-a"
+        ]
+    );
+    assert_eq!(
+        all["items"]["zones/europe-west1-b"],
+        json!({"warning": {"code": "NO_RESULTS_ON_PAGE",
+                           "message": "There are no results for scope 'zones/europe-west1-b' on this page.",
+                           "data": [{"key": "scope", "value": "zones/europe-west1-b"}]}})
+    );
+    let zonal = &all["items"]["zones/us-central1-a"]["networkEndpointGroups"];
+    assert_eq!(zonal[0]["name"], "neg-a");
+    assert_eq!(zonal[0]["kind"], "compute#networkEndpointGroup");
+    assert_eq!(zonal[0]["size"], 1);
+    assert_eq!(zonal[1]["name"], "neg-b");
+    assert_eq!(
+        all["items"]["regions/us-central1"]["networkEndpointGroups"][0]["selfLink"],
+        link("regions/us-central1/networkEndpointGroups/neg-r")
+    );
+
+    // Paging counts NEGs across scopes; a filter applies to all of them.
+    let first = api
+        .get("aggregated/networkEndpointGroups?maxResults=2")
+        .await
+        .ok();
+    let token = first["nextPageToken"].as_str().expect("a second page");
+    let second = api
+        .get(&format!(
+            "aggregated/networkEndpointGroups?maxResults=2&pageToken={token}"
+        ))
+        .await
+        .ok();
+    assert!(second.get("nextPageToken").is_none());
+    let names = |l: &Value| -> Vec<String> {
+        l["items"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, s)| s["networkEndpointGroups"].as_array().cloned().unwrap_or_default())
+            .filter_map(|n| n["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let mut seen = names(&first);
+    seen.extend(names(&second));
+    assert_eq!(seen, ["neg-r", "neg-a", "neg-b"]);
+    let filtered = api
+        .get("aggregated/networkEndpointGroups?filter=name%20eq%20neg-b")
+        .await
+        .ok();
+    assert_eq!(names(&filtered), ["neg-b"]);
+    assert_eq!(
+        filtered["items"]["regions/us-central1"]["warning"]["code"],
+        "NO_RESULTS_ON_PAGE"
+    );
+    assert_eq!(api.stats().await["byKind"]["networkEndpointGroups"]["lists"], 4);
 }
