@@ -230,12 +230,72 @@ fn backends(cx: &Cx, obj: &mut Obj) -> Result<Vec<Key>, ApiError> {
         groups.push(key);
         out.push(Value::Object(b));
     }
+    one_kind_of_backend(cx, &groups)?;
     if out.is_empty() {
         obj.shift_remove("backends");
     } else {
         obj.insert("backends".into(), Value::Array(out));
     }
     Ok(groups)
+}
+
+/// What a backend group is, for the rule that a backend service's backends are of one kind:
+/// `(kind, description)`, `None` for a NEG that does not exist (its reference gives the 404).
+fn backend_kind(cx: &Cx, group: &Key) -> Option<(&'static str, String)> {
+    if group.kind == Kind::InstanceGroup {
+        return Some(("instance groups", "an instance group".to_string()));
+    }
+    let entry = cx.store.get(group)?;
+    let ty = entry
+        .obj
+        .get("networkEndpointType")
+        .and_then(Value::as_str)
+        .unwrap_or("GCE_VM_IP_PORT");
+    let kind = match ty {
+        // Zonal NEGs and hybrid connectivity NEGs may be combined.
+        "GCE_VM_IP_PORT" | "NON_GCP_PRIVATE_IP_PORT" => "zonal or hybrid NEGs",
+        "GCE_VM_IP" => "GCE_VM_IP NEGs",
+        "SERVERLESS" => "serverless NEGs",
+        "PRIVATE_SERVICE_CONNECT" => "Private Service Connect NEGs",
+        _ => "internet NEGs",
+    };
+    Some((kind, format!("a network endpoint group of type {ty}")))
+}
+
+/// A backend service's backends are all of one kind: instance groups (managed or not), or
+/// `GCE_VM_IP_PORT` zonal NEGs and `NON_GCP_PRIVATE_IP_PORT` hybrid NEGs (either or both), or
+/// NEGs of one other type. Sources: "Backend services overview",
+/// <https://cloud.google.com/load-balancing/docs/backend-service>, table "Backend services and
+/// supported backend types" (for the global external and classic Application Load Balancers,
+/// "each backend service supports one of the following backend combinations": all instance
+/// group backends; all zonal NEGs; all hybrid connectivity NEGs; a combination of zonal and
+/// hybrid NEGs; all serverless NEGs; …), and its earlier wording ("all backends must either be
+/// instance groups or network endpoint groups … you cannot associate instance groups and
+/// network endpoint groups with the same backend service"); the zonal NEG overview ("When
+/// used as a backend for a backend service, all other backends in backend service must be
+/// zonal NEGs"). Refused synchronously, 400 `invalid` naming the first backend that differs
+/// from `backends[0]`; Google's words are not public, these are the fake's.
+fn one_kind_of_backend(cx: &Cx, groups: &[Key]) -> Result<(), ApiError> {
+    let mut first: Option<(usize, &str, String)> = None;
+    for (i, g) in groups.iter().enumerate() {
+        let Some((kind, what)) = backend_kind(cx, g) else {
+            continue;
+        };
+        match &first {
+            None => first = Some((i, kind, what)),
+            Some((_, k, _)) if *k == kind => {}
+            Some((j, _, first_what)) => {
+                return Err(ApiError::invalid_field(
+                    &format!("resource.backends[{i}].group"),
+                    &g.link(),
+                    &format!(
+                        "A backend service cannot mix backends of different types: backends[{i}] is {what}, backends[{j}] {first_what}. Its backends must all be instance groups, or all zonal (GCE_VM_IP_PORT) and hybrid (NON_GCP_PRIVATE_IP_PORT) network endpoint groups, or all network endpoint groups of one other type."
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `POST .../backendServices/{name}/getHealth`: one entry per instance (instance group) or

@@ -630,3 +630,90 @@ async fn aggregated_list() {
     );
     assert_eq!(api.stats().await["byKind"]["networkEndpointGroups"]["lists"], 4);
 }
+
+/// A backend service does not mix instance groups and zonal NEGs, nor NEGs of incompatible
+/// types ("Backend services overview"); zonal and hybrid NEGs go together.
+#[tokio::test]
+async fn backend_kinds_are_not_mixed() {
+    let api = Api::start().await;
+    node(&api, "node-a", "10.128.0.2", &[]);
+    api.create(
+        &format!("zones/{ZONE}/instanceGroups"),
+        json!({"name": "ig", "namedPorts": [{"name": "http", "port": 80}]}),
+    )
+    .await;
+    let ig = link(&format!("zones/{ZONE}/instanceGroups/ig"));
+    let zonal = link(&neg(&api, "zonal", json!({"defaultPort": 80})).await);
+    let hybrid = link(
+        &neg(
+            &api,
+            "hybrid",
+            json!({"networkEndpointType": "NON_GCP_PRIVATE_IP_PORT", "defaultPort": 80}),
+        )
+        .await,
+    );
+    let vmip = link(&neg(&api, "vmip", json!({"networkEndpointType": "GCE_VM_IP"})).await);
+    api.create("global/healthChecks", json!({"name": "hc", "type": "HTTP"}))
+        .await;
+    let backend = |g: &str| {
+        if g.contains("instanceGroups") {
+            json!({"group": g})
+        } else {
+            json!({"group": g, "balancingMode": "RATE", "maxRatePerEndpoint": 5})
+        }
+    };
+    let service = |name: &str, groups: &[&str]| {
+        let backends: Vec<Value> = groups.iter().map(|g| backend(g)).collect();
+        json!({"name": name, "healthChecks": ["global/healthChecks/hc"], "backends": backends})
+    };
+
+    for (i, groups) in [
+        vec![ig.as_str(), zonal.as_str()],
+        vec![zonal.as_str(), ig.as_str()],
+        vec![zonal.as_str(), vmip.as_str()],
+        vec![hybrid.as_str(), zonal.as_str(), ig.as_str()],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = api
+            .post("global/backendServices", service("mixed", &groups))
+            .await;
+        r.assert_error(400, "invalid");
+        let bad = groups.len() - 1;
+        assert!(
+            r.message().starts_with(&format!(
+                "Invalid value for field 'resource.backends[{bad}].group': '{}'. A backend service cannot mix backends of different types",
+                groups[bad]
+            )),
+            "case {i}: {}",
+            r.message()
+        );
+    }
+    assert_eq!(api.get("global/backendServices/mixed").await.status, 404);
+
+    // Zonal and hybrid NEGs together; instance groups alone.
+    api.create(
+        "global/backendServices",
+        service("negs", &[zonal.as_str(), hybrid.as_str()]),
+    )
+    .await;
+    let igs = api
+        .create("global/backendServices", service("igs", &[ig.as_str()]))
+        .await;
+    // Adding a NEG to the instance groups' service is refused too, by patch and by update.
+    let r = api
+        .patch(
+            "global/backendServices/igs",
+            json!({"backends": [backend(&ig), backend(&zonal)], "fingerprint": igs["fingerprint"]}),
+        )
+        .await;
+    r.assert_error(400, "invalid");
+    let mut whole = igs.clone();
+    whole["backends"] = json!([backend(&ig), backend(&zonal)]);
+    api.put("global/backendServices/igs", whole)
+        .await
+        .assert_error(400, "invalid");
+    let igs_now = api.get("global/backendServices/igs").await.ok();
+    assert_eq!(igs_now["backends"].as_array().map(Vec::len), Some(1));
+}
