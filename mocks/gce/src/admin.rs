@@ -97,6 +97,20 @@ impl Shared {
         self.lock().set_instance_health(project, zone, name, healthy)
     }
 
+    pub(crate) fn set_endpoint_health(
+        &self,
+        project: Option<&str>,
+        zone: &str,
+        neg: &str,
+        ip: &str,
+        port: u32,
+        healthy: bool,
+    ) -> bool {
+        let project = project.unwrap_or(&self.config.project_id);
+        self.lock()
+            .set_endpoint_health(project, zone, neg, ip, port, healthy)
+    }
+
     pub(crate) fn stats(&self) -> Stats {
         self.lock().stats.clone()
     }
@@ -137,6 +151,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/instances", post(seed_instance))
         .route("/instances/{zone}/{name}", delete(remove_instance))
         .route("/instances/{zone}/{name}/health", put(set_health))
+        .route("/endpoints/{zone}/{neg}/health", put(set_endpoint_health))
         .route("/dataplane", get(dataplane))
 }
 
@@ -321,26 +336,70 @@ struct HealthBody {
     health_state: String,
 }
 
+/// `healthState` HEALTHY or UNHEALTHY, as a bool.
+fn healthy(state: &str) -> Option<bool> {
+    match state {
+        "HEALTHY" => Some(true),
+        "UNHEALTHY" => Some(false),
+        _ => None,
+    }
+}
+
+fn bad_health_state() -> Response {
+    fail(
+        StatusCode::BAD_REQUEST,
+        "healthState must be HEALTHY or UNHEALTHY",
+    )
+}
+
 async fn set_health(
     State(s): State<Arc<Shared>>,
     Path((zone, name)): Path<(String, String)>,
     Query(q): Query<ProjectQuery>,
     body: Bytes,
 ) -> Response {
-    let healthy = match parse::<HealthBody>(&body) {
-        Ok(h) if h.health_state == "HEALTHY" => true,
-        Ok(h) if h.health_state == "UNHEALTHY" => false,
-        Ok(_) => {
-            return fail(
-                StatusCode::BAD_REQUEST,
-                "healthState must be HEALTHY or UNHEALTHY",
-            );
-        }
+    let healthy = match parse::<HealthBody>(&body).map(|h| healthy(&h.health_state)) {
+        Ok(Some(h)) => h,
+        Ok(None) => return bad_health_state(),
         Err(e) => return fail(StatusCode::BAD_REQUEST, e),
     };
     if s.set_instance_health(q.project.as_deref(), &zone, &name, healthy) {
         ok(json!({}))
     } else {
         fail(StatusCode::NOT_FOUND, format!("no instance {zone}/{name}"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EndpointHealthBody {
+    ip_address: String,
+    port: u32,
+    health_state: String,
+}
+
+async fn set_endpoint_health(
+    State(s): State<Arc<Shared>>,
+    Path((zone, neg)): Path<(String, String)>,
+    Query(q): Query<ProjectQuery>,
+    body: Bytes,
+) -> Response {
+    let b = match parse::<EndpointHealthBody>(&body) {
+        Ok(b) => b,
+        Err(e) => return fail(StatusCode::BAD_REQUEST, e),
+    };
+    let Some(healthy) = healthy(&b.health_state) else {
+        return bad_health_state();
+    };
+    if s.set_endpoint_health(q.project.as_deref(), &zone, &neg, &b.ip_address, b.port, healthy) {
+        ok(json!({}))
+    } else {
+        fail(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no endpoint {}:{} in network endpoint group {zone}/{neg}",
+                b.ip_address, b.port
+            ),
+        )
     }
 }

@@ -196,6 +196,17 @@ impl FakeGce {
         self.shared.set_instance_health(None, zone, name, healthy)
     }
 
+    /// Forces the endpoint `ip:port` of the zonal NEG `neg` (default project) UNHEALTHY
+    /// (`healthy: false`), or lifts that: an endpoint forced UNHEALTHY is UNHEALTHY for
+    /// `getHealth` and `listNetworkEndpoints` and gets no traffic, whatever its probes say; the
+    /// NEG's other endpoints, other endpoints of the same instance included, are unaffected.
+    /// `false` if the NEG has no such endpoint. The override goes with the endpoint (detached,
+    /// its instance deleted, the NEG deleted).
+    pub fn set_endpoint_health(&self, zone: &str, neg: &str, ip: &str, port: u16, healthy: bool) -> bool {
+        self.shared
+            .set_endpoint_health(None, zone, neg, ip, u32::from(port), healthy)
+    }
+
     /// A snapshot of the call counters.
     pub fn stats(&self) -> Stats {
         self.shared.stats()
@@ -222,8 +233,9 @@ impl FakeGce {
         self.shared.clear_journal();
     }
 
-    /// Everything stored: `{resources, members, endpoints, operations, pendingOperations, zones,
-    /// unhealthyInstances}`, resources keyed by path (`projects/p/global/urlMaps/x`).
+    /// Everything stored: `{resources, networks, members, endpoints, operations,
+    /// pendingOperations, zones, unhealthyInstances, unhealthyEndpoints}`, resources keyed by path
+    /// (`projects/p/global/urlMaps/x`).
     pub fn state(&self) -> Value {
         self.shared.dump()
     }

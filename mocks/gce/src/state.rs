@@ -439,6 +439,44 @@ impl State {
         true
     }
 
+    /// Forces the endpoint `ip:port` of the zonal NEG `neg` UNHEALTHY, or lifts that; `false`
+    /// if the NEG has no such endpoint. The override goes with the endpoint (detached, its
+    /// instance deleted, the NEG deleted).
+    pub(crate) fn set_endpoint_health(
+        &mut self,
+        project: &str,
+        zone: &str,
+        neg: &str,
+        ip: &str,
+        port: u32,
+        healthy: bool,
+    ) -> bool {
+        let key = Key {
+            project: project.to_string(),
+            scope: Scope::Zone(zone.to_string()),
+            kind: Kind::NetworkEndpointGroup,
+            name: neg.to_string(),
+        };
+        // Endpoints are stored with their address in canonical form.
+        let Ok(ip) = ip.parse::<std::net::IpAddr>().map(|ip| ip.to_string()) else {
+            return false;
+        };
+        let attached = matches!(
+            self.store.get(&key).map(|e| &e.members),
+            Some(Members::Endpoints(set)) if set.iter().any(|e| e.ip == ip && e.port == port)
+        );
+        if !attached {
+            return false;
+        }
+        let r = crate::store::EndpointRef { neg: key, ip, port };
+        if healthy {
+            self.store.unhealthy_endpoints.remove(&r);
+        } else {
+            self.store.unhealthy_endpoints.insert(r);
+        }
+        true
+    }
+
     /// The full state: every resource as a read shows it (networks under `networks`), group
     /// members, operations.
     pub(crate) fn dump(&self) -> Value {
@@ -494,6 +532,12 @@ impl State {
             "pendingOperations": self.store.ops.pending_count(),
             "zones": self.store.zones,
             "unhealthyInstances": unhealthy,
+            "unhealthyEndpoints": self
+                .store
+                .unhealthy_endpoints
+                .iter()
+                .map(|e| json!({"networkEndpointGroup": e.neg.path(), "ipAddress": e.ip, "port": e.port}))
+                .collect::<Vec<_>>(),
         })
     }
 }

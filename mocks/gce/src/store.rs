@@ -19,6 +19,14 @@ pub(crate) struct Endpoint {
     pub port: u32,
 }
 
+/// One endpoint of one NEG, as the admin API names it to force its health.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct EndpointRef {
+    pub neg: Key,
+    pub ip: String,
+    pub port: u32,
+}
+
 /// Members that are not part of the resource's JSON.
 #[derive(Clone, Debug, Default)]
 pub(crate) enum Members {
@@ -120,6 +128,9 @@ pub(crate) struct Store {
     pub zones: BTreeSet<String>,
     /// Instances that `getHealth` reports as UNHEALTHY.
     pub unhealthy: HashSet<Key>,
+    /// NEG endpoints the admin API forced UNHEALTHY; an entry goes when its endpoint leaves the
+    /// NEG (detached, its instance deleted, the NEG deleted).
+    pub unhealthy_endpoints: BTreeSet<EndpointRef>,
     /// Bumped by reset, so that timers of operations from before a reset do nothing.
     pub generation: u64,
     /// Networks every project starts with (names, from [`crate::Config::networks`]).
@@ -156,6 +167,7 @@ impl Store {
             next_ipv6: 1,
             zones: zones.iter().cloned().collect(),
             unhealthy: HashSet::new(),
+            unhealthy_endpoints: BTreeSet::new(),
             generation,
             default_networks: Vec::new(),
             stored_projects: HashSet::new(),
@@ -297,10 +309,38 @@ impl Store {
         for i in joined {
             self.holders.entry(i).or_default().insert(key.clone());
         }
+        let neg = matches!(entry.members, Members::Endpoints(_)).then(|| key.clone());
         self.colls
             .entry(key.coll())
             .or_default()
             .insert(key.name.clone(), entry);
+        if let Some(neg) = neg {
+            self.prune_endpoint_overrides(&neg);
+        }
+    }
+
+    /// Whether the admin API forced the endpoint `ip:port` of the NEG `neg` UNHEALTHY.
+    pub(crate) fn endpoint_forced_down(&self, neg: &Key, ip: &str, port: u32) -> bool {
+        !self.unhealthy_endpoints.is_empty()
+            && self.unhealthy_endpoints.contains(&EndpointRef {
+                neg: neg.clone(),
+                ip: ip.to_string(),
+                port,
+            })
+    }
+
+    /// Forgets the forced health of endpoints no longer in the NEG `neg` (or of every endpoint,
+    /// when it is gone).
+    fn prune_endpoint_overrides(&mut self, neg: &Key) {
+        if self.unhealthy_endpoints.is_empty() {
+            return;
+        }
+        let attached: BTreeSet<(String, u32)> = match self.get(neg).map(|e| &e.members) {
+            Some(Members::Endpoints(set)) => set.iter().map(|e| (e.ip.clone(), e.port)).collect(),
+            _ => BTreeSet::new(),
+        };
+        self.unhealthy_endpoints
+            .retain(|e| e.neg != *neg || attached.contains(&(e.ip.clone(), e.port)));
     }
 
     /// Removes a resource, keeping the indexes in step. Deleting a network its project starts
@@ -320,6 +360,9 @@ impl Store {
         self.private_keys.remove(key);
         for n in entry.members.instances().into_iter().flatten() {
             unindex(&mut self.holders, &key.sibling(Kind::Instance, n), key);
+        }
+        if matches!(entry.members, Members::Endpoints(_)) {
+            self.prune_endpoint_overrides(key);
         }
         Some(entry)
     }
@@ -344,10 +387,18 @@ impl Store {
             kind: Kind::NetworkEndpointGroup,
             ..key.coll()
         };
-        for entry in self.colls.get_mut(&negs).into_iter().flat_map(|m| m.values_mut()) {
+        let mut changed = Vec::new();
+        for (name, entry) in self.colls.get_mut(&negs).into_iter().flat_map(|m| m.iter_mut()) {
             if let Members::Endpoints(s) = &mut entry.members {
+                let before = s.len();
                 s.retain(|ep| ep.instance != key.name);
+                if s.len() != before {
+                    changed.push(negs.key(name));
+                }
             }
+        }
+        for neg in changed {
+            self.prune_endpoint_overrides(&neg);
         }
         true
     }

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::json::Obj;
 use crate::kinds::{Key, Kind, parse_ref};
-use crate::resources::{instance, serving_port};
+use crate::resources::{forced_down, instance, serving_port};
 use crate::store::{Members, Store};
 
 /// One backend of a backend service.
@@ -22,6 +22,9 @@ pub(super) struct Member {
     pub named_ports: Vec<(String, u16)>,
     /// Whether the group's `capacityScaler` is 0: the backend is drained, no traffic.
     pub drained: bool,
+    /// Whether the admin API forced it UNHEALTHY (its instance, or this NEG endpoint): no
+    /// traffic, whatever its probes say.
+    pub forced_down: bool,
 }
 
 /// The members of the backend service stored as `service`, in the order of its `backends[]`,
@@ -52,6 +55,7 @@ pub(super) fn members(store: &Store, service: &Key, obj: &Obj) -> Vec<Member> {
                         .map(|e| instance::primary_ip(&e.obj))
                         .unwrap_or_default();
                     out.push(Member {
+                        forced_down: forced_down(store, &group, &ik, &ip, i64::from(port)),
                         instance: ik,
                         ip,
                         port,
@@ -65,8 +69,10 @@ pub(super) fn members(store: &Store, service: &Key, obj: &Obj) -> Vec<Member> {
                     let Ok(port) = u16::try_from(ep.port) else {
                         continue;
                     };
+                    let instance = group.sibling(Kind::Instance, &ep.instance);
                     out.push(Member {
-                        instance: group.sibling(Kind::Instance, &ep.instance),
+                        forced_down: forced_down(store, &group, &instance, &ep.ip, i64::from(port)),
+                        instance,
                         ip: ep.ip.clone(),
                         port,
                         named_ports: Vec::new(),

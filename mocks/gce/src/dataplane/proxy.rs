@@ -195,8 +195,8 @@ fn pick(shared: &Shared, plane: &Plane, project: &str, link: &str) -> Option<Pic
         let secs = entry.obj.get("timeoutSec").and_then(Value::as_u64);
         let members: Vec<Member> = backends::members(&st.store, &service, &entry.obj)
             .into_iter()
-            // The admin API's UNHEALTHY wins over the probes.
-            .filter(|m| !m.drained && !st.store.unhealthy.contains(&m.instance))
+            // The admin API's UNHEALTHY (instance or endpoint) wins over the probes.
+            .filter(|m| !m.drained && !m.forced_down)
             .collect();
         (
             wire,

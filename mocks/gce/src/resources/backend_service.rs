@@ -332,7 +332,7 @@ pub(crate) fn get_health(
         kind: Kind::Instance,
         name: name.to_string(),
     };
-    let state = |k: &Key, ip: &str, port: i64| member_health(store, probed, key, k, ip, port);
+    let state = |k: &Key, ip: &str, port: i64| member_health(store, probed, key, &gkey, k, ip, port);
     let mut statuses = Vec::new();
     match &gentry.members {
         Members::Instances(names) => {
@@ -368,23 +368,35 @@ pub(crate) fn get_health(
     Ok(health_response(statuses))
 }
 
-/// The health Compute reports for the member `instance` of the backend service `service`,
-/// served at `ip:port` (an instance of a group on its serving port, or a NEG endpoint):
-/// `getHealth` and `listNetworkEndpoints` (`healthStatus: SHOW`) both answer from here, so they
-/// agree with each other and with the traffic the data plane sends. An instance the admin API
-/// marks UNHEALTHY is UNHEALTHY; otherwise, with the data plane off, HEALTHY; with it on, as
-/// probed (`probed`), UNHEALTHY until the health check's `healthyThreshold` is met.
+/// The health Compute reports for the member `instance` of the backend service `service` in
+/// its backend `group`, served at `ip:port` (an instance of a group on its serving port, or a
+/// NEG endpoint): `getHealth` and `listNetworkEndpoints` (`healthStatus: SHOW`) both answer
+/// from here, so they agree with each other and with the traffic the data plane sends. An
+/// instance, or a NEG endpoint, the admin API forced UNHEALTHY ([`forced_down`]) is UNHEALTHY;
+/// otherwise, with the data plane off, HEALTHY; with it on, as probed (`probed`), UNHEALTHY
+/// until the health check's `healthyThreshold` is met.
 pub(crate) fn member_health(
     store: &Store,
     probed: Option<&HealthTable>,
     service: &Key,
+    group: &Key,
     instance: &Key,
     ip: &str,
     port: i64,
 ) -> &'static str {
-    let healthy = !store.unhealthy.contains(instance)
+    let healthy = !forced_down(store, group, instance, ip, port)
         && probed.is_none_or(|t| u16::try_from(port).is_ok_and(|p| t.is_healthy(service, instance, ip, p)));
     if healthy { "HEALTHY" } else { "UNHEALTHY" }
+}
+
+/// Whether the admin API forced the member UNHEALTHY: its instance
+/// ([`crate::FakeGce::set_instance_health`]), or this endpoint of the NEG `group`
+/// ([`crate::FakeGce::set_endpoint_health`]). Forced UNHEALTHY wins over the probes, for
+/// `getHealth`, `listNetworkEndpoints` and traffic.
+pub(crate) fn forced_down(store: &Store, group: &Key, instance: &Key, ip: &str, port: i64) -> bool {
+    store.unhealthy.contains(instance)
+        || (group.kind == Kind::NetworkEndpointGroup
+            && u32::try_from(port).is_ok_and(|p| store.endpoint_forced_down(group, ip, p)))
 }
 
 fn health_response(statuses: Vec<Value>) -> Obj {

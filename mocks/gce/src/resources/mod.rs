@@ -19,7 +19,7 @@ pub(crate) mod ssl_policy;
 mod target_proxy;
 pub(crate) mod url_map;
 
-pub(crate) use backend_service::{get_health, member_health, serving_port};
+pub(crate) use backend_service::{forced_down, get_health, member_health, serving_port};
 pub(crate) use instance_group::list_instances;
 pub(crate) use network_endpoint_group::list_endpoints;
 

@@ -390,7 +390,8 @@ pub(crate) fn list_endpoints(
                 let healths: Vec<Value> = services
                     .iter()
                     .map(|(bs, hc)| {
-                        let state = super::member_health(store, probed, bs, &ik, &ep.ip, i64::from(ep.port));
+                        let state =
+                            super::member_health(store, probed, bs, key, &ik, &ep.ip, i64::from(ep.port));
                         let mut h = json!({"backendService": {"backendService": bs.link()}});
                         if let Some(hc) = hc {
                             h["healthCheck"] = json!({ "healthCheck": hc });

@@ -8,7 +8,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::{Api, ZONE, link};
-use crate::dataplane::support::{self, Backend, eventually, health_check, probed};
+use crate::dataplane::support::{
+    self, Backend, eventually, forwarding_rule, get, get_ok, health_check, http_proxy, probed, serving,
+    url_map,
+};
 
 const NEGS: &str = "zones/us-central1-a/networkEndpointGroups";
 
@@ -716,4 +719,205 @@ async fn backend_kinds_are_not_mixed() {
         .assert_error(400, "invalid");
     let igs_now = api.get("global/backendServices/igs").await.ok();
     assert_eq!(igs_now["backends"].as_array().map(Vec::len), Some(1));
+}
+
+/// The admin API forces one endpoint's health: that endpoint, and not another of the same
+/// instance, is UNHEALTHY for `getHealth` and `listNetworkEndpoints` until lifted; the
+/// override goes with the endpoint.
+#[tokio::test]
+async fn admin_endpoint_health() {
+    let api = Api::start().await;
+    node(&api, "node-a", "10.128.0.2", &["10.4.0.0/24"]);
+    let n = neg(&api, "neg", json!({"defaultPort": 8080})).await;
+    let pods = json!([
+        {"instance": "node-a", "ipAddress": "10.4.0.7"},
+        {"instance": "node-a", "ipAddress": "10.4.0.8"},
+    ]);
+    api.done(
+        Method::POST,
+        &format!("{n}/attachNetworkEndpoints"),
+        Some(json!({ "networkEndpoints": pods })),
+    )
+    .await;
+    api.create("global/healthChecks", json!({"name": "hc", "type": "HTTP"}))
+        .await;
+    api.create(
+        "global/backendServices",
+        json!({"name": "bs", "healthChecks": ["global/healthChecks/hc"],
+               "backends": [{"group": n, "balancingMode": "RATE", "maxRatePerEndpoint": 5}]}),
+    )
+    .await;
+    let states = || async {
+        let reported = reported_health(&api, "bs", &link(&n)).await;
+        let listed: Vec<(String, u64, String)> = listed_health(&api, &n, "SHOW")
+            .await
+            .into_iter()
+            .map(|(ip, port, h)| (ip, port, h.expect("healths")[0].2.clone()))
+            .collect();
+        assert_eq!(reported, listed, "getHealth and listNetworkEndpoints agree");
+        reported
+            .into_iter()
+            .map(|(ip, _, state)| format!("{ip} {state}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(states().await, ["10.4.0.7 HEALTHY", "10.4.0.8 HEALTHY"]);
+
+    assert!(api.gce.set_endpoint_health(ZONE, "neg", "10.4.0.7", 8080, false));
+    assert_eq!(states().await, ["10.4.0.7 UNHEALTHY", "10.4.0.8 HEALTHY"]);
+    let state = api.get("/_fake/state").await.ok();
+    assert_eq!(
+        state["unhealthyEndpoints"],
+        json!([{"networkEndpointGroup": "projects/p/zones/us-central1-a/networkEndpointGroups/neg",
+                "ipAddress": "10.4.0.7", "port": 8080}])
+    );
+    // Over HTTP.
+    let route = format!("/_fake/endpoints/{ZONE}/neg/health");
+    api.put(
+        &route,
+        json!({"ipAddress": "10.4.0.8", "port": 8080, "healthState": "UNHEALTHY"}),
+    )
+    .await
+    .ok();
+    assert_eq!(states().await, ["10.4.0.7 UNHEALTHY", "10.4.0.8 UNHEALTHY"]);
+    api.put(
+        &route,
+        json!({"ipAddress": "10.4.0.7", "port": 8080, "healthState": "HEALTHY"}),
+    )
+    .await
+    .ok();
+    assert_eq!(states().await, ["10.4.0.7 HEALTHY", "10.4.0.8 UNHEALTHY"]);
+    // Not an endpoint of the NEG (another port, another address, another NEG); a bad state.
+    for (path, body) in [
+        (
+            &route,
+            json!({"ipAddress": "10.4.0.8", "port": 80, "healthState": "UNHEALTHY"}),
+        ),
+        (
+            &route,
+            json!({"ipAddress": "10.4.0.9", "port": 8080, "healthState": "UNHEALTHY"}),
+        ),
+        (
+            &format!("/_fake/endpoints/{ZONE}/nope/health"),
+            json!({"ipAddress": "10.4.0.8", "port": 8080, "healthState": "UNHEALTHY"}),
+        ),
+    ] {
+        assert_eq!(api.put(path, body).await.status, 404);
+    }
+    assert!(!api.gce.set_endpoint_health(ZONE, "neg", "not-an-ip", 8080, false));
+    assert_eq!(
+        api.put(
+            &route,
+            json!({"ipAddress": "10.4.0.8", "port": 8080, "healthState": "DRAINING"})
+        )
+        .await
+        .status,
+        400
+    );
+
+    // Detached, the endpoint's override goes: attached again, it is HEALTHY.
+    for verb in ["detachNetworkEndpoints", "attachNetworkEndpoints"] {
+        api.done(
+            Method::POST,
+            &format!("{n}/{verb}"),
+            Some(json!({"networkEndpoints": [{"instance": "node-a", "ipAddress": "10.4.0.8"}]})),
+        )
+        .await;
+    }
+    assert_eq!(states().await, ["10.4.0.7 HEALTHY", "10.4.0.8 HEALTHY"]);
+    assert_eq!(
+        api.get("/_fake/state").await.ok()["unhealthyEndpoints"],
+        json!([])
+    );
+}
+
+/// Traffic goes to the attached endpoints whose probes pass and the admin API did not force
+/// UNHEALTHY: not to a pod that is not attached, not to one failing its health check, not to
+/// one forced UNHEALTHY (from the moment the call returns), not to one detached (from the
+/// moment its operation is DONE).
+#[tokio::test]
+async fn traffic_goes_only_to_healthy_attached_endpoints() {
+    let api = support::start().await;
+    let pods = LoopbackBlock::claim().expect("a block for the pods");
+    let ip = |h: u8| pods.ip(h);
+    let up1 = Backend::start(SocketAddr::from((ip(11), 8080)), "up1").await;
+    let up2 = Backend::start(SocketAddr::from((ip(12), 8080)), "up2").await;
+    let sick = Backend::start(SocketAddr::from((ip(13), 8080)), "sick").await;
+    let stray = Backend::start(SocketAddr::from((ip(14), 8080)), "stray").await;
+    sick.set_healthy(false);
+    node(&api, "n", &ip(1).to_string(), &[&format!("{}/24", pods.base())]);
+    let n = neg(&api, "neg", json!({"defaultPort": 8080})).await;
+    let endpoint = |h: u8| json!({"instance": "n", "ipAddress": ip(h).to_string()});
+    api.done(
+        Method::POST,
+        &format!("{n}/attachNetworkEndpoints"),
+        Some(json!({"networkEndpoints": [endpoint(11), endpoint(12), endpoint(13)]})),
+    )
+    .await;
+    let hc = health_check(&api, "hc", json!({})).await;
+    let bs = api
+        .create(
+            "global/backendServices",
+            json!({"name": "bs", "protocol": "HTTP", "healthChecks": [hc],
+                   "backends": [{"group": n, "balancingMode": "RATE", "maxRatePerEndpoint": 5}]}),
+        )
+        .await["selfLink"]
+        .as_str()
+        .expect("link")
+        .to_string();
+    let map = url_map(&api, json!({"name": "um", "defaultService": bs})).await;
+    let proxy = http_proxy(&api, "tp", &map).await;
+    let lb = forwarding_rule(&api, "fr", &proxy, 80, None).await;
+    let addr = serving(&api, &lb, 80);
+
+    let mut want = vec![
+        (ip(11).to_string(), 8080, "HEALTHY".to_string()),
+        (ip(12).to_string(), 8080, "HEALTHY".to_string()),
+        (ip(13).to_string(), 8080, "UNHEALTHY".to_string()),
+    ];
+    want.sort();
+    eventually("up1 and up2 HEALTHY, sick UNHEALTHY", || async {
+        let mut got = reported_health(&api, "bs", &link(&n)).await;
+        got.sort();
+        (got == want).then_some(())
+    })
+    .await;
+    // Both healthy pods serve, in turn.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..6 {
+        let b = get_ok(addr, None, "x", "/").await.backend();
+        assert!(b == "up1" || b == "up2", "{b}");
+        seen.insert(b);
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+
+    // up1 forced UNHEALTHY: from now on only up2.
+    assert!(
+        api.gce
+            .set_endpoint_health(ZONE, "neg", &ip(11).to_string(), 8080, false)
+    );
+    let hits = up1.hits();
+    for _ in 0..6 {
+        assert_eq!(get_ok(addr, None, "x", "/").await.backend(), "up2");
+    }
+    assert_eq!(up1.hits(), hits);
+
+    // up2 detached: nothing healthy is attached, the load balancer answers 502.
+    api.done(
+        Method::POST,
+        &format!("{n}/detachNetworkEndpoints"),
+        Some(json!({"networkEndpoints": [endpoint(12)]})),
+    )
+    .await;
+    let hits = up2.hits();
+    assert_eq!(get(addr, "x", "/").await.status, 502);
+    assert_eq!(up2.hits(), hits);
+
+    // up1 lifted: it serves again.
+    assert!(
+        api.gce
+            .set_endpoint_health(ZONE, "neg", &ip(11).to_string(), 8080, true)
+    );
+    assert_eq!(get_ok(addr, None, "x", "/").await.backend(), "up1");
+    assert_eq!(sick.hits(), 0, "the pod failing its health check got traffic");
+    assert_eq!(stray.hits(), 0, "a pod not attached got traffic");
 }
