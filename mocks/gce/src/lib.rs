@@ -47,12 +47,12 @@
 //! | `forwardingRules` | global, regional | get, list, insert, delete, patch, `setTarget`, `setLabels` |
 //! | `firewalls` | global | get, list, insert, delete, update, patch |
 //! | `instanceGroups` | zonal | get, list, insert, delete, `addInstances`, `removeInstances`, `listInstances` (POST), `setNamedPorts` |
-//! | `networkEndpointGroups` | zonal (regional: same methods) | get, list, insert, delete, `attachNetworkEndpoints`, `detachNetworkEndpoints`, `listNetworkEndpoints` (POST) |
+//! | `networkEndpointGroups` | zonal (regional: get, list, insert, delete, `listNetworkEndpoints`) | get, list, insert, delete, `attachNetworkEndpoints`, `detachNetworkEndpoints`, `listNetworkEndpoints` (POST) |
 //! | `instances` | zonal | get, list (created by seeding only) |
 //! | `networks` | global | get, list, insert, delete |
 //! | `operations` | global, regional, zonal | get, list, `wait` (POST), delete |
 //! | `zones` | — | `projects/p/zones`, `projects/p/zones/{zone}` |
-//! | `aggregated` | — | `projects/p/aggregated/instanceGroups`, `projects/p/aggregated/instances` (GET) |
+//! | `aggregated` | — | `projects/p/aggregated/instanceGroups`, `…/aggregated/instances`, `…/aggregated/networkEndpointGroups` (GET) |
 //!
 //! As in the real API, `setUrlMap` and `setSslCertificates` of global proxies live at
 //! `projects/p/targetHttp(s)Proxies/{name}/...` (no `global/`), while `setSslPolicy` and
@@ -164,20 +164,25 @@
 //!
 //! ## Aggregated lists and operations
 //!
-//! `GET projects/P/aggregated/instanceGroups` and `…/aggregated/instances` answer
-//! `{kind: compute#instanceGroupAggregatedList | compute#instanceAggregatedList, id:
-//! "projects/P/aggregated/…", items: {SCOPE: {instanceGroups | instances: […]}}, nextPageToken,
-//! selfLink}` with a key per zone (`zones/Z`) and, for instance groups, per region
-//! (`regions/R`, where regional managed groups would be); a scope with nothing on the page has
-//! `{warning: {code: "NO_RESULTS_ON_PAGE", message: "There are no results for scope 'zones/Z' on
-//! this page.", data: [{key: "scope", value: "zones/Z"}]}}` (the shape of responses recorded in
-//! forseti-security's `tests/common/gcp_api/test_data/fake_compute_responses.py`). `filter`,
-//! `maxResults` (counting resources across scopes), `pageToken` and `orderBy` work as in a
-//! list; `returnPartialSuccess` is accepted (nothing is ever unreachable). Counted as lists of
-//! `instanceGroups` / `instances`. Operations live in the scope of their target (global,
-//! `regions/R`, `zones/Z`), each with get, list, delete and `wait`. `getHealth` answers from the
-//! health the admin API sets per instance (HEALTHY by default), or with the data plane on from
-//! its probes (see "Data plane").
+//! `GET projects/P/aggregated/instanceGroups`, `…/aggregated/instances` and
+//! `…/aggregated/networkEndpointGroups` answer `{kind: compute#instanceGroupAggregatedList |
+//! compute#instanceAggregatedList | compute#networkEndpointGroupAggregatedList, id:
+//! "projects/P/aggregated/…", items: {SCOPE: {instanceGroups | instances |
+//! networkEndpointGroups: […]}}, nextPageToken, selfLink}` with a key per zone (`zones/Z`) and,
+//! for instance groups and NEGs, per region (`regions/R`, where regional managed groups and
+//! regional NEGs live); a scope with nothing on the page has `{warning: {code:
+//! "NO_RESULTS_ON_PAGE", message: "There are no results for scope 'zones/Z' on this page.", data:
+//! [{key: "scope", value: "zones/Z"}]}}` (the shape of responses recorded in
+//! forseti-security's `tests/common/gcp_api/test_data/fake_compute_responses.py`; the NEG list's
+//! kind and `NetworkEndpointGroupsScopedList` items from the API reference's
+//! `networkEndpointGroups.aggregatedList`). `filter`, `maxResults` (counting resources across
+//! scopes), `pageToken` and `orderBy` work as in a list; `returnPartialSuccess` is accepted
+//! (nothing is ever unreachable). Counted as lists of `instanceGroups` / `instances` /
+//! `networkEndpointGroups`. Operations live in the scope of their target (global, `regions/R`,
+//! `zones/Z`), each with get, list, delete and `wait`. `getHealth` answers from the health the
+//! admin API sets per instance or NEG endpoint (HEALTHY by default), or with the data plane on
+//! from its probes (see "Data plane"); `listNetworkEndpoints` with `healthStatus: SHOW` reports
+//! the same states (see "Network endpoint groups").
 //!
 //! # Operations
 //!
@@ -220,6 +225,8 @@
 //!   health check and instance group and NEG by backend service; a network fails in its
 //!   operation instead (below).
 //! - 400 `resourceNotReady`, 400 `memberAlreadyExists` / `memberNotFound` (instance groups).
+//! - 400 `invalid` for a NEG endpoint Compute would not take and for a backend service mixing
+//!   backend kinds (see "Network endpoint groups").
 //! - 412 `conditionNotMet` (`Invalid fingerprint.`) for a missing or stale fingerprint on
 //!   backend-service and URL-map update/patch, proxy and SSL-policy patch, and label fingerprint
 //!   on `setLabels`; a fingerprint sent to forwarding-rule patch or `setNamedPorts` must match.
@@ -234,10 +241,73 @@
 //! Addresses track their users (`status` RESERVED/IN_USE, `users[]`); forwarding rules without
 //! `IPAddress` get an ephemeral IP; `setTarget` keeps the IP. Instance groups and NEGs hold only
 //! instances that exist in their zone; deleting an instance removes it from them. `getHealth`
-//! answers per instance (group) or endpoint (NEG), HEALTHY unless set otherwise (with the data
-//! plane on: as probed, UNHEALTHY until probes pass); the port is the
+//! answers per instance (group) or endpoint (NEG), HEALTHY unless set otherwise
+//! ([`FakeGce::set_instance_health`], [`FakeGce::set_endpoint_health`]; with the data plane on:
+//! as probed, UNHEALTHY until probes pass); the port is the
 //! group's named port matching the service's `portName`, else the service's `port`. Managed
 //! certificates are ACTIVE at once.
+//!
+//! ## Network endpoint groups, with their sources
+//!
+//! Zonal NEGs of type `GCE_VM_IP_PORT` (the default), as GKE's container-native load balancing
+//! uses them (pod IP, port, node), are modelled through; `GCE_VM_IP` and
+//! `NON_GCP_PRIVATE_IP_PORT` endpoints are checked and stored. Sources: the Compute API
+//! reference (`NetworkEndpoint`, `NetworkEndpointGroup`, `NetworkEndpointWithHealthStatus`,
+//! `HealthStatusForNetworkEndpoint`), "Zonal network endpoint groups overview"
+//! (<https://cloud.google.com/load-balancing/docs/negs/zonal-neg-concepts>) and its earlier
+//! "Network endpoint groups overview", "Backend services overview"
+//! (<https://cloud.google.com/load-balancing/docs/backend-service>), and recorded traffic.
+//!
+//! - **The endpoint's IP is its instance's.** `instance` (a name or a URL) is required for
+//!   `GCE_VM_IP_PORT` and `GCE_VM_IP` endpoints ("This field is required for network endpoints
+//!   of type GCE_VM_IP and GCE_VM_IP_PORT"), must exist (404) in the NEG's zone. `ipAddress`
+//!   defaults to its primary IP; a given one must be that IP or within an alias IP range of its
+//!   interface ("either the primary IP or as part of an aliased IP range"; seeded instances
+//!   declare ranges with [`InstanceSeed::alias_ip_ranges`], reads show them as
+//!   `networkInterfaces[0].aliasIpRanges[].ipCidrRange`), and the interface must be on the
+//!   NEG's network (and subnetwork, when both name one). Otherwise 400 `invalid` in Compute's
+//!   words, as a GKE cluster without alias IPs recorded them (kubernetes/ingress-gce#1463):
+//!   `Invalid value for field 'resource.ipAddress': '10.0.0.13'. Specified IP address 10.0.0.13
+//!   doesn't belong to the (sub)network default or to the instance gke-….` A `GCE_VM_IP`
+//!   endpoint is the primary IP, without a port. Hybrid (`NON_GCP_PRIVATE_IP_PORT`) endpoints
+//!   are an address and a port without an instance (magic-modules#5684); refusing an instance
+//!   there is an inference.
+//! - **Ports.** An endpoint's `port` defaults to the NEG's `defaultPort`; with neither, 400
+//!   (gcloud: without a default port "every network endpoint … must have a port specified").
+//!   `defaultPort` is refused for NEGs of type `GCE_VM_IP`, `SERVERLESS` and
+//!   `PRIVATE_SERVICE_CONNECT` ("this field must not be specified").
+//! - **One endpoint per IP in a NEG** ("A single IP address cannot be referenced by more than
+//!   one endpoint in a NEG. However, a single IP address can be referenced by endpoints in
+//!   different NEGs", zonal NEG overview): another port at an attached endpoint's IP is 400.
+//! - **Limits.** At most 500 endpoints per attach or detach call (Terraform's
+//!   `google_compute_network_endpoints`: "API only accepts 500 endpoints at a time"; ingress-gce's
+//!   `MAX_NETWORK_ENDPOINTS_PER_BATCH = 500`), at most 10,000 endpoints per NEG ("You can have up
+//!   to 10,000 endpoints in a NEG"): 400 `invalid` beyond, the fake's words (Google's are not
+//!   public), as are those of the other refusals above unless quoted.
+//! - **Attaching an attached endpoint, detaching an absent one** changes nothing and is not an
+//!   error. Google does not say; Google's mock of Compute in Config Connector
+//!   (`mockgcp/mockcompute/networkendpointgroupsv1.go`) treats both as no-ops, ingress-gce's
+//!   (`pkg/neg/types/fakes.go`) only the attach (404 for an unknown detach), and both clients
+//!   only ever send the difference from `listNetworkEndpoints`: do not rely on either answer.
+//! - **Health in `listNetworkEndpoints`.** With `healthStatus: SHOW` each item carries
+//!   `healths`: one `{backendService: {backendService}, healthCheck: {healthCheck},
+//!   healthState}` per backend service using the NEG, in the state `getHealth` reports for that
+//!   endpoint (HEALTHY; with the data plane on, as probed, UNHEALTHY until the check's
+//!   `healthyThreshold` is met; UNHEALTHY when forced by the admin API); no `healths` with
+//!   `SKIP` (the default) or while no backend service uses the NEG. ingress-gce's readiness
+//!   poller reads `healths[].backendService.backendService` and `healthState` (`HEALTHY`), and
+//!   `networkEndpoint.instance` as the node's name (items carry the instance's name).
+//! - **A backend service's backends are of one kind**: instance groups, or zonal
+//!   (`GCE_VM_IP_PORT`) and hybrid (`NON_GCP_PRIVATE_IP_PORT`) NEGs, or NEGs of one other type
+//!   ("Backend services overview", table of supported backend combinations: "all instance
+//!   group backends", "all zonal NEGs", "a combination of zonal and hybrid NEGs", …; its earlier
+//!   wording: "you cannot associate instance groups and network endpoint groups with the same
+//!   backend service"). Insert, update or patch mixing them is 400 `invalid` on the first
+//!   backend that differs (`Invalid value for field 'resource.backends[1].group': '…'. A backend
+//!   service cannot mix backends of different types: …`, the fake's words; Google's are not
+//!   public).
+//! - **A NEG in use cannot be deleted**: 400 `resourceInUseByAnotherResource` naming the
+//!   backend service (see "Semantics and errors").
 //!
 //! ## Rules across resources, limits and quotas, with their sources
 //!
@@ -344,8 +414,10 @@
 //! - Quotas per collection (discovery names), per project and per region: checked when the
 //!   insert's operation completes, against the resources stored then (see above).
 //! - A token-bucket [`RateLimit`] over all or some request categories (403 by default, or 429).
-//! - Instances: [`FakeGce::seed_instance`], [`Config::instances`]; health with
-//!   [`FakeGce::set_instance_health`].
+//! - Instances: [`FakeGce::seed_instance`], [`FakeGce::seed_instance_with`] (IP, network,
+//!   subnetwork, alias IP ranges for NEG endpoints), [`Config::instances`]; health with
+//!   [`FakeGce::set_instance_health`], and per NEG endpoint with
+//!   [`FakeGce::set_endpoint_health`] (another endpoint of the same instance is unaffected).
 //! - [`Config::require_token`]: every Compute request needs `Authorization: Bearer <token>`.
 //! - [`Config::journal_capacity`] (200 000): entries the [`Journal`] keeps.
 //!
@@ -440,9 +512,10 @@
 //!   resource, never in a read, `/_fake/state`, the journal or a log, and go with the
 //!   certificate; managed certificates have no key here and cannot serve (skipped).
 //! - **Backends.** A backend service's members are the instances of its `backends[].group`
-//!   instance groups (and the endpoints of its NEGs); traffic goes to the instance's IP on the
+//!   instance groups, or the endpoints of its NEGs; traffic goes to the instance's IP on the
 //!   group's named port called the service's `portName` (default `http`), else the service's
-//!   `port`. Only HEALTHY members get traffic (and none of a backend whose `capacityScaler` is
+//!   `port`, or to the endpoint's IP and port. An endpoint gets no new request from the moment
+//!   the operation detaching it is DONE (requests under way finish; see "Not modelled"). Only HEALTHY members get traffic (and none of a backend whose `capacityScaler` is
 //!   0), round robin over all of them: balancing modes, capacities, rates, session affinity and
 //!   locality are not modelled. No healthy member: **502** with Google's page ("Error: Server
 //!   Error / The server encountered a temporary error and could not complete your request.
@@ -517,9 +590,10 @@
 //!   instance, IP, serving port), so the endpoints of one instance in a NEG (pods on one
 //!   node, all on one port) each have their own; a supervisor reconciles the probes with the
 //!   store whenever an operation applies or instances are seeded (and every 5 s), stopping
-//!   those of removed members. `getHealth` answers from the probes; an instance the admin API marks UNHEALTHY
-//!   ([`FakeGce::set_instance_health`]) stays UNHEALTHY for `getHealth` and gets no traffic
-//!   whatever its probes say.
+//!   those of removed members. `getHealth` and `listNetworkEndpoints` (`healthStatus: SHOW`)
+//!   answer from the probes; an instance or a NEG endpoint the admin API marks UNHEALTHY
+//!   ([`FakeGce::set_instance_health`], [`FakeGce::set_endpoint_health`]) stays UNHEALTHY for
+//!   both and gets no traffic whatever its probes say.
 //! - **Loopback only.** Nothing listens on or connects to an address outside `127.0.0.0/8`:
 //!   a forwarding-rule address outside the fake's block is refused, and an instance with an IP
 //!   outside `127.0.0.0/8` is unreachable (its probes fail without connecting, it gets no
@@ -529,7 +603,12 @@
 //!   ip, port, probePort, state, probes, lastError}]}` (`block` null and empty lists when off).
 //! - **Not modelled:** Cloud CDN, IAP, Cloud Armor, HTTP/3 and QUIC (`quicOverride` is
 //!   ignored), SSL policies (rustls' defaults serve), mutual TLS, custom request and response
-//!   headers, session affinity, balancing modes and capacities, connection draining,
+//!   headers, session affinity, balancing modes and capacities, connection draining (a
+//!   detached endpoint or removed instance gets no new request at once, as Compute documents,
+//!   but requests under way run to the service's `timeoutSec` rather than being cut after
+//!   `connectionDraining.drainingTimeoutSec`, and `listNetworkEndpoints` never reports
+//!   `DRAINING`: whether Compute lists a detached endpoint as `DRAINING` is not documented —
+//!   "Enable connection draining", <https://cloud.google.com/load-balancing/docs/enabling-connection-draining>),
 //!   WebSockets and other upgrades, retries, URL rewrites and the other route actions, traffic
 //!   splitting (see `route.rs`), backend buckets, internet and serverless NEGs, regional load
 //!   balancers, IPv6 addresses, `httpKeepAliveTimeoutSec` (its default, 610 s, applies), the
@@ -541,15 +620,16 @@
 //! |---|---|
 //! | `GET /_fake/stats`, `DELETE /_fake/stats` (or `POST /_fake/stats/reset`) | counters, reset them |
 //! | `GET /_fake/journal[?since=SEQ]`, `DELETE /_fake/journal` | [`Journal`] `{entries, dropped, nextSeq}` (entries with `seq >= SEQ`), clear it |
-//! | `GET /_fake/state` | `{resources, networks, members, endpoints, operations, pendingOperations, zones, unhealthyInstances}` (networks apart from the other resources; stored ones only, see "Networks") |
+//! | `GET /_fake/state` | `{resources, networks, members, endpoints, operations, pendingOperations, zones, unhealthyInstances, unhealthyEndpoints}` (networks apart from the other resources; stored ones only, see "Networks") |
 //! | `POST /_fake/reset` | back to the start configuration (resources, operations, knobs, counters, journal) |
 //! | `GET`/`PUT /_fake/latency` | [`Latency`]: `{"defaultMs":100,"perOperation":{"urlMaps.insert":300}}` |
 //! | `GET`/`POST`/`DELETE /_fake/faults`, `DELETE /_fake/faults/{id}` | list (with counters), add (→ `{"id"}`), clear, remove |
 //! | `GET /_fake/quotas`, `PUT /_fake/quotas/{collection}` `{"limit":5}`, `DELETE /_fake/quotas/{collection}` | quotas |
 //! | `GET`/`PUT`/`DELETE /_fake/rate-limit` | `{"qps":10,"burst":10,"categories":["mutations"],"status":403}` |
-//! | `POST /_fake/instances` `{"zone","name","project"?,"ip"?,"tags"?}` | seed an instance (→ `{"selfLink"}`) |
+//! | `POST /_fake/instances` `{"zone","name","project"?,"ip"?,"tags"?,"network"?,"subnetwork"?,"aliasIpRanges"?}` | seed an instance ([`InstanceSeed`]; → `{"selfLink"}`) |
 //! | `DELETE /_fake/instances/{zone}/{name}[?project=]` | delete an instance |
 //! | `PUT /_fake/instances/{zone}/{name}/health[?project=]` `{"healthState":"UNHEALTHY"}` | health reported by `getHealth` (with the data plane on, UNHEALTHY wins over the probes) |
+//! | `PUT /_fake/endpoints/{zone}/{neg}/health[?project=]` `{"ipAddress","port","healthState"}` | the same for one endpoint of a zonal NEG, in `getHealth`, `listNetworkEndpoints` and traffic (404 when the NEG has no such endpoint; the override goes with the endpoint) |
 //! | `GET /_fake/dataplane` | the data plane: `{block, listeners, health}` (see "Data plane") |
 //!
 //! # Metadata server
@@ -590,7 +670,14 @@
 //! compatibility of a group two backend services share ("backend services 1 and 2 point to the
 //! same instance group but the backends have incompatible balancing_mode", Google's
 //! troubleshooting page), the `IN_USE_ADDRESSES` quota an ephemeral forwarding-rule IP takes,
-//! hosts per host rule (1,000), and the scheme migration states.
+//! hosts per host rule (1,000), and the scheme migration states. For NEGs: global NEGs (and so
+//! a `global` key in the aggregated list), endpoints of types other than `GCE_VM_IP_PORT`,
+//! `GCE_VM_IP` and `NON_GCP_PRIVATE_IP_PORT` (attaching them is refused, saying so), which NEG
+//! types a zonal or regional NEG may have, endpoint `annotations`, `ipv6Address` and
+//! `clientDestinationPort`, `forwardingRule` in `healths` (passthrough load balancers), alias IP
+//! ranges given as a size (`/24`) or named after a subnetwork's secondary range (and whether
+//! they lie in the subnetwork), instances with more than one interface, and connection
+//! draining on detach (see "Data plane").
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
