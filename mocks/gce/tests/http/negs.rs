@@ -921,3 +921,43 @@ async fn traffic_goes_only_to_healthy_attached_endpoints() {
     assert_eq!(sick.hits(), 0, "the pod failing its health check got traffic");
     assert_eq!(stray.hits(), 0, "a pod not attached got traffic");
 }
+
+/// A NEG a backend service uses cannot be deleted; once no backend service uses it, it can
+/// (its endpoints, and their forced health, go with it).
+#[tokio::test]
+async fn a_neg_in_use_is_not_deletable() {
+    let api = Api::start().await;
+    node(&api, "node-a", "10.128.0.2", &[]);
+    let n = neg(&api, "neg", json!({"defaultPort": 80})).await;
+    attach(&api, &n, json!([{"instance": "node-a"}])).await.ok();
+    api.create("global/healthChecks", json!({"name": "hc", "type": "HTTP"}))
+        .await;
+    let bs = api
+        .create(
+            "global/backendServices",
+            json!({"name": "bs", "healthChecks": ["global/healthChecks/hc"],
+                   "backends": [{"group": n, "balancingMode": "RATE", "maxRatePerEndpoint": 5}]}),
+        )
+        .await;
+    assert!(api.gce.set_endpoint_health(ZONE, "neg", "10.128.0.2", 80, false));
+    let r = api.delete(&n).await;
+    r.assert_error(400, "resourceInUseByAnotherResource");
+    assert_eq!(
+        r.message(),
+        format!(
+            "The networkEndpointGroup resource 'projects/p/{n}' is already being used by 'projects/p/global/backendServices/bs'"
+        )
+    );
+    api.done(
+        Method::PATCH,
+        "global/backendServices/bs",
+        Some(json!({"backends": [], "fingerprint": bs["fingerprint"]})),
+    )
+    .await;
+    api.done(Method::DELETE, &n, None).await;
+    assert_eq!(api.get(&n).await.status, 404);
+    assert_eq!(
+        api.get("/_fake/state").await.ok()["unhealthyEndpoints"],
+        json!([])
+    );
+}
