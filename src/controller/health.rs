@@ -36,6 +36,8 @@ const KEEP_PASSES: u32 = 3;
 /// What the poller last read of one backend.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reading {
+    /// What the provider answered, or, while reads fail for a reason that may pass, the last
+    /// known value kept for up to three passes.
     pub health: BackendHealth,
     /// When it was read (a kept value keeps its time).
     pub read_at: Instant,
@@ -49,6 +51,8 @@ pub struct HealthCache {
 }
 
 impl HealthCache {
+    /// An empty cache for a poller passing every `interval` (zero: polling is off). The
+    /// interval also bounds how long a known value outlives failing reads.
     pub fn new(interval: Duration) -> Self {
         Self {
             interval,
