@@ -88,6 +88,15 @@ async fn wait_passes(h: &Harness, backend: &str, passes: usize) {
     .await
 }
 
+/// Writes to Ingresses since fake-kube's requests were last cleared.
+fn ingress_writes(h: &Harness) -> usize {
+    h.kube
+        .requests()
+        .into_iter()
+        .filter(|r| r.resource == "ingresses" && matches!(r.verb.as_str(), "patch" | "update" | "create"))
+        .count()
+}
+
 fn set_all(h: &Harness, healthy: bool) {
     for (zone, node) in NODES {
         assert!(h.gce.set_instance_health(zone, node, healthy), "{zone}/{node}");
@@ -215,13 +224,6 @@ async fn a_steady_state_writes_nothing_not_even_after_a_restart() {
     wait_health(&h, "web", &be, "HEALTHY", "Ready").await;
     let before = h.ingress("web").await.expect("ingress");
 
-    let ingress_writes = |h: &Harness| {
-        h.kube
-            .requests()
-            .into_iter()
-            .filter(|r| r.resource == "ingresses" && matches!(r.verb.as_str(), "patch" | "update" | "create"))
-            .count()
-    };
     h.kube.clear_requests();
     h.gce.reset_stats();
     wait_passes(&h, &be, 3).await;
@@ -239,6 +241,48 @@ async fn a_steady_state_writes_nothing_not_even_after_a_restart() {
         after.metadata.annotations, before.metadata.annotations,
         "the same annotations"
     );
+    ctl.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_while_degraded_writes_nothing_until_health_changes() {
+    let h = Harness::start().await;
+    h.apply(ECHO).await;
+    h.apply(&ingress("web")).await;
+    let ctl = h.spawn_controller(&args(&[]));
+    let be = namer().backend("default", "echo", 80);
+    wait_health(&h, "web", &be, "HEALTHY", "Ready").await;
+    set_all(&h, false);
+    let st = wait_health(&h, "web", &be, "UNHEALTHY", "Degraded").await;
+    let message = st["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("0 of 3 instances healthy"), "{message}");
+    eventually("a NoHealthyBackend Warning", WAIT, || async {
+        events_with(&h, "web", "NoHealthyBackend").await.pop()
+    })
+    .await;
+    ctl.stop().await;
+    let before = h.ingress("web").await.expect("ingress");
+
+    // The restarted controller has read nothing yet: what it carries over from the Ingress
+    // (UNHEALTHY, and the state message counting the instances) is what the Ingress shows, and
+    // its first reads find the same.
+    h.kube.clear_requests();
+    let ctl = h.spawn_controller(&args(&[]));
+    wait_passes(&h, &be, 3).await;
+    assert_eq!(ingress_writes(&h), 0, "a restart while Degraded rewrites nothing");
+    let after = h.ingress("web").await.expect("ingress");
+    assert_eq!(after.metadata.annotations, before.metadata.annotations);
+    assert_eq!(
+        events_with(&h, "web", "NoHealthyBackend").await.len(),
+        1,
+        "not told again"
+    );
+
+    // A change of health is written, once.
+    assert!(h.gce.set_instance_health("us-central1-a", "node-a1", true));
+    wait_health(&h, "web", &be, "HEALTHY", "Ready").await;
+    wait_passes(&h, &be, 2).await;
+    assert_eq!(ingress_writes(&h), 1, "one write for one change");
     ctl.stop().await;
 }
 

@@ -59,7 +59,8 @@ pub struct BackendReport {
     /// Its health in [`keys::BACKENDS`]: as last read, or carried over from the Ingress until
     /// the first read in this process.
     pub shown: Shown,
-    /// Healthy and total instances, when read in this process.
+    /// Healthy and total instances: when read in this process; or, for a backend with no
+    /// healthy instance carried over from the Ingress, as the state message on it counted them.
     pub counts: Option<(u32, u32)>,
 }
 
@@ -86,17 +87,18 @@ impl BackendReport {
 
 /// The backends of `status`, each with its health: as `read` last read it; or, for one not read
 /// yet in this process (after a restart, before the first poll reaches it) and when `carry`,
-/// as the Ingress shows it already, so that a restart rewrites nothing; or Unknown.
+/// as the Ingress shows it already, with the instances its state message counted, so that a
+/// restart rewrites neither the annotation nor the state; or Unknown.
 pub fn backend_reports(
     status: &LoadBalancerStatus,
     ingress: &Ingress,
     read: impl Fn(&str) -> Option<BackendHealth>,
     carry: bool,
 ) -> Vec<BackendReport> {
-    let current = if carry {
-        backends_shown(ingress)
+    let (current, message) = if carry {
+        (backends_shown(ingress), State::of(ingress).map(|s| s.message))
     } else {
-        BTreeMap::new()
+        (BTreeMap::new(), None)
     };
     status
         .names(ResourceKind::BackendService)
@@ -111,10 +113,14 @@ pub fn backend_reports(
                     };
                     (Shown::of(&health), counts)
                 }
-                None => (
-                    current.get(name.as_str()).copied().unwrap_or(Shown::Unknown),
-                    None,
-                ),
+                None => {
+                    let shown = current.get(name.as_str()).copied().unwrap_or(Shown::Unknown);
+                    let counts = match (shown, &message) {
+                        (Shown::Unhealthy, Some(message)) => counted(message, name),
+                        _ => None,
+                    };
+                    (shown, counts)
+                }
             };
             BackendReport {
                 name: name.clone(),
@@ -124,6 +130,17 @@ pub fn backend_reports(
             }
         })
         .collect()
+}
+
+/// The instances a state message counted for backend `name`, as [`BackendReport::describe`]
+/// wrote them (`backend NAME: 0 of 3 instances healthy`); `None` when it did not (another
+/// wording, or cut off by [`super::MAX_MESSAGE`]).
+fn counted(message: &str, name: &str) -> Option<(u32, u32)> {
+    let prefix = format!("backend {name}: ");
+    let start = message.find(&prefix)? + prefix.len();
+    let (healthy, rest) = message[start..].split_once(" of ")?;
+    let (total, _) = rest.split_once(" instances healthy")?;
+    Some((healthy.parse().ok()?, total.parse().ok()?))
 }
 
 /// The value of [`keys::BACKENDS`]: `{"NAME":"HEALTHY",…}`, or `None` without backends.
@@ -406,6 +423,51 @@ mod tests {
                 .ends_with("backend be-web: no healthy instance (Service default/web port 80)"),
             "{}",
             st.message
+        );
+        // The state on the Ingress counted the instances: carried too, the state is the same.
+        let read = |n: &str| if n == "be-web" { unhealthy(3) } else { unhealthy(2) };
+        let obs = observed(&ing);
+        let written = serving_state(
+            "serving",
+            None,
+            &backend_reports(&two_backends(), &ing, read, true),
+            &obs,
+        );
+        let restarted = ingress(&[
+            (
+                keys::BACKENDS,
+                r#"{"be-default":"UNHEALTHY","be-web":"UNHEALTHY"}"#,
+            ),
+            (keys::STATE, &written.to_json()),
+        ]);
+        let carried = backend_reports(&two_backends(), &restarted, |_| None, true);
+        assert_eq!(
+            carried.iter().map(|b| b.counts).collect::<Vec<_>>(),
+            [Some((0, 3)), Some((0, 2))]
+        );
+        assert_eq!(
+            serving_state("serving", None, &carried, &obs),
+            written,
+            "no write of the state after a restart"
+        );
+        assert_eq!(
+            counted("backend be-web: 1 of 3 instances healthy", "be-web"),
+            Some((1, 3))
+        );
+        assert_eq!(
+            counted(
+                "backend be-web: no healthy instance; backend x: 0 of 3 instances healthy",
+                "be-web"
+            ),
+            None
+        );
+        assert_eq!(
+            counted("backend be-web-2: 0 of 3 instances healthy", "be-web"),
+            None
+        );
+        assert_eq!(
+            counted("backend be-web: 0 of 3 insta…(99 more characters)", "be-web"),
+            None
         );
         // With polling off, nothing is carried: what is not read is Unknown.
         let off = backend_reports(&two_backends(), &ing, |_| None, false);
