@@ -218,8 +218,11 @@ pub fn serving_state(
 }
 
 /// The Event a change of backend health deserves, given the backends told before to have no
-/// healthy instance: a Warning naming the backends that newly have none, or, once none is left
-/// without, a Normal one; nothing otherwise (a poll that changes nothing tells nothing).
+/// healthy instance: a Warning naming the backends that newly have none; or, once every one
+/// told is seen HEALTHY again or no longer used ([`told_unhealthy`] is empty), a Normal one;
+/// nothing otherwise. A poll that changes nothing tells nothing, and neither does a backend
+/// told to have none whose health became Unknown: it is not known to have recovered, so a
+/// read that fails now and then does not alternate Warnings and Normal Events.
 pub fn health_transition(
     before: &BTreeSet<String>,
     backends: &[BackendReport],
@@ -237,7 +240,7 @@ pub fn health_transition(
         );
         return Some((Kind::Warning, events::NO_HEALTHY_BACKEND, note));
     }
-    if unhealthy.is_empty() && !before.is_empty() {
+    if !before.is_empty() && told_unhealthy(before, backends).is_empty() {
         let recovered: Vec<String> = backends
             .iter()
             .filter(|b| before.contains(&b.name))
@@ -256,11 +259,17 @@ pub fn health_transition(
     None
 }
 
-/// The names of the backends shown UNHEALTHY among `backends`.
-pub fn unhealthy_names(backends: &[BackendReport]) -> BTreeSet<String> {
+/// The backends told to have no healthy instance once `backends` is reported, given those told
+/// `before`: each one shown UNHEALTHY, and each one told before whose health is Unknown now
+/// (a failing read, not found): it stays told until seen HEALTHY or no longer used.
+pub fn told_unhealthy(before: &BTreeSet<String>, backends: &[BackendReport]) -> BTreeSet<String> {
     backends
         .iter()
-        .filter(|b| b.shown == Shown::Unhealthy)
+        .filter(|b| match b.shown {
+            Shown::Unhealthy => true,
+            Shown::Unknown => before.contains(&b.name),
+            Shown::Healthy => false,
+        })
         .map(|b| b.name.clone())
         .collect()
 }
@@ -489,53 +498,168 @@ mod tests {
                 false,
             )
         };
-        let none = BTreeSet::new();
-        let web = BTreeSet::from(["be-web".to_owned()]);
-        // (what, told before, health of be-web now, event kind and reason)
-        let cases = [
-            ("healthy, nothing told", &none, healthy(2, 2), None),
+        let set = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<BTreeSet<_>>();
+        let failing = Some(BackendHealth::Unknown {
+            reason: cloud::UnknownHealth::ReadFailed {
+                message: "403".into(),
+                retryable: false,
+            },
+        });
+        let gone = Some(BackendHealth::Unknown {
+            reason: cloud::UnknownHealth::NotFound,
+        });
+        let warning = Some((Kind::Warning, events::NO_HEALTHY_BACKEND));
+        let recovered = Some((Kind::Normal, events::BACKEND_RECOVERED));
+        // (what, told before, health of be-web now, event kind and reason, told after)
+        type Case<'a> = (
+            &'a str,
+            BTreeSet<String>,
+            Option<BackendHealth>,
+            Option<(Kind, &'a str)>,
+            BTreeSet<String>,
+        );
+        let cases: [Case; 13] = [
+            ("healthy, nothing told", set(&[]), healthy(2, 2), None, set(&[])),
             (
                 "to no healthy instance",
-                &none,
+                set(&[]),
                 unhealthy(2),
-                Some((Kind::Warning, events::NO_HEALTHY_BACKEND)),
+                warning,
+                set(&["be-web"]),
             ),
-            ("still none: a poll, not a transition", &web, unhealthy(2), None),
-            ("fewer instances, still none", &web, unhealthy(1), None),
             (
-                "recovered",
-                &web,
+                "still none: a poll, not a transition",
+                set(&["be-web"]),
+                unhealthy(2),
+                None,
+                set(&["be-web"]),
+            ),
+            (
+                "fewer instances, still none",
+                set(&["be-web"]),
+                unhealthy(1),
+                None,
+                set(&["be-web"]),
+            ),
+            (
+                "seen healthy: recovered",
+                set(&["be-web"]),
                 healthy(1, 2),
-                Some((Kind::Normal, events::BACKEND_RECOVERED)),
+                recovered,
+                set(&[]),
             ),
             (
-                "unknown now: no longer known to have none",
-                &web,
+                "unknown (no instances): not known to have recovered",
+                set(&["be-web"]),
                 unknown(),
-                Some((Kind::Normal, events::BACKEND_RECOVERED)),
+                None,
+                set(&["be-web"]),
             ),
-            ("unknown, nothing told", &none, unknown(), None),
+            (
+                "a read failing: still told",
+                set(&["be-web"]),
+                failing.clone(),
+                None,
+                set(&["be-web"]),
+            ),
+            (
+                "not found: still told",
+                set(&["be-web"]),
+                gone,
+                None,
+                set(&["be-web"]),
+            ),
+            (
+                "not read yet: still told",
+                set(&["be-web"]),
+                None,
+                None,
+                set(&["be-web"]),
+            ),
+            (
+                "unhealthy again after unknown: told already",
+                set(&["be-web"]),
+                unhealthy(2),
+                None,
+                set(&["be-web"]),
+            ),
+            ("unknown, nothing told", set(&[]), failing, None, set(&[])),
+            (
+                "a backend no longer used is no longer told",
+                set(&["be-old", "be-web"]),
+                unhealthy(2),
+                None,
+                set(&["be-web"]),
+            ),
+            (
+                "every one told no longer used",
+                set(&["be-old"]),
+                healthy(1, 1),
+                recovered,
+                set(&[]),
+            ),
         ];
-        for (what, before, health, want) in cases {
+        for (what, before, health, want, after) in cases {
             let backends = reports(health);
-            let got = health_transition(before, &backends);
+            let got = health_transition(&before, &backends);
             assert_eq!(got.as_ref().map(|(k, r, _)| (*k, *r)), want, "{what}");
+            assert_eq!(told_unhealthy(&before, &backends), after, "{what}");
             if let Some((kind, _, note)) = got {
-                let expected = match kind {
-                    Kind::Warning => {
+                let expected = match (kind, before.contains("be-web")) {
+                    (Kind::Warning, _) => {
                         "no healthy instance, requests routed there fail: backend be-web: 0 of 2 instances \
                                       healthy (Service default/web port 80)"
                     }
-                    Kind::Normal => "no backend is left without a healthy instance: backend be-web:",
+                    (Kind::Normal, true) => {
+                        "no backend is left without a healthy instance: backend be-web: 1 of 2"
+                    }
+                    (Kind::Normal, false) => "the backends that had no healthy instance are no longer used",
                 };
                 assert!(note.starts_with(expected), "{what}: {note}");
             }
         }
-        // A backend no longer used recovers the Ingress too.
-        let gone = health_transition(&BTreeSet::from(["be-old".to_owned()]), &reports(healthy(1, 1)));
+    }
+
+    #[test]
+    fn a_flapping_read_tells_one_warning_and_one_recovery() {
+        let ing = ingress(&[]);
+        let failing = Some(BackendHealth::Unknown {
+            reason: cloud::UnknownHealth::ReadFailed {
+                message: "boom".into(),
+                retryable: false,
+            },
+        });
+        let polls = [
+            healthy(2, 2),
+            unhealthy(2),
+            failing.clone(),
+            unhealthy(2),
+            failing.clone(),
+            unhealthy(2),
+            failing,
+            healthy(1, 2),
+            healthy(2, 2),
+        ];
+        let mut told = BTreeSet::new();
+        let mut events = Vec::new();
+        for health in polls {
+            let backends = backend_reports(
+                &two_backends(),
+                &ing,
+                |n| if n == "be-web" { health.clone() } else { None },
+                false,
+            );
+            if let Some((kind, reason, _)) = health_transition(&told, &backends) {
+                events.push((kind, reason));
+            }
+            told = told_unhealthy(&told, &backends);
+        }
         assert_eq!(
-            gone.map(|(_, _, n)| n).as_deref(),
-            Some("the backends that had no healthy instance are no longer used")
+            events,
+            [
+                (Kind::Warning, events::NO_HEALTHY_BACKEND),
+                (Kind::Normal, events::BACKEND_RECOVERED)
+            ]
         );
     }
 }

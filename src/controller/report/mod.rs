@@ -7,7 +7,7 @@ pub mod health;
 
 pub use health::{
     BackendReport, Shown, backend_reports, backends_annotation, health_transition, serving_state,
-    unhealthy_names, unhealthy_shown,
+    told_unhealthy, unhealthy_shown,
 };
 
 use crate::annotations as keys;
