@@ -7,11 +7,12 @@ mod common;
 
 use cloud_lb_controller::annotations as keys;
 use common::*;
-use fake_gce::JournalEvent;
+use fake_gce::{FaultAction, FaultRule, JournalEvent};
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 /// Short passes, and a query rate that never makes a test wait.
 const POLL: [&str; 4] = ["--health-interval", "200ms", "--gce-health-qps", "100"];
@@ -95,6 +96,68 @@ fn ingress_writes(h: &Harness) -> usize {
         .into_iter()
         .filter(|r| r.resource == "ingresses" && matches!(r.verb.as_str(), "patch" | "update" | "create"))
         .count()
+}
+
+/// What is logged on the test's thread while [`Logs::capture`]'s guard lives: a test's runtime
+/// runs on one thread, so that is the controller's log, and the fakes'.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let sink = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    /// The lines containing `text`.
+    fn lines(&self, text: &str) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains(text))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// The controller's `/metrics` URL, from its log (it listens on a port of its choosing).
+async fn metrics_url(logs: &Logs) -> String {
+    eventually("the admin server's address in the log", WAIT, || async {
+        logs.lines("admin server listening").iter().find_map(|line| {
+            let address = line.split("address=").nth(1)?.split_whitespace().next()?;
+            Some(format!("http://{address}/metrics"))
+        })
+    })
+    .await
+}
+
+/// `cloud_lb_controller_health_passes_total{result}`, 0 before the first such pass.
+async fn health_passes(url: &str, result: &str) -> u64 {
+    let text = reqwest::get(url)
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let series = format!("cloud_lb_controller_health_passes_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .map_or(0, |v| v.trim().parse().expect("a count"))
 }
 
 fn set_all(h: &Harness, healthy: bool) {
@@ -283,6 +346,71 @@ async fn a_restart_while_degraded_writes_nothing_until_health_changes() {
     wait_health(&h, "web", &be, "HEALTHY", "Ready").await;
     wait_passes(&h, &be, 2).await;
     assert_eq!(ingress_writes(&h), 1, "one write for one change");
+    ctl.stop().await;
+}
+
+#[tokio::test]
+async fn health_that_cannot_be_read_is_logged_once_and_counted_and_nothing_flaps() {
+    let logs = Logs::default();
+    let _capture = logs.capture();
+    let h = Harness::start().await;
+    h.apply(ECHO).await;
+    h.apply(&ingress("web")).await;
+    let ctl = h.spawn_controller(&args(&[]));
+    let be = namer().backend("default", "echo", 80);
+    wait_health(&h, "web", &be, "HEALTHY", "Ready").await;
+    let metrics = metrics_url(&logs).await;
+    assert!(health_passes(&metrics, "ok").await >= 1);
+    assert_eq!(health_passes(&metrics, "error").await, 0);
+
+    // The controller's role loses compute.backendServices.get: every getHealth is refused, a
+    // failure that does not pass by itself, so the health is Unknown at once.
+    let refused = h
+        .gce
+        .add_fault(FaultRule::new(
+            "POST",
+            "/getHealth$",
+            FaultAction::Error {
+                status: 403,
+                reason: "forbidden".into(),
+                message: "Required 'compute.backendServices.get' permission".into(),
+            },
+        ))
+        .expect("fault");
+    wait_health(&h, "web", &be, "Unknown", "Ready").await;
+    let ok = health_passes(&metrics, "ok").await;
+    let errors = health_passes(&metrics, "error").await;
+    assert!(errors >= 1, "the pass that read nothing is an error");
+
+    // Later passes fail alike: counted each time, logged once, nothing written or told.
+    h.kube.clear_requests();
+    wait_passes(&h, &be, 3).await;
+    eventually("three more failed passes counted", WAIT, || async {
+        (health_passes(&metrics, "error").await >= errors + 3).then_some(())
+    })
+    .await;
+    assert_eq!(ingress_writes(&h), 0, "nothing flaps");
+    assert_eq!(health_passes(&metrics, "ok").await, ok, "no pass is ok");
+    let warnings = logs.lines("could not be read");
+    assert_eq!(warnings.len(), 1, "logged once, not every pass: {warnings:#?}");
+    assert!(
+        warnings[0].contains("WARN")
+            && warnings[0].contains("HTTP 403 forbidden")
+            && warnings[0].contains(&be),
+        "{}",
+        warnings[0]
+    );
+    for reason in ["NoHealthyBackend", "BackendRecovered"] {
+        assert!(events_with(&h, "web", reason).await.is_empty(), "{reason}");
+    }
+
+    // The permission is back: read again, and told so once.
+    assert!(h.gce.remove_fault(refused));
+    wait_health(&h, "web", &be, "HEALTHY", "Ready").await;
+    eventually("read again, in the log", WAIT, || async {
+        (!logs.lines("backend health is read again").is_empty()).then_some(())
+    })
+    .await;
     ctl.stop().await;
 }
 
