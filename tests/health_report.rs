@@ -414,6 +414,119 @@ async fn health_that_cannot_be_read_is_logged_once_and_counted_and_nothing_flaps
     ctl.stop().await;
 }
 
+/// Lists of the backend services among `entries`, and `getHealth` requests, in journal order:
+/// `None` for a list, the backend service's name for a query.
+fn lists_and_queries(entries: &[fake_gce::JournalEntry]) -> Vec<(u64, Option<String>)> {
+    entries
+        .iter()
+        .filter_map(|entry| match &entry.event {
+            JournalEvent::Request(r) if r.method == "GET" && r.path.ends_with("/global/backendServices") => {
+                Some((entry.seq, None))
+            }
+            JournalEvent::Request(r) if r.method == "POST" => {
+                let service = r.path.strip_suffix("/getHealth")?.rsplit('/').next()?;
+                Some((entry.seq, Some(service.to_owned())))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_pass_over_many_backends_lists_the_backend_services_once() {
+    // 66 backend services: more than one provider call's worth (64).
+    let ports: Vec<u16> = (8000..8066).collect();
+    let h = Harness::start().await;
+    let service_ports: String = ports
+        .iter()
+        .map(|p| format!("  - {{name: p{p}, port: {p}, targetPort: 8080, protocol: TCP}}\n"))
+        .collect();
+    h.apply(&format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: many, namespace: default}}\n\
+         spec:\n  type: NodePort\n  selector: {{app: many}}\n  ports:\n{service_ports}"
+    ))
+    .await;
+    let paths: String = ports
+        .iter()
+        .map(|p| {
+            format!("      - {{path: /p{p}, pathType: Prefix, backend: {{service: {{name: many, port: {{number: {p}}}}}}}}}\n")
+        })
+        .collect();
+    h.apply(&format!(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: many, namespace: default}}\n\
+         spec:\n  ingressClassName: gce\n  rules:\n  - http:\n      paths:\n{paths}"
+    ))
+    .await;
+    let ctl = h.spawn_controller(&args(&[]));
+    let served: Vec<String> = ports
+        .iter()
+        .map(|p| namer().backend("default", "many", *p))
+        .collect();
+    // Building 66 backend services takes a while on a loaded machine.
+    let long = WAIT * 4;
+    let names = eventually("every backend HEALTHY", long, || async {
+        let shown = backends(&h, "many").await;
+        served
+            .iter()
+            .all(|b| shown.get(b).map(String::as_str) == Some("HEALTHY"))
+            .then_some(shown.into_keys().collect::<Vec<_>>())
+    })
+    .await;
+    assert!(names.len() > 64, "{names:?}");
+    // The poller asks in name order, 64 backend services per provider call (the default
+    // backend service has no group: it is asked nothing).
+    let (first_call, second_call) = names.split_at(64);
+    let first = first_call
+        .iter()
+        .find(|n| served.contains(n))
+        .expect("a served backend");
+
+    // One query of a pass's first call takes longer than the provider's staleness bound (10s).
+    let since = h.gce.journal().next_seq;
+    let slow = FaultRule::new(
+        "POST",
+        &format!("/backendServices/{first}/getHealth$"),
+        FaultAction::Delay { ms: 11_000 },
+    );
+    h.gce.add_fault(slow.times(1)).expect("fault");
+    // Journal positions: the slow query (the first about `first` since the fault); the second
+    // call of its pass (the first query about one of `second_call` after it); the next pass
+    // (the first query about one of the first call's after that).
+    let (calls, slow, second, next) = eventually("the slow pass, and the next one begun", long, || async {
+        let calls = lists_and_queries(&h.gce.journal_since(since).entries);
+        let after = |from: u64, second: bool| {
+            calls
+                .iter()
+                .find(|(seq, q)| *seq > from && q.as_ref().is_some_and(|q| second_call.contains(q) == second))
+                .map(|(seq, _)| *seq)
+        };
+        let slow = calls
+            .iter()
+            .find(|(_, q)| q.as_ref() == Some(first))
+            .map(|(seq, _)| *seq)?;
+        let second = after(slow, true)?;
+        let next = after(second, false)?;
+        Some((calls.clone(), slow, second, next))
+    })
+    .await;
+    let lists = |from: u64, to: u64| {
+        calls
+            .iter()
+            .filter(|(seq, q)| q.is_none() && (from..to).contains(seq))
+            .count()
+    };
+    assert_eq!(
+        lists(slow, second),
+        0,
+        "the pass's second call uses its list: {calls:?}"
+    );
+    assert!(
+        lists(second, next) <= 1,
+        "the next pass lists once at most: {calls:?}"
+    );
+    ctl.stop().await;
+}
+
 #[tokio::test]
 async fn with_polling_off_the_backends_show_unknown() {
     let h = Harness::start().await;

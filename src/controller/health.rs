@@ -10,8 +10,9 @@
 //! ```
 //!
 //! A backend shared by many Ingresses is asked about once per pass, whatever the number of
-//! Ingresses; the provider spreads the queries under its own rate limit (`--gce-health-qps`), so
-//! a pass takes longer rather than crowding the reads that build load balancers. Polling only
+//! Ingresses (and the GCE provider lists the backend services once per pass, whatever the
+//! number of chunks); the provider spreads the queries under its own rate limit
+//! (`--gce-health-qps`), so a pass takes longer rather than crowding the reads that build load balancers. Polling only
 //! reads: it writes nothing to the cloud, and to an Ingress only when what it shows changes.
 
 use super::context::Context;
