@@ -255,6 +255,8 @@ impl Context {
             .cloned()
     }
 
+    /// Records the backends this Ingress has now been told to have no healthy instance, as the
+    /// base of the next transition ([`super::report::health_transition`]).
     pub fn set_unhealthy_told(&self, key: &str, backends: BTreeSet<String>) {
         self.unhealthy_told
             .lock()

@@ -37,7 +37,7 @@ pub const FIREWALL_CHANGE_REQUIRED: &str = "FirewallChangeRequired";
 /// A backend service of the load balancer has instances and none of them is healthy: requests
 /// routed to it fail. Also the `Degraded` state's reason.
 pub const NO_HEALTHY_BACKEND: &str = "NoHealthyBackend";
-/// Every backend that had no healthy instance has one again (or is no longer known not to).
+/// Every backend told to have no healthy instance is seen with one again, or is no longer used.
 pub const BACKEND_RECOVERED: &str = "BackendRecovered";
 
 /// How long a published event is remembered for folding repeats.

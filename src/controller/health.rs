@@ -10,8 +10,9 @@
 //! ```
 //!
 //! A backend shared by many Ingresses is asked about once per pass, whatever the number of
-//! Ingresses; the provider spreads the queries under its own rate limit (`--gce-health-qps`), so
-//! a pass takes longer rather than crowding the reads that build load balancers. Polling only
+//! Ingresses (and the GCE provider lists the backend services once per pass, whatever the
+//! number of chunks); the provider spreads the queries under its own rate limit
+//! (`--gce-health-qps`), so a pass takes longer rather than crowding the reads that build load balancers. Polling only
 //! reads: it writes nothing to the cloud, and to an Ingress only when what it shows changes.
 
 use super::context::Context;
@@ -36,6 +37,8 @@ const KEEP_PASSES: u32 = 3;
 /// What the poller last read of one backend.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reading {
+    /// What the provider answered, or, while reads fail for a reason that may pass, the last
+    /// known value kept for up to three passes.
     pub health: BackendHealth,
     /// When it was read (a kept value keeps its time).
     pub read_at: Instant,
@@ -49,6 +52,8 @@ pub struct HealthCache {
 }
 
 impl HealthCache {
+    /// An empty cache for a poller passing every `interval` (zero: polling is off). The
+    /// interval also bounds how long a known value outlives failing reads.
     pub fn new(interval: Duration) -> Self {
         Self {
             interval,
@@ -145,6 +150,7 @@ pub async fn poll(ctx: Arc<Context>, cancel: CancellationToken) {
         return;
     }
     let interval = ctx.health.interval;
+    // The first failure of the last pass, if any.
     let mut last_error: Option<String> = None;
     loop {
         let started = Instant::now();
@@ -154,14 +160,19 @@ pub async fn poll(ctx: Arc<Context>, cancel: CancellationToken) {
         };
         if primed.is_ok() {
             let span = tracing::debug_span!("health_pass");
-            let error = tokio::select! {
+            let failures = tokio::select! {
                 _ = cancel.cancelled() => return,
-                error = pass(&ctx).instrument(span) => error,
+                failures = pass(&ctx).instrument(span) => failures,
             };
-            // Told once when it appears or changes, not every pass.
+            // Told once when the first failure appears or changes, not every pass.
+            let error = failures.as_ref().map(|f| f.first.clone());
             if error != last_error {
-                match &error {
-                    Some(e) => tracing::warn!(error = %e, "reading backend health"),
+                match &failures {
+                    Some(f) => tracing::warn!(
+                        error = %f.first,
+                        backends = f.backends,
+                        "reading backend health: some backend services could not be read"
+                    ),
                     None if last_error.is_some() => tracing::info!("backend health is read again"),
                     None => {}
                 }
@@ -175,12 +186,45 @@ pub async fn poll(ctx: Arc<Context>, cancel: CancellationToken) {
     }
 }
 
-/// One pass over every backend in use; the error of a chunk that could not be read at all.
-async fn pass(ctx: &Context) -> Option<String> {
+/// The backends a pass could not read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Failures {
+    /// The first failure's message (in name order).
+    first: String,
+    /// How many backends could not be read.
+    backends: usize,
+}
+
+impl Failures {
+    /// Adds the failed reads among `results`.
+    fn add(failures: &mut Option<Failures>, results: &BTreeMap<String, BackendHealth>) {
+        for health in results.values() {
+            if let BackendHealth::Unknown {
+                reason: UnknownHealth::ReadFailed { message, .. },
+            } = health
+            {
+                match failures {
+                    Some(f) => f.backends += 1,
+                    None => {
+                        *failures = Some(Failures {
+                            first: message.clone(),
+                            backends: 1,
+                        })
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One pass over every backend in use; the backends it could not read, whether a whole
+/// provider call failed or the reads of some groups did (a read that fails for a reason that
+/// may pass counts too, though the last known value is kept a while).
+async fn pass(ctx: &Context) -> Option<Failures> {
     let in_use = ctx.backend_users();
     ctx.health.retain(&in_use);
     let names: Vec<String> = in_use.keys().cloned().collect();
-    let mut error = None;
+    let mut failures = None;
     for chunk in names.chunks(CHUNK) {
         let results = match ctx.provider.backend_health(chunk).await {
             Ok(results) => results,
@@ -190,7 +234,6 @@ async fn pass(ctx: &Context) -> Option<String> {
                     message: e.message.clone(),
                     retryable: e.is_retryable(),
                 };
-                error = Some(e.message);
                 chunk
                     .iter()
                     .map(|n| {
@@ -200,6 +243,7 @@ async fn pass(ctx: &Context) -> Option<String> {
                     .collect()
             }
         };
+        Failures::add(&mut failures, &results);
         let changed = ctx.health.record(results, Instant::now());
         if changed.is_empty() {
             continue;
@@ -227,9 +271,9 @@ async fn pass(ctx: &Context) -> Option<String> {
         }
     }
     ctx.metrics
-        .health_pass(error.as_ref().map(|_| "error").unwrap_or("ok"));
+        .health_pass(if failures.is_some() { "error" } else { "ok" });
     ctx.metrics.set_backend_health(&ctx.health.counts());
-    error
+    failures
 }
 
 #[cfg(test)]
@@ -308,6 +352,54 @@ mod tests {
         for (what, old, new, now, want) in cases {
             assert_eq!(merge(old.as_ref(), new, at(now), keep), want, "{what}");
         }
+    }
+
+    #[test]
+    fn failed_reads_of_a_pass_are_counted_whatever_failed() {
+        let results = |entries: Vec<(&str, BackendHealth)>| -> BTreeMap<String, BackendHealth> {
+            entries.into_iter().map(|(n, h)| (n.to_owned(), h)).collect()
+        };
+        let read_failed = |message: &str| BackendHealth::Unknown {
+            reason: UnknownHealth::ReadFailed {
+                message: message.into(),
+                retryable: false,
+            },
+        };
+        let mut failures = None;
+        Failures::add(
+            &mut failures,
+            &results(vec![
+                ("a", BackendHealth::Healthy { healthy: 1, total: 1 }),
+                (
+                    "b",
+                    BackendHealth::Unknown {
+                        reason: UnknownHealth::NotFound,
+                    },
+                ),
+                (
+                    "c",
+                    BackendHealth::Unknown {
+                        reason: UnknownHealth::NoInstances,
+                    },
+                ),
+            ]),
+        );
+        assert_eq!(failures, None, "gone or empty is no failure to read");
+        Failures::add(
+            &mut failures,
+            &results(vec![
+                ("d", read_failed("403 on d")),
+                ("e", read_failed("403 on e")),
+            ]),
+        );
+        Failures::add(&mut failures, &results(vec![("f", failed(true))]));
+        assert_eq!(
+            failures,
+            Some(Failures {
+                first: "403 on d".into(),
+                backends: 3
+            })
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - [`infra`]: nodes and node ports → the cluster-wide cloud resources, debounced.
 //! - [`health`]: backend health, polled in bulk, shown on the Ingresses using each backend.
 //! - [`gc`]: load balancers whose Ingress is gone.
-//! - [`report`], [`events`]: what the user sees on the Ingress.
+//! - [`report`], [`events`]: what the user sees on the Ingress ([`report::health`]: what of
+//!   the backends' health is shown and told).
 
 pub mod context;
 pub mod error;

@@ -242,7 +242,7 @@ async fn report(
             .publish(&reference, kind, reason, "Health", &note)
             .await;
     }
-    ctx.set_unhealthy_told(key, report::unhealthy_names(&backends));
+    ctx.set_unhealthy_told(key, report::told_unhealthy(&before, &backends));
     Ok(())
 }
 

@@ -3,7 +3,9 @@
 //! Which groups a backend service has is read from the bulk list of backend services (the
 //! inventory's, shared with the passes that build load balancers), not assumed: a backend
 //! service that lost a zone's group, or never had any (the default backend), is asked nothing
-//! about it. Every query goes through the Compute client as a read (same token, retries, error
+//! about it. One list serves a whole pass of the poller (see [`HealthPass`]), however many
+//! calls the pass makes and however long they take, unless this provider writes a backend
+//! service meanwhile: the reads cost one list per pass, not one per call. Every query goes through the Compute client as a read (same token, retries, error
 //! typing and read bucket) and through the health-query bucket, which keeps polling to its
 //! share of the project's read quota. Nothing here writes, so nothing checks the write fence.
 
@@ -15,8 +17,46 @@ use crate::Error;
 use crate::provider::{BackendHealth, UnknownHealth};
 use futures::future::join_all;
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use tokio::time::Instant;
 use tracing::Instrument;
+
+/// The poller's pass as the provider sees it, so that the whole pass uses one list of the
+/// backend services. A pass asks about each backend service in use once, in calls of a few
+/// dozen, each of which may take longer than the staleness bound at `--gce-health-qps`; so a
+/// call asking about a backend service already asked about begins the next pass.
+#[derive(Debug, Default)]
+pub(super) struct HealthPass {
+    /// The backend services asked about in this pass.
+    asked: HashSet<String>,
+    /// The oldest list of the backend services the pass accepts.
+    not_before: Option<Instant>,
+}
+
+impl HealthPass {
+    /// The oldest list a call about `names` accepts: at the start of a pass, what `fresh`
+    /// gives (the staleness bound and our writes to `names`); later in the pass, the same,
+    /// unless this provider wrote a backend service since (`last_write`): then a list taken
+    /// after that write.
+    fn not_before(
+        &mut self,
+        names: &[String],
+        fresh: impl FnOnce() -> Instant,
+        last_write: Option<Instant>,
+    ) -> Instant {
+        let start = match self.not_before {
+            Some(at) if !names.iter().any(|n| self.asked.contains(n)) => at,
+            _ => {
+                self.asked.clear();
+                fresh()
+            }
+        };
+        self.asked.extend(names.iter().cloned());
+        let at = last_write.map_or(start, |w| start.max(w));
+        self.not_before = Some(at);
+        at
+    }
+}
 
 /// One group's answer: how many of its instances are healthy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,8 +79,17 @@ impl GceProvider {
     pub(super) async fn health_of(&self, names: &[String]) -> Result<BTreeMap<String, BackendHealth>, Error> {
         let span = tracing::debug_span!("backend_health", backends = names.len());
         async move {
-            // Never older than our own last write to one of them (a group just added).
-            let not_before = self.freshness.required_shared(names.iter().map(String::as_str));
+            // The pass's list; never older than our own last write to one of them (a group just
+            // added).
+            let not_before = self
+                .health_pass
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .not_before(
+                    names,
+                    || self.freshness.required_shared(names.iter().map(String::as_str)),
+                    self.freshness.last_shared_write(),
+                );
             let services = self
                 .inventory
                 .backend_services(&self.compute, not_before)
@@ -210,6 +259,52 @@ mod tests {
         ];
         for (what, groups, want) in cases {
             assert_eq!(verdict(&groups), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_pass_reads_the_backend_services_once_unless_we_write_one() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + std::time::Duration::from_secs(s);
+        let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let mut pass = HealthPass::default();
+        // (what, names asked, what `fresh` would require now, last write, the oldest list accepted)
+        type Case = (&'static str, Vec<String>, u64, Option<u64>, u64);
+        let cases: [Case; 6] = [
+            ("the first call begins a pass", names(&["a", "b"]), 10, None, 10),
+            (
+                "a later call of the pass: the same list",
+                names(&["c", "d"]),
+                30,
+                None,
+                10,
+            ),
+            ("an old write is in it already", names(&["e"]), 50, Some(5), 10),
+            (
+                "a name asked again: the next pass",
+                names(&["a"]),
+                70,
+                Some(5),
+                70,
+            ),
+            (
+                "a write of ours during the pass: after it",
+                names(&["b"]),
+                90,
+                Some(80),
+                80,
+            ),
+            (
+                "and so on for the rest of the pass",
+                names(&["c"]),
+                100,
+                Some(80),
+                80,
+            ),
+        ];
+        for (what, asked, fresh, last_write, want) in cases {
+            let got = pass.not_before(&asked, || at(fresh), last_write.map(at));
+            assert_eq!(got, at(want), "{what}");
         }
     }
 

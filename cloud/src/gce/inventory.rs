@@ -271,6 +271,8 @@ pub struct Freshness {
     lbs: Mutex<HashMap<String, Instant>>,
     /// Last write to a shared resource, by name.
     shared: Mutex<HashMap<String, Instant>>,
+    /// Last write to any shared resource (never pruned).
+    last_shared: Mutex<Option<Instant>>,
 }
 
 impl Freshness {
@@ -279,6 +281,7 @@ impl Freshness {
             max_staleness,
             lbs: Mutex::new(HashMap::new()),
             shared: Mutex::new(HashMap::new()),
+            last_shared: Mutex::new(None),
         }
     }
 
@@ -318,9 +321,17 @@ impl Freshness {
     }
 
     pub fn wrote_shared(&self, name: &str) {
+        let now = Instant::now();
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
         self.prune(&mut shared);
-        shared.insert(name.to_owned(), Instant::now());
+        shared.insert(name.to_owned(), now);
+        *self.last_shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+    }
+
+    /// When any shared resource was last written, if ever: a snapshot taken since holds every
+    /// write this provider made to them, however long ago.
+    pub fn last_shared_write(&self) -> Option<Instant> {
+        *self.last_shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// When the shared resource `name` was last written, if ever.

@@ -158,6 +158,8 @@ pub struct GceProvider {
     static_ips: apply::StaticIps,
     infra: Mutex<InfraState>,
     lingering: Mutex<infra::Lingering>,
+    /// The health poller's current pass (one list of the backend services per pass).
+    health_pass: Mutex<health::HealthPass>,
 }
 
 impl GceProvider {
@@ -182,6 +184,7 @@ impl GceProvider {
             static_ips: apply::StaticIps::default(),
             infra: Mutex::new(InfraState::default()),
             lingering: Mutex::new(infra::Lingering::default()),
+            health_pass: Mutex::new(health::HealthPass::default()),
         })
     }
 
