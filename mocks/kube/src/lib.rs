@@ -121,6 +121,7 @@ mod kinds;
 mod kubeconfig;
 mod openapi;
 mod patch;
+mod pods;
 mod records;
 mod selectors;
 mod server;

@@ -798,7 +798,9 @@ mod tests {
             r("/apis/networking.k8s.io/v1/namespaces/a/ingresses/b/scale").starts_with("UnknownResource")
         );
         assert!(r("/api/v1/namespaces/a/configmaps/b/status").starts_with("UnknownResource"));
-        assert!(r("/api/v1/pods").starts_with("UnknownResource"));
+        assert!(r("/api/v1/pods").contains("namespace: None"));
+        assert!(r("/api/v1/namespaces/a/pods/p/status").contains("Status"));
+        assert!(r("/api/v1/namespaces/a/pods/p/log").starts_with("UnknownResource"));
         assert!(r("/apis/batch/v1/namespaces/a/jobs").starts_with("UnknownResource"));
         assert!(
             r("/api/v1/services/x").starts_with("UnknownResource"),

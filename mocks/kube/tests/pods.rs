@@ -1,0 +1,320 @@
+//! Pods through kube-rs: the status subresource, strategic merge patches of conditions, field
+//! selectors and spec immutability.
+
+mod common;
+
+use common::{start, status};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+const NEG_READY: &str = "cloud.google.com/load-balancer-neg-ready";
+
+fn pod(name: &str, node: Option<&str>, extra_spec: Value) -> Pod {
+    let mut spec = json!({
+        "containers": [{"name": "web", "image": "nginx:1.27", "ports": [{"name": "http", "containerPort": 8080}]}],
+    });
+    if let Some(node) = node {
+        spec["nodeName"] = json!(node);
+    }
+    if let (Some(s), Value::Object(extra)) = (spec.as_object_mut(), extra_spec) {
+        s.extend(extra);
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "web"}},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+fn conditions(p: &Pod) -> Vec<(String, String)> {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|c| (c.type_.clone(), c.status.clone()))
+        .collect()
+}
+
+fn pods(client: &Client) -> Api<Pod> {
+    Api::namespaced(client.clone(), "default")
+}
+
+#[tokio::test]
+async fn create_resets_status_and_fills_defaults() {
+    let (_kube, client) = start().await;
+    let api = pods(&client);
+    let mut p = pod("web-1", Some("n1"), json!({}));
+    p.status = serde_json::from_value(json!({"phase": "Running", "podIP": "10.1.2.3"})).unwrap();
+    p.spec.as_mut().unwrap().containers[0].resources =
+        Some(serde_json::from_value(json!({"limits": {"cpu": "100m", "memory": "64Mi"}})).unwrap());
+    let created = api.create(&PostParams::default(), &p).await.unwrap();
+    let status = serde_json::to_value(created.status.as_ref().unwrap()).unwrap();
+    assert_eq!(status, json!({"phase": "Pending", "qosClass": "Guaranteed"}));
+    assert_eq!(created.metadata.generation, Some(1));
+    let spec = created.spec.as_ref().unwrap();
+    assert_eq!(spec.termination_grace_period_seconds, Some(30));
+    assert_eq!(spec.restart_policy.as_deref(), Some("Always"));
+    let c = &spec.containers[0];
+    assert_eq!(c.image_pull_policy.as_deref(), Some("IfNotPresent"));
+    assert_eq!(c.ports.as_ref().unwrap()[0].protocol.as_deref(), Some("TCP"));
+    let requests = c.resources.as_ref().unwrap().requests.as_ref().unwrap();
+    assert_eq!(requests["cpu"].0, "100m", "requests default to limits");
+}
+
+#[tokio::test]
+async fn status_writes_merge_conditions_by_type_and_keep_the_spec() {
+    let (kube, client) = start().await;
+    let api = pods(&client);
+    let gates = json!({"readinessGates": [{"conditionType": NEG_READY}]});
+    api.create(&PostParams::default(), &pod("web-1", Some("n1"), gates))
+        .await
+        .unwrap();
+
+    // The kubelet's view, written through the status subresource.
+    let mut current = api.get_status("web-1").await.unwrap();
+    current.status = serde_json::from_value(json!({
+        "phase": "Running", "podIP": "10.0.0.7", "qosClass": "BestEffort",
+        "conditions": [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "ContainersReady", "status": "True"},
+            {"type": "Ready", "status": "False"},
+        ],
+    }))
+    .unwrap();
+    current.spec.as_mut().unwrap().containers[0].image = Some("ignored:2".into());
+    let replaced = api
+        .replace_status("web-1", &PostParams::default(), &current)
+        .await
+        .unwrap();
+    assert_eq!(
+        replaced.spec.as_ref().unwrap().containers[0].image.as_deref(),
+        Some("nginx:1.27"),
+        "a status write keeps the spec"
+    );
+    let st = replaced.status.as_ref().unwrap();
+    assert_eq!(
+        st.pod_ips.as_ref().unwrap()[0].ip,
+        "10.0.0.7",
+        "podIPs follows podIP"
+    );
+
+    // A controller sets its gate condition with a strategic merge patch: merged by type.
+    let patch = json!({"status": {"conditions": [{"type": NEG_READY, "status": "True", "reason": "LoadBalancerNegReady"}]}});
+    let patched = api
+        .patch_status("web-1", &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .unwrap();
+    assert_eq!(
+        conditions(&patched),
+        [
+            ("PodScheduled".to_string(), "True".to_string()),
+            ("ContainersReady".into(), "True".into()),
+            ("Ready".into(), "False".into()),
+            (NEG_READY.into(), "True".into()),
+        ]
+    );
+    assert_eq!(patched.metadata.generation, Some(1), "status is not spec");
+
+    // Changing one condition leaves the others.
+    let patch = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+    let patched = api
+        .patch_status("web-1", &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .unwrap();
+    assert_eq!(conditions(&patched).len(), 4);
+    assert!(conditions(&patched).contains(&("Ready".into(), "True".into())));
+
+    // A write to the main resource ignores status.
+    let relabel = json!({"metadata": {"labels": {"tier": "front"}}, "status": {"phase": "Failed"}});
+    let relabelled = api
+        .patch("web-1", &PatchParams::default(), &Patch::Merge(relabel))
+        .await
+        .unwrap();
+    assert_eq!(
+        relabelled.status.as_ref().unwrap().phase.as_deref(),
+        Some("Running")
+    );
+
+    // The status's qosClass is fixed at creation.
+    let qos = json!({"status": {"qosClass": "Guaranteed"}});
+    let err = status(
+        api.patch_status("web-1", &PatchParams::default(), &Patch::Merge(qos))
+            .await,
+    );
+    assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+    assert_eq!(err.details.as_ref().unwrap().causes[0].field, "status.qosClass");
+    let stored = kube.get("v1", "Pod", Some("default"), "web-1").unwrap();
+    assert_eq!(stored["status"]["qosClass"], "BestEffort");
+}
+
+#[tokio::test]
+async fn spec_updates_other_than_images_are_refused() {
+    let (kube, client) = start().await;
+    let api = pods(&client);
+    api.create(&PostParams::default(), &pod("web-1", None, json!({})))
+        .await
+        .unwrap();
+    let rv = kube.resource_version();
+    let gates = json!({"spec": {"readinessGates": [{"conditionType": NEG_READY}]}});
+    let err = status(
+        api.patch("web-1", &PatchParams::default(), &Patch::Strategic(gates))
+            .await,
+    );
+    assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+    let cause = &err.details.as_ref().unwrap().causes[0];
+    assert_eq!(
+        (cause.field.as_str(), cause.reason.as_str()),
+        ("spec", "FieldValueForbidden")
+    );
+    assert!(
+        err.message
+            .contains("pod updates may not change fields other than `spec.containers[*].image`"),
+        "{}",
+        err.message
+    );
+    assert_eq!(kube.resource_version(), rv, "nothing was written");
+
+    // Containers merge by name: only the image changes, and the generation follows.
+    let image = json!({"spec": {"containers": [{"name": "web", "image": "nginx:1.28"}]}});
+    let patched = api
+        .patch("web-1", &PatchParams::default(), &Patch::Strategic(image))
+        .await
+        .unwrap();
+    let c = &patched.spec.as_ref().unwrap().containers;
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].image.as_deref(), Some("nginx:1.28"));
+    assert_eq!(c[0].ports.as_ref().unwrap()[0].container_port, 8080);
+    assert_eq!(patched.metadata.generation, Some(2));
+}
+
+#[tokio::test]
+async fn invalid_pods_are_refused_with_the_fields() {
+    let (_kube, client) = start().await;
+    let api = pods(&client);
+    let bad: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "bad"},
+        "spec": {"containers": [
+            {"name": "Web", "image": "x", "ports": [{"containerPort": 0}]},
+            {"name": "side", "image": "x", "ports": [{"containerPort": 70000}]},
+        ]},
+    }))
+    .unwrap();
+    let err = status(api.create(&PostParams::default(), &bad).await);
+    assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+    let fields: Vec<(String, String)> = err
+        .details
+        .as_ref()
+        .unwrap()
+        .causes
+        .iter()
+        .map(|c| (c.field.clone(), c.reason.clone()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (
+                "spec.containers[0].name".to_string(),
+                "FieldValueInvalid".to_string()
+            ),
+            (
+                "spec.containers[0].ports[0].containerPort".into(),
+                "FieldValueRequired".into()
+            ),
+            (
+                "spec.containers[1].ports[0].containerPort".into(),
+                "FieldValueInvalid".into()
+            ),
+        ]
+    );
+    let empty: Pod =
+        serde_json::from_value(json!({"metadata": {"name": "empty"}, "spec": {"containers": []}})).unwrap();
+    let err = status(api.create(&PostParams::default(), &empty).await);
+    assert_eq!(err.details.as_ref().unwrap().causes[0].field, "spec.containers");
+    assert!(
+        err.message.contains("spec.containers: Required value"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn field_selectors_are_the_pod_ones() {
+    let (_kube, client) = start().await;
+    let api = pods(&client);
+    for (name, node) in [("a", Some("n1")), ("b", Some("n2")), ("c", None)] {
+        api.create(&PostParams::default(), &pod(name, node, json!({})))
+            .await
+            .unwrap();
+    }
+    let names = |fields: &'static str| {
+        let api = api.clone();
+        async move {
+            api.list(&ListParams::default().fields(fields))
+                .await
+                .map(|l| l.items.iter().map(ResourceExt::name_any).collect::<Vec<_>>())
+        }
+    };
+    assert_eq!(names("spec.nodeName=n1").await.unwrap(), ["a"]);
+    assert_eq!(names("spec.nodeName!=n1").await.unwrap(), ["b", "c"]);
+    assert_eq!(names("spec.nodeName=").await.unwrap(), ["c"]);
+    assert_eq!(names("spec.host=n2").await.unwrap(), ["b"]);
+    assert_eq!(
+        names("status.phase=Pending,spec.restartPolicy=Always")
+            .await
+            .unwrap(),
+        ["a", "b", "c"]
+    );
+    assert_eq!(names("spec.hostNetwork=false").await.unwrap().len(), 3);
+    // Accepted by the conversion, but not a selectable field: it always reads as empty.
+    assert_eq!(names("status.podIPs=").await.unwrap().len(), 3);
+    assert!(names("status.podIPs=10.0.0.1").await.unwrap().is_empty());
+    let err = status(names("spec.containers=x").await);
+    assert_eq!(err.code, 400);
+    assert!(
+        err.message.contains("field label not supported: spec.containers"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn kube_rs_watcher_sees_status_patches() {
+    let (_kube, client) = start().await;
+    let api = pods(&client);
+    api.create(&PostParams::default(), &pod("web-1", Some("n1"), json!({})))
+        .await
+        .unwrap();
+    let config = watcher::Config::default().fields("spec.nodeName=n1");
+    let mut events = watcher::watcher(api.clone(), config).applied_objects().boxed();
+    let first = events.try_next().await.unwrap().unwrap();
+    assert_eq!(first.name_any(), "web-1");
+
+    let patch = json!({"status": {"conditions": [{"type": NEG_READY, "status": "True"}]}});
+    api.patch_status(
+        "web-1",
+        &PatchParams::apply("neg-controller"),
+        &Patch::Apply(json!({
+            "apiVersion": "v1", "kind": "Pod", "status": patch["status"],
+        })),
+    )
+    .await
+    .unwrap();
+    let wanted = (NEG_READY.to_string(), "True".to_string());
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let p = events.try_next().await.unwrap().expect("the watch goes on");
+            if conditions(&p).contains(&wanted) {
+                break p;
+            }
+        }
+    })
+    .await
+    .expect("the watcher sees the condition");
+    assert_eq!(seen.status.unwrap().phase.as_deref(), Some("Pending"));
+}
