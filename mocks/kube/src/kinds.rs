@@ -56,6 +56,9 @@ pub(crate) type PrepareFn =
     fn(&mut Value, Option<&Value>, &mut defaults::Allocator) -> Result<(), Vec<crate::error::Cause>>;
 /// Kind-specific validation: push one cause per bad field.
 pub(crate) type ValidateFn = fn(&Value, Option<&Value>, &mut Vec<crate::error::Cause>);
+/// Graceful deletion (`CheckGracefulDelete`): the grace period, in seconds, a DELETE of this
+/// object gets, given the request's `gracePeriodSeconds`.
+pub(crate) type GracePeriodFn = fn(&Value, Option<i64>) -> i64;
 
 /// Everything the server knows about one resource.
 pub(crate) struct Kind {
@@ -85,6 +88,10 @@ pub(crate) struct Kind {
     pub validate: Option<ValidateFn>,
     pub table: Option<&'static table::Printer>,
     pub view: Option<View>,
+    /// Deleted gracefully: a DELETE with a grace period above 0 only sets `deletionTimestamp`
+    /// (now + the period) and `deletionGracePeriodSeconds`; the object stays until a DELETE
+    /// with period 0 (the kubelet's, for pods).
+    pub graceful_delete: Option<GracePeriodFn>,
 }
 
 impl Kind {
@@ -247,6 +254,7 @@ const fn base(
         validate: None,
         table: None,
         view: None,
+        graceful_delete: None,
     }
 }
 
@@ -341,6 +349,7 @@ pub(crate) static KINDS: &[Kind] = &[
         prepare: Some(pods::prepare),
         validate: Some(pods::validate),
         table: Some(&table::POD),
+        graceful_delete: Some(pods::grace_period),
         ..base("", "pods", "pod", "Pod", typed::<core::v1::Pod>)
     },
     Kind {

@@ -4,8 +4,8 @@
 //! Sources, all in kubernetes/kubernetes unless said otherwise:
 //! - `pkg/registry/core/pod/strategy.go`: `PrepareForCreate` (status reset to `phase: Pending`
 //!   and the computed `qosClass`; `generation: 1`), `podStatusStrategy.PrepareForUpdate` (a
-//!   status write keeps the spec and backfills an empty `qosClass`), `ToSelectableFields` (the
-//!   field selectors in `kinds.rs`);
+//!   status write keeps the spec and backfills an empty `qosClass`), `CheckGracefulDelete` (see
+//!   [`grace_period`]), `ToSelectableFields` (the field selectors in `kinds.rs`);
 //! - `pkg/apis/core/v1/defaults.go`: `SetDefaults_Pod`, `SetDefaults_PodSpec`,
 //!   `SetDefaults_Container`, `SetDefaults_Probe`, `SetDefaults_HTTPGetAction`, the volume and
 //!   `ObjectFieldSelector` defaults, and `ContainerPort.protocol`'s `+default="TCP"` in
@@ -799,6 +799,31 @@ pub(crate) fn validate(pod: &Value, old: Option<&Value>, causes: &mut Vec<Cause>
     }
 }
 
+/// `CheckGracefulDelete`: the grace period a DELETE gets. The request's `gracePeriodSeconds`,
+/// else `spec.terminationGracePeriodSeconds` (defaulted to 30), else 0; 0 for a pod that was
+/// never scheduled (no `spec.nodeName`) or has finished (`Succeeded`/`Failed`); a negative value
+/// becomes 1.
+pub(crate) fn grace_period(pod: &Value, requested: Option<i64>) -> i64 {
+    let mut period = requested
+        .or_else(|| {
+            pod.pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+        })
+        .unwrap_or(0);
+    let node = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if node.is_empty() {
+        period = 0;
+    }
+    let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    if phase == "Succeeded" || phase == "Failed" {
+        period = 0;
+    }
+    if period < 0 { 1 } else { period }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -933,5 +958,19 @@ mod tests {
         s.insert("podIPs".into(), json!([{"ip": "10.0.0.2"}]));
         sync_ips(&mut s, "podIP", "podIPs");
         assert_eq!(s["podIP"], "10.0.0.2");
+    }
+
+    #[test]
+    fn grace_periods() {
+        let scheduled = json!({"spec": {"nodeName": "n", "terminationGracePeriodSeconds": 45}});
+        assert_eq!(grace_period(&scheduled, None), 45);
+        assert_eq!(grace_period(&scheduled, Some(0)), 0);
+        assert_eq!(grace_period(&scheduled, Some(-5)), 1);
+        assert_eq!(
+            grace_period(&json!({"spec": {"terminationGracePeriodSeconds": 45}}), None),
+            0
+        );
+        let done = json!({"spec": {"nodeName": "n"}, "status": {"phase": "Succeeded"}});
+        assert_eq!(grace_period(&done, Some(10)), 0);
     }
 }

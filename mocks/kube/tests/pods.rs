@@ -1,12 +1,12 @@
 //! Pods through kube-rs: the status subresource, strategic merge patches of conditions, field
-//! selectors and spec immutability.
+//! selectors, spec immutability and graceful deletion.
 
 mod common;
 
 use common::{start, status};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -317,4 +317,116 @@ async fn kube_rs_watcher_sees_status_patches() {
     .await
     .expect("the watcher sees the condition");
     assert_eq!(seen.status.unwrap().phase.as_deref(), Some("Pending"));
+}
+
+#[tokio::test]
+async fn deleting_a_scheduled_pod_waits_for_its_grace_period() {
+    let (kube, client) = start().await;
+    let api = pods(&client);
+    let spec = json!({"terminationGracePeriodSeconds": 45});
+    let created = api
+        .create(&PostParams::default(), &pod("web-1", Some("n1"), spec))
+        .await
+        .unwrap();
+    let rv = created.resource_version().unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default().fields("metadata.name=web-1"), &rv)
+        .await
+        .unwrap()
+        .boxed();
+
+    let before = jiff::Timestamp::now();
+    let deleted = api.delete("web-1", &DeleteParams::default()).await.unwrap();
+    let marked = deleted.left().expect("the pod is still there");
+    let meta = &marked.metadata;
+    assert_eq!(meta.deletion_grace_period_seconds, Some(45));
+    assert_eq!(meta.generation, Some(2), "graceful deletion bumps the generation");
+    let at: jiff::Timestamp = meta
+        .deletion_timestamp
+        .as_ref()
+        .map(|t| t.0.to_string().parse().unwrap())
+        .unwrap();
+    let wait = at.as_second() - before.as_second();
+    assert!(
+        (44..=46).contains(&wait),
+        "deletionTimestamp is now + grace period, got {wait}s"
+    );
+    match stream.try_next().await.unwrap() {
+        Some(WatchEvent::Modified(p)) => assert!(p.metadata.deletion_timestamp.is_some()),
+        other => panic!("expected MODIFIED, got {other:?}"),
+    }
+    assert!(kube.get("v1", "Pod", Some("default"), "web-1").is_some());
+
+    // Deleting again with a longer period changes nothing; a shorter one moves the timestamp.
+    let again = api
+        .delete("web-1", &DeleteParams::default().grace_period(60))
+        .await
+        .unwrap()
+        .left()
+        .unwrap();
+    assert_eq!(again.metadata.deletion_grace_period_seconds, Some(45));
+    assert_eq!(again.resource_version(), marked.resource_version());
+    let shorter = api
+        .delete("web-1", &DeleteParams::default().grace_period(5))
+        .await
+        .unwrap()
+        .left()
+        .unwrap();
+    assert_eq!(shorter.metadata.deletion_grace_period_seconds, Some(5));
+    assert!(shorter.metadata.deletion_timestamp < marked.metadata.deletion_timestamp);
+
+    // What the kubelet does once the containers stopped: delete with no grace period.
+    let gone = api
+        .delete("web-1", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    assert!(gone.is_left(), "the deleted pod is returned");
+    let mut kinds = Vec::new();
+    while kinds.last() != Some(&"DELETED") {
+        kinds.push(match stream.try_next().await.unwrap() {
+            Some(WatchEvent::Modified(_)) => "MODIFIED",
+            Some(WatchEvent::Deleted(_)) => "DELETED",
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(kinds, ["MODIFIED", "MODIFIED", "DELETED"]);
+    assert!(api.get_opt("web-1").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn unscheduled_pods_and_finalizers() {
+    let (kube, client) = start().await;
+    let api = pods(&client);
+    api.create(&PostParams::default(), &pod("pending", None, json!({})))
+        .await
+        .unwrap();
+    api.delete("pending", &DeleteParams::default()).await.unwrap();
+    assert!(
+        kube.get("v1", "Pod", Some("default"), "pending").is_none(),
+        "an unscheduled pod goes at once"
+    );
+
+    // A finalizer outlives the grace period: the pod stays until it is removed.
+    let mut held = pod("held", Some("n1"), json!({}));
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    api.create(&PostParams::default(), &held).await.unwrap();
+    api.delete("held", &DeleteParams::default()).await.unwrap();
+    let unhold = json!({"metadata": {"finalizers": null}});
+    api.patch("held", &PatchParams::default(), &Patch::Merge(unhold.clone()))
+        .await
+        .unwrap();
+    assert!(
+        kube.get("v1", "Pod", Some("default"), "held").is_some(),
+        "still in its grace period"
+    );
+    let hold = json!({"metadata": {"finalizers": ["example.com/hold"]}});
+    let err = status(
+        api.patch("held", &PatchParams::default(), &Patch::Merge(hold))
+            .await,
+    );
+    assert_eq!(err.code, 422, "no new finalizers while deleting");
+    api.delete("held", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    assert!(kube.get("v1", "Pod", Some("default"), "held").is_none());
 }
