@@ -125,6 +125,7 @@ mod pods;
 mod records;
 mod selectors;
 mod server;
+mod sim;
 mod store;
 mod table;
 mod validation;
@@ -144,6 +145,7 @@ use tokio::task::JoinHandle;
 
 pub use error::{ApiError, Cause, StatusDetails};
 pub use records::RequestRecord;
+pub use sim::{PodIpRange, PodSimulation, Termination};
 
 use server::Shared;
 use store::{FieldValidation, Filter, Store, StoreConfig, WriteOptions};
@@ -169,6 +171,8 @@ pub struct Config {
     pub record_requests: bool,
     /// Name of the cluster, context and user in the kubeconfig.
     pub context_name: String,
+    /// Play the kubelets and the EndpointSlice controller (see the crate docs); off by default.
+    pub simulate_pods: Option<PodSimulation>,
 }
 
 impl Default for Config {
@@ -181,6 +185,7 @@ impl Default for Config {
             node_port_range: 30000..=32767,
             record_requests: true,
             context_name: "fake-kube".to_string(),
+            simulate_pods: None,
         }
     }
 }
@@ -207,6 +212,7 @@ pub struct FakeKube {
     stop: signal::Sender<bool>,
     server: Option<JoinHandle<()>>,
     config: Config,
+    sim: Option<Arc<sim::Simulator>>,
 }
 
 impl std::fmt::Debug for FakeKube {
@@ -288,6 +294,10 @@ impl FakeKube {
                 tracing::error!(error = %e, "fake-kube server failed");
             }
         });
+        let sim = config.simulate_pods.clone().and_then(sim::Simulator::new);
+        if let Some(sim) = &sim {
+            tokio::spawn(sim::run(shared.clone(), sim.clone()));
+        }
         tracing::debug!(%addr, "fake-kube listening");
         Ok(FakeKube {
             addr,
@@ -295,6 +305,7 @@ impl FakeKube {
             stop,
             server: Some(server),
             config,
+            sim,
         })
     }
 
@@ -415,6 +426,30 @@ impl FakeKube {
             .list(kind, &filter, None, None)
             .map(|page| page.items.iter().map(|o| (**o).clone()).collect())
             .unwrap_or_default()
+    }
+
+    /// Pod simulation: makes the containers of a pod ready or not, as its readiness probes
+    /// would, and has its kubelet report that at once (`ContainersReady`, `Ready`, the container
+    /// statuses; the EndpointSlices follow). Holds for this pod (by uid) until changed. Fails
+    /// with 404 for a missing pod, and with 400 when [`Config::simulate_pods`] is off.
+    pub fn set_containers_ready(&self, namespace: &str, pod: &str, ready: bool) -> Result<(), ApiError> {
+        let sim = self.simulator()?;
+        sim.set_ready(&mut self.shared.store(), namespace, pod, ready)
+    }
+
+    /// Pod simulation: the kubelet finishes a pod being deleted (its containers have stopped):
+    /// it deletes the pod with no grace period, which removes it unless finalizers remain.
+    /// Fails with 404 for a missing pod, 409 for a pod not being deleted, and 400 when
+    /// [`Config::simulate_pods`] is off.
+    pub fn finish_termination(&self, namespace: &str, pod: &str) -> Result<(), ApiError> {
+        let sim = self.simulator()?;
+        sim.finish(&mut self.shared.store(), namespace, pod)
+    }
+
+    fn simulator(&self) -> Result<&sim::Simulator, ApiError> {
+        self.sim
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_request("pod simulation is off (Config::simulate_pods is None)"))
     }
 
     /// Stops serving and waits for the server task; open watches end.

@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{start, status};
+use std::time::Duration;
+
+use common::{eventually, start, start_with, status};
+use fake_kube::{Config, FakeKube, PodSimulation, Termination};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
@@ -429,4 +432,357 @@ async fn unscheduled_pods_and_finalizers() {
         .await
         .unwrap();
     assert!(kube.get("v1", "Pod", Some("default"), "held").is_none());
+}
+
+// The simulator: kubelets and the EndpointSlice controller.
+
+fn simulated(termination: Termination) -> Config {
+    Config {
+        bookmark_interval: Duration::from_millis(200),
+        simulate_pods: Some(PodSimulation {
+            pod_ips: "127.0.77.1+253".parse().unwrap(),
+            termination,
+            ..PodSimulation::default()
+        }),
+        ..Config::default()
+    }
+}
+
+fn node(kube: &FakeKube, name: &str, zone: &str) {
+    kube.create(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": zone}},
+        "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.10"}]},
+    }))
+    .unwrap();
+}
+
+fn service(kube: &FakeKube, name: &str, selector: Value, target_port: Value) {
+    kube.create(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "labels": {"team": "a"}},
+        "spec": {"selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": target_port}]},
+    }))
+    .unwrap();
+}
+
+/// The managed slices of a Service, by name.
+fn slices(kube: &FakeKube, service: &str) -> Vec<Value> {
+    kube.list("discovery.k8s.io/v1", "EndpointSlice", Some("default"))
+        .into_iter()
+        .filter(|s| s["metadata"]["labels"]["kubernetes.io/service-name"] == service)
+        .collect()
+}
+
+/// `(pod, ready, serving, terminating)` of every endpoint of a Service's slices.
+fn endpoints(kube: &FakeKube, service: &str) -> Vec<(String, bool, bool, bool)> {
+    let mut out: Vec<_> = slices(kube, service)
+        .iter()
+        .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+        .map(|e| {
+            let c = &e["conditions"];
+            (
+                e["targetRef"]["name"].as_str().unwrap().to_string(),
+                c["ready"] == true,
+                c["serving"] == true,
+                c["terminating"] == true,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn condition(p: &Value, ty: &str) -> Option<String> {
+    p["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == ty)
+        .map(|c| c["status"].as_str().unwrap_or("").to_string())
+}
+
+async fn wait_for_endpoints(kube: &FakeKube, service: &str, want: &[(&str, bool, bool, bool)]) {
+    let want: Vec<(String, bool, bool, bool)> = want
+        .iter()
+        .map(|(n, r, s, t)| (n.to_string(), *r, *s, *t))
+        .collect();
+    eventually(&format!("the endpoints of {service} to be {want:?}"), || {
+        let got = endpoints(kube, service);
+        let ok = got == want;
+        async move { ok.then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn simulated_pods_are_ready_only_with_their_gates() {
+    let (kube, client) = start_with(simulated(Termination::Manual)).await;
+    node(&kube, "n1", "zone-a");
+    service(&kube, "web", json!({"app": "web"}), json!("http"));
+    let api = pods(&client);
+    let gates = json!({"readinessGates": [{"conditionType": NEG_READY}]});
+    api.create(&PostParams::default(), &pod("web-1", Some("n1"), gates))
+        .await
+        .unwrap();
+
+    let running = eventually("the kubelet to run the pod", || {
+        let p = kube.get("v1", "Pod", Some("default"), "web-1").unwrap();
+        async move { (p["status"]["phase"] == "Running").then_some(p) }
+    })
+    .await;
+    let ip = running["status"]["podIP"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("127.0.77."), "{ip}");
+    assert_eq!(running["status"]["podIPs"], json!([{"ip": ip}]));
+    assert_eq!(running["status"]["hostIP"], "192.0.2.10");
+    for ty in ["PodScheduled", "Initialized", "ContainersReady"] {
+        assert_eq!(condition(&running, ty).as_deref(), Some("True"), "{ty}");
+    }
+    assert_eq!(condition(&running, "Ready").as_deref(), Some("False"));
+    let ready = running["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    assert_eq!(ready["reason"], "ReadinessGatesNotReady");
+
+    wait_for_endpoints(&kube, "web", &[("web-1", false, false, false)]).await;
+    let slice = &slices(&kube, "web")[0];
+    assert!(slice["metadata"]["name"].as_str().unwrap().starts_with("web-"));
+    assert_eq!(
+        slice["metadata"]["labels"],
+        json!({"team": "a", "kubernetes.io/service-name": "web",
+               "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"})
+    );
+    assert_eq!(slice["metadata"]["ownerReferences"][0]["kind"], "Service");
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(
+        slice["ports"],
+        json!([{"name": "http", "port": 8080, "protocol": "TCP"}])
+    );
+    let endpoint = &slice["endpoints"][0];
+    assert_eq!(endpoint["addresses"], json!([ip]));
+    assert_eq!(endpoint["nodeName"], "n1");
+    assert_eq!(endpoint["zone"], "zone-a");
+    assert_eq!(endpoint["targetRef"]["kind"], "Pod");
+    assert_eq!(endpoint["targetRef"]["uid"], running["metadata"]["uid"]);
+
+    // The load balancer controller sets its gate: the kubelet makes the pod Ready.
+    let patch = json!({"status": {"conditions": [{"type": NEG_READY, "status": "True"}]}});
+    api.patch_status("web-1", &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .unwrap();
+    wait_for_endpoints(&kube, "web", &[("web-1", true, true, false)]).await;
+    let p = kube.get("v1", "Pod", Some("default"), "web-1").unwrap();
+    assert_eq!(condition(&p, "Ready").as_deref(), Some("True"));
+    assert_eq!(
+        condition(&p, NEG_READY).as_deref(),
+        Some("True"),
+        "the gate condition is kept"
+    );
+
+    // A failing readiness probe.
+    kube.set_containers_ready("default", "web-1", false).unwrap();
+    let p = kube.get("v1", "Pod", Some("default"), "web-1").unwrap();
+    assert_eq!(condition(&p, "ContainersReady").as_deref(), Some("False"));
+    assert_eq!(condition(&p, "Ready").as_deref(), Some("False"));
+    wait_for_endpoints(&kube, "web", &[("web-1", false, false, false)]).await;
+    kube.set_containers_ready("default", "web-1", true).unwrap();
+    wait_for_endpoints(&kube, "web", &[("web-1", true, true, false)]).await;
+    assert_eq!(
+        status(Err::<(), _>(kube_error(
+            kube.set_containers_ready("default", "nope", true)
+        )))
+        .code,
+        404
+    );
+}
+
+/// An `ApiError` from a knob, as a kube-rs error for the `status` helper.
+fn kube_error(r: Result<(), fake_kube::ApiError>) -> kube::Error {
+    let e = r.expect_err("an error");
+    kube::Error::Api(Box::new(serde_json::from_value(e.to_status()).expect("a Status")))
+}
+
+#[tokio::test]
+async fn terminating_pods_keep_serving_until_finished() {
+    let (kube, client) = start_with(simulated(Termination::Manual)).await;
+    node(&kube, "n1", "zone-a");
+    service(&kube, "web", json!({"app": "web"}), json!(8080));
+    let api = pods(&client);
+    for name in ["web-1", "web-2"] {
+        api.create(&PostParams::default(), &pod(name, Some("n1"), json!({})))
+            .await
+            .unwrap();
+    }
+    wait_for_endpoints(
+        &kube,
+        "web",
+        &[("web-1", true, true, false), ("web-2", true, true, false)],
+    )
+    .await;
+
+    api.delete("web-1", &DeleteParams::default()).await.unwrap();
+    wait_for_endpoints(
+        &kube,
+        "web",
+        &[("web-1", false, true, true), ("web-2", true, true, false)],
+    )
+    .await;
+    assert!(kube.get("v1", "Pod", Some("default"), "web-1").is_some());
+    assert_eq!(
+        status(Err::<(), _>(kube_error(
+            kube.finish_termination("default", "web-2")
+        )))
+        .code,
+        409,
+        "web-2 is not being deleted"
+    );
+
+    kube.finish_termination("default", "web-1").unwrap();
+    assert!(kube.get("v1", "Pod", Some("default"), "web-1").is_none());
+    wait_for_endpoints(&kube, "web", &[("web-2", true, true, false)]).await;
+
+    // Without endpoints, one placeholder slice remains.
+    api.delete("web-2", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    eventually("the placeholder slice", || {
+        let s = slices(&kube, "web");
+        let placeholder = s.len() == 1
+            && s[0]["endpoints"] == json!([])
+            && s[0].get("ports").is_none_or(|p| *p == json!([]));
+        async move { placeholder.then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleted_pods_terminate_after_the_configured_time() {
+    let (kube, client) = start_with(simulated(Termination::After(Duration::from_millis(100)))).await;
+    node(&kube, "n1", "zone-a");
+    let api = pods(&client);
+    api.create(&PostParams::default(), &pod("web-1", Some("n1"), json!({})))
+        .await
+        .unwrap();
+    eventually("the pod to run", || {
+        let running =
+            kube.get("v1", "Pod", Some("default"), "web-1").unwrap()["status"]["phase"] == "Running";
+        async move { running.then_some(()) }
+    })
+    .await;
+    api.delete("web-1", &DeleteParams::default()).await.unwrap();
+    eventually("the kubelet to finish the pod", || {
+        let gone = kube.get("v1", "Pod", Some("default"), "web-1").is_none();
+        async move { gone.then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn slices_follow_labels_selectors_and_named_ports() {
+    let (kube, client) = start_with(simulated(Termination::Manual)).await;
+    node(&kube, "n1", "zone-a");
+    service(&kube, "web", json!({"app": "web"}), json!("http"));
+    let api = pods(&client);
+    api.create(&PostParams::default(), &pod("web-1", Some("n1"), json!({})))
+        .await
+        .unwrap();
+    // Another pod names its port differently: it lands in a slice of its own.
+    let other_port = json!({"containers": [{"name": "web", "image": "nginx", "ports": [{"name": "http", "containerPort": 9090}]}]});
+    api.create(&PostParams::default(), &pod("web-2", Some("n1"), other_port))
+        .await
+        .unwrap();
+    // And one without the named port: its slice has no port.
+    let no_port = json!({"containers": [{"name": "web", "image": "nginx"}]});
+    api.create(&PostParams::default(), &pod("web-3", Some("n1"), no_port))
+        .await
+        .unwrap();
+    // A pod on a node that does not exist is not run, and is in no slice.
+    api.create(&PostParams::default(), &pod("web-4", Some("nowhere"), json!({})))
+        .await
+        .unwrap();
+    wait_for_endpoints(
+        &kube,
+        "web",
+        &[
+            ("web-1", true, true, false),
+            ("web-2", true, true, false),
+            ("web-3", true, true, false),
+        ],
+    )
+    .await;
+    let mut ports: Vec<(String, Value)> = slices(&kube, "web")
+        .iter()
+        .map(|s| {
+            (
+                s["endpoints"][0]["targetRef"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                s["ports"].clone(),
+            )
+        })
+        .collect();
+    ports.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        ports,
+        [
+            (
+                "web-1".to_string(),
+                json!([{"name": "http", "port": 8080, "protocol": "TCP"}])
+            ),
+            (
+                "web-2".to_string(),
+                json!([{"name": "http", "port": 9090, "protocol": "TCP"}])
+            ),
+            ("web-3".to_string(), json!([])),
+        ]
+    );
+    let stray = kube.get("v1", "Pod", Some("default"), "web-4").unwrap();
+    assert_eq!(stray["status"]["phase"], "Pending", "no kubelet runs it");
+
+    // Leaving the selector leaves the slice.
+    let relabel = json!({"metadata": {"labels": {"app": "other"}}});
+    api.patch("web-2", &PatchParams::default(), &Patch::Merge(relabel))
+        .await
+        .unwrap();
+    wait_for_endpoints(
+        &kube,
+        "web",
+        &[("web-1", true, true, false), ("web-3", true, true, false)],
+    )
+    .await;
+    eventually("web-2's slice to go", || {
+        let n = slices(&kube, "web").len();
+        async move { (n == 2).then_some(()) }
+    })
+    .await;
+
+    // The node appears: its pod runs and joins.
+    node(&kube, "nowhere", "zone-b");
+    wait_for_endpoints(
+        &kube,
+        "web",
+        &[
+            ("web-1", true, true, false),
+            ("web-3", true, true, false),
+            ("web-4", true, true, false),
+        ],
+    )
+    .await;
+
+    // A Service selecting other pods; then the Service goes, and its slices with it.
+    let svc: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), "default");
+    let select = json!({"spec": {"selector": {"app": "other"}}});
+    svc.patch("web", &PatchParams::default(), &Patch::Merge(select))
+        .await
+        .unwrap();
+    wait_for_endpoints(&kube, "web", &[("web-2", true, true, false)]).await;
+    svc.delete("web", &DeleteParams::default()).await.unwrap();
+    eventually("the slices to go with the Service", || {
+        let none = slices(&kube, "web").is_empty();
+        async move { none.then_some(()) }
+    })
+    .await;
 }
