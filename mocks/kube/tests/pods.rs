@@ -786,3 +786,53 @@ async fn slices_follow_labels_selectors_and_named_ports() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn by_default_a_deleted_pod_goes_when_its_grace_period_ends() {
+    let (kube, client) = start_with(simulated(Termination::GracePeriod)).await;
+    node(&kube, "n1", "zone-a");
+    let api = pods(&client);
+    let spec = json!({"terminationGracePeriodSeconds": 1});
+    api.create(&PostParams::default(), &pod("web-1", Some("n1"), spec))
+        .await
+        .unwrap();
+    eventually("the pod to run", || {
+        let running =
+            kube.get("v1", "Pod", Some("default"), "web-1").unwrap()["status"]["phase"] == "Running";
+        async move { running.then_some(()) }
+    })
+    .await;
+    api.delete("web-1", &DeleteParams::default()).await.unwrap();
+    eventually("the grace period to end", || {
+        let gone = kube.get("v1", "Pod", Some("default"), "web-1").is_none();
+        async move { gone.then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_simulator_resyncs_after_the_history_is_dropped() {
+    let (kube, client) = start_with(simulated(Termination::Manual)).await;
+    node(&kube, "n1", "zone-a");
+    service(&kube, "web", json!({"app": "web"}), json!("http"));
+    let api = pods(&client);
+    api.create(&PostParams::default(), &pod("web-1", Some("n1"), json!({})))
+        .await
+        .unwrap();
+    wait_for_endpoints(&kube, "web", &[("web-1", true, true, false)]).await;
+    kube.compact_history();
+    api.create(&PostParams::default(), &pod("web-2", Some("n1"), json!({})))
+        .await
+        .unwrap();
+    wait_for_endpoints(
+        &kube,
+        "web",
+        &[("web-1", true, true, false), ("web-2", true, true, false)],
+    )
+    .await;
+    let ips: Vec<Value> = ["web-1", "web-2"]
+        .iter()
+        .map(|n| kube.get("v1", "Pod", Some("default"), n).unwrap()["status"]["podIP"].clone())
+        .collect();
+    assert_ne!(ips[0], ips[1], "addresses stay unique across a resync");
+}

@@ -509,7 +509,7 @@ pub(crate) async fn run(shared: Arc<Shared>, sim: Arc<Simulator>) {
             return;
         }
         notify.borrow_and_update();
-        {
+        let caught_up = {
             let mut store = shared.store();
             sim.fire_deadlines(&mut store);
             match store.changes_since(cursor, epoch, BATCH) {
@@ -518,32 +518,43 @@ pub(crate) async fn run(shared: Arc<Shared>, sim: Arc<Simulator>) {
                     epoch = store.epoch();
                     cursor = store.resource_version();
                     sim.full_sync(&mut store);
-                    continue;
+                    false
                 }
                 Ok(changes) if !changes.is_empty() => {
                     cursor = changes.last().map_or(cursor, |c| c.rv);
                     sim.process(&mut store, &changes);
-                    continue;
+                    false
                 }
-                Ok(_) => {}
+                Ok(_) => true,
             }
+        };
+        if caught_up {
+            wait(&sim, &mut notify, &mut shutdown).await;
+        } else {
+            // Between batches, let other tasks run.
+            tokio::task::yield_now().await;
         }
-        let next = sim.next_deadline();
-        tokio::select! {
-            changed = notify.changed() => {
-                if changed.is_err() {
-                    return;
-                }
+    }
+}
+
+/// Sleeps until a change, the next termination deadline, a knob's wake-up or shutdown (which
+/// the loop notices).
+async fn wait(
+    sim: &Simulator,
+    notify: &mut tokio::sync::watch::Receiver<u64>,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) {
+    let next = sim.next_deadline();
+    tokio::select! {
+        _ = notify.changed() => {}
+        _ = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
             }
-            _ = async {
-                match next {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            } => {}
-            _ = sim.wake.notified() => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
+        } => {}
+        _ = sim.wake.notified() => {}
+        _ = shutdown.wait_for(|stop| *stop) => {}
     }
 }
 
