@@ -5,7 +5,7 @@ use k8s_openapi::api::{apps, coordination, core, discovery, events, networking, 
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
-use crate::{convert, defaults, table, validation};
+use crate::{convert, defaults, pods, table, validation};
 
 /// Index into [`KINDS`].
 pub(crate) type KindId = usize;
@@ -56,6 +56,9 @@ pub(crate) type PrepareFn =
     fn(&mut Value, Option<&Value>, &mut defaults::Allocator) -> Result<(), Vec<crate::error::Cause>>;
 /// Kind-specific validation: push one cause per bad field.
 pub(crate) type ValidateFn = fn(&Value, Option<&Value>, &mut Vec<crate::error::Cause>);
+/// Graceful deletion (`CheckGracefulDelete`): the grace period, in seconds, a DELETE of this
+/// object gets, given the request's `gracePeriodSeconds`.
+pub(crate) type GracePeriodFn = fn(&Value, Option<i64>) -> i64;
 
 /// Everything the server knows about one resource.
 pub(crate) struct Kind {
@@ -85,6 +88,10 @@ pub(crate) struct Kind {
     pub validate: Option<ValidateFn>,
     pub table: Option<&'static table::Printer>,
     pub view: Option<View>,
+    /// Deleted gracefully: a DELETE with a grace period above 0 only sets `deletionTimestamp`
+    /// (now + the period) and `deletionGracePeriodSeconds`; the object stays until a DELETE
+    /// with period 0 (the kubelet's, for pods).
+    pub graceful_delete: Option<GracePeriodFn>,
 }
 
 impl Kind {
@@ -165,6 +172,60 @@ const EVENTS_V1_FIELDS: &[FieldLabel] = &[
     label("type", "type"),
 ];
 
+/// Field labels of core/v1 pods: `ToSelectableFields` in `pkg/registry/core/pod/strategy.go`,
+/// and the labels `pkg/apis/core/v1/conversion.go` accepts for Pods. `status.podIPs` is accepted
+/// there but is not a selectable field, so it reads as empty (`status.podIPs=` matches every
+/// pod, any other value none); `spec.host` is the old name of `spec.nodeName`; `status.podIP`
+/// reads `podIPs[0]`, which `status.podIP` is kept equal to.
+const POD_FIELDS: &[FieldLabel] = &[
+    label("spec.nodeName", "spec.nodeName"),
+    label("spec.host", "spec.nodeName"),
+    label("spec.restartPolicy", "spec.restartPolicy"),
+    label("spec.schedulerName", "spec.schedulerName"),
+    label("spec.serviceAccountName", "spec.serviceAccountName"),
+    FieldLabel {
+        label: "spec.hostNetwork",
+        path: "spec.hostNetwork",
+        default: "false",
+    },
+    label("status.phase", "status.phase"),
+    label("status.podIP", "status.podIP"),
+    label("status.podIPs", "status.podIPs"),
+    label("status.nominatedNodeName", "status.nominatedNodeName"),
+];
+
+/// Merge keys of core/v1 Pod lists (`patchStrategy`/`patchMergeKey` tags in
+/// `k8s.io/api/core/v1/types.go`); unlisted lists such as `spec.readinessGates`,
+/// `spec.tolerations` and `status.containerStatuses` have no patch strategy and are replaced.
+const POD_LISTS: &[(&str, ListType)] = &[
+    ("spec.containers", ListType::Map("name")),
+    ("spec.containers.ports", ListType::Map("containerPort")),
+    ("spec.containers.env", ListType::Map("name")),
+    ("spec.containers.volumeMounts", ListType::Map("mountPath")),
+    ("spec.containers.volumeDevices", ListType::Map("devicePath")),
+    ("spec.initContainers", ListType::Map("name")),
+    ("spec.initContainers.ports", ListType::Map("containerPort")),
+    ("spec.initContainers.env", ListType::Map("name")),
+    ("spec.initContainers.volumeMounts", ListType::Map("mountPath")),
+    ("spec.initContainers.volumeDevices", ListType::Map("devicePath")),
+    ("spec.ephemeralContainers", ListType::Map("name")),
+    ("spec.ephemeralContainers.env", ListType::Map("name")),
+    (
+        "spec.ephemeralContainers.volumeMounts",
+        ListType::Map("mountPath"),
+    ),
+    ("spec.volumes", ListType::Map("name")),
+    ("spec.imagePullSecrets", ListType::Map("name")),
+    ("spec.hostAliases", ListType::Map("ip")),
+    ("spec.topologySpreadConstraints", ListType::Map("topologyKey")),
+    ("spec.schedulingGates", ListType::Map("name")),
+    ("spec.resourceClaims", ListType::Map("name")),
+    ("status.conditions", ListType::Map("type")),
+    ("status.podIPs", ListType::Map("ip")),
+    ("status.hostIPs", ListType::Map("ip")),
+    ("status.resourceClaimStatuses", ListType::Map("name")),
+];
+
 /// A kind with the common defaults; entries below override what differs.
 const fn base(
     group: &'static str,
@@ -193,6 +254,7 @@ const fn base(
         validate: None,
         table: None,
         view: None,
+        graceful_delete: None,
     }
 }
 
@@ -275,6 +337,20 @@ pub(crate) static KINDS: &[Kind] = &[
         field_labels: CORE_EVENT_FIELDS,
         table: Some(&table::EVENT),
         ..base("", "events", "event", "Event", typed::<core::v1::Event>)
+    },
+    Kind {
+        short_names: &["po"],
+        categories: &["all"],
+        status: true,
+        reset_status_on_create: true,
+        generation: true,
+        field_labels: POD_FIELDS,
+        lists: POD_LISTS,
+        prepare: Some(pods::prepare),
+        validate: Some(pods::validate),
+        table: Some(&table::POD),
+        graceful_delete: Some(pods::grace_period),
+        ..base("", "pods", "pod", "Pod", typed::<core::v1::Pod>)
     },
     Kind {
         short_names: &["ep"],

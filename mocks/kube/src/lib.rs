@@ -20,17 +20,18 @@
 //! certificate to generate, trust or rotate, and nothing leaves the machine.
 //!
 //! # What is modelled
-//! - **Kinds** (one table entry each, see `kinds.rs`): core/v1 namespaces, services, secrets,
-//!   configmaps, nodes, events, endpoints; networking.k8s.io/v1 ingresses and ingressclasses;
+//! - **Kinds** (one table entry each, see `kinds.rs`): core/v1 namespaces, services, pods
+//!   (below), secrets, configmaps, nodes, events, endpoints; networking.k8s.io/v1 ingresses and ingressclasses;
 //!   coordination.k8s.io/v1 leases; events.k8s.io/v1 events (a view of core/v1 events, as in a real
 //!   cluster, so `kubectl describe` shows Events recorded through it); discovery.k8s.io/v1
 //!   endpointslices. For installing a controller (`kubectl apply -k deploy/`), also core/v1
 //!   serviceaccounts, rbac.authorization.k8s.io/v1 clusterroles, clusterrolebindings, roles and
 //!   rolebindings, apps/v1 deployments, policy/v1 poddisruptionbudgets and scheduling.k8s.io/v1
-//!   priorityclasses: stored and served only (no pods run, RBAC is not enforced). Objects are
-//!   stored as JSON keyed by kind, namespace and name.
+//!   priorityclasses: stored and served only (a Deployment makes no pods, RBAC is not enforced).
+//!   Objects are stored as JSON keyed by kind, namespace and name.
 //! - **Object semantics**: one global resourceVersion; uid, creationTimestamp; generation (Ingress,
-//!   IngressClass, EndpointSlice) bumped only when something outside metadata and status changes;
+//!   IngressClass, EndpointSlice, Pod, …) bumped only when something outside metadata and status
+//!   changes, and by the first deletion mark;
 //!   writes that change nothing do not bump the resourceVersion and emit no event.
 //!   Create → 409 AlreadyExists, get → 404 NotFound, update with a stale resourceVersion →
 //!   409 Conflict (an empty resourceVersion updates unconditionally), `generateName`, `dryRun=All`.
@@ -38,10 +39,12 @@
 //!   JSON merge patch, strategic merge patch (merge keys and set lists per kind; `$patch`,
 //!   `$retainKeys`, `$deleteFromPrimitiveList`, `$setElementOrder`), and server-side apply (below).
 //!   A resourceVersion in a patch is a precondition.
-//! - **Status subresource** (ingresses, services, nodes, namespaces): writes to `/status` change only
-//!   `.status`; other writes keep it; create drops a client-sent status for ingresses and services.
+//! - **Status subresource** (ingresses, services, pods, nodes, namespaces): writes to `/status`
+//!   change only `.status`; other writes keep it; create drops a client-sent status for ingresses,
+//!   services and pods.
 //! - **Finalizers**: delete sets `deletionTimestamp`; the object goes when the last finalizer is
-//!   removed; no finalizer may be added while deleting. Deleting a namespace deletes its contents
+//!   removed (for a pod: once its grace period is over, see below); no finalizer may be added
+//!   while deleting. Deleting a namespace deletes its contents
 //!   and the namespace leaves once empty; nothing can be created in it meanwhile.
 //! - **Defaulting**: Services get a cluster IP (from 10.96.0.0/12) and unique node ports from
 //!   [`Config::node_port_range`], protocol and targetPort defaults; Secret `stringData` is folded
@@ -82,15 +85,116 @@
 //!   removed, and a missing object is created. Good for kube-rs `Patch::Apply` (also on `/status`)
 //!   and `kubectl apply --server-side`.
 //!
+//! # Pods
+//! core/v1 `pods` (short name `po`) and `pods/{name}/status`, through the same machinery as the
+//! other kinds, plus what the apiserver's pod strategy does (`pods.rs`, sources there:
+//! `pkg/registry/core/pod/strategy.go`, `pkg/apis/core/v1/defaults.go`,
+//! `pkg/apis/core/validation/validation.go`):
+//! - **Create** replaces any client-sent status with `{phase: Pending, qosClass}`, the QoS class
+//!   computed as `ComputePodQOS` does; `generation` starts at 1 and follows spec changes.
+//! - **Defaults** as the decoder sets them: `restartPolicy`, `dnsPolicy`, `schedulerName`,
+//!   `terminationGracePeriodSeconds: 30`, `securityContext: {}`, `enableServiceLinks`; per
+//!   container `imagePullPolicy` (from the tag), `terminationMessagePath`/`Policy`, port
+//!   `protocol: TCP` (`hostPort` for host-network pods), probe timings (`timeoutSeconds: 1`,
+//!   `periodSeconds: 10`, thresholds 1 and 3) and `httpGet` `path: /`, `scheme: HTTP`, requests
+//!   from limits; volume default modes.
+//! - **Updates**: the spec may change only as `ValidatePodUpdate` allows (images,
+//!   `activeDeadlineSeconds` downwards, added tolerations, removed scheduling gates); anything
+//!   else — `readinessGates`, ports, `nodeName` — is 422 with `spec: Forbidden: pod updates may
+//!   not change fields other than …` (the diff after it is the fake's, in JSON). A status write
+//!   keeps the spec and an empty `qosClass`, which may not change; `podIP` and `podIPs[0]` (and
+//!   `hostIP`/`hostIPs`) are kept equal as the v1 conversion does; custom condition types must be
+//!   qualified names.
+//! - **Strategic merge patch** keys from the k8s types: `spec.containers` (and init/ephemeral
+//!   containers, volumes, `imagePullSecrets`, `schedulingGates`) by `name`, container `ports` by
+//!   `containerPort`, `env` by `name`, `volumeMounts` by `mountPath`, `status.conditions` by
+//!   `type`, `status.podIPs` and `hostIPs` by `ip`; lists without a patch strategy
+//!   (`readinessGates`, `tolerations`, `containerStatuses`) are replaced.
+//! - **Field selectors** of `PodToSelectableFields`: `spec.nodeName` (also as `spec.host`),
+//!   `spec.restartPolicy`, `spec.schedulerName`, `spec.serviceAccountName`, `spec.hostNetwork`,
+//!   `status.phase`, `status.podIP`, `status.nominatedNodeName`; `status.podIPs` is accepted but,
+//!   as in Kubernetes, never has a value.
+//! - **Validation**: containers required, names DNS-1123 labels and unique, images required,
+//!   ports 1–65535 with unique IANA names and known protocols, probes with exactly one handler
+//!   and sane numbers, requests within limits, `restartPolicy`/`dnsPolicy` values, readiness-gate
+//!   condition types qualified names, `nodeName`, `hostname`, `subdomain`,
+//!   `activeDeadlineSeconds`, no ephemeral containers on create.
+//! - **Graceful deletion** (`CheckGracefulDelete`, `rest.BeforeDelete`; docs "Termination of
+//!   Pods"): deleting a pod with a `spec.nodeName` sets `deletionTimestamp` to now + the grace
+//!   period (`gracePeriodSeconds` of the request, else `spec.terminationGracePeriodSeconds`) and
+//!   `deletionGracePeriodSeconds`, bumps `generation`, and keeps the pod (a MODIFIED event) until
+//!   someone — the kubelet, [`FakeKube::finish_termination`], `kubectl delete --grace-period=0
+//!   --force` — deletes it with period 0 (MODIFIED, then DELETED). A later DELETE may only
+//!   shorten the period. An unscheduled or finished pod goes at once. Finalizers hold a pod past
+//!   its period; the last one removed then deletes it.
+//! - **kubectl**: `kubectl get pods` shows NAME READY STATUS RESTARTS AGE (STATUS as `printPod`
+//!   computes it, `Terminating` once deleted); `-o wide` adds IP NODE NOMINATED NODE READINESS
+//!   GATES.
+//!
+//! # Pod simulation
+//! Nothing runs pods unless [`Config::simulate_pods`] is set (binary: `--simulate-pods`). Then a
+//! background task (`sim/`) plays two controllers, writing through the API's own rules, after
+//! the writes it reacts to, so watchers see its writes as separate events:
+//! - **A kubelet on every Node** (`sim/kubelet.rs`). Nothing is scheduled: a pod names its
+//!   `spec.nodeName`, and runs once a Node of that name exists (a pod on a missing Node stays
+//!   Pending, and is in no EndpointSlice). It gets `podIP`/`podIPs` from
+//!   [`PodSimulation::pod_ips`] ([`PodIpRange`], e.g. a loopback block `127.A.B.1`–`.253` for
+//!   tests with a data plane; a host-network pod the Node's `InternalIP`), `hostIP` from the
+//!   Node, `phase: Running`, container statuses, and the conditions `PodReadyToStartContainers`,
+//!   `Initialized`, `ContainersReady` (True unless [`FakeKube::set_containers_ready`] said
+//!   otherwise — readiness probes are not run), `Ready` and `PodScheduled`. `Ready` is
+//!   `ContainersReady` ∧ every `spec.readinessGates[].conditionType` condition `True`, with the
+//!   kubelet's reasons (`ReadinessGatesNotReady`, `ContainersNotReady`) and messages (docs "Pod
+//!   readiness gate", `pkg/kubelet/status/generate.go`); it is evaluated again whenever the pod
+//!   changes, e.g. when a load balancer controller sets `cloud.google.com/load-balancer-neg-ready`
+//!   through `pods/{name}/status`. A deleted pod keeps running (and keeps its readiness) until
+//!   its [`Termination`]: its grace period by default, [`Termination::After`] a set time, or
+//!   [`Termination::Manual`] ([`FakeKube::finish_termination`]); then the kubelet deletes it with
+//!   period 0, preconditioned on its uid.
+//! - **The EndpointSlice controller** (`sim/endpointslices.rs`, after `k8s.io/endpointslice`;
+//!   docs "EndpointSlices"). Every Service with a selector (not `ExternalName`) gets slices
+//!   `<service>-<random>` (`discovery.k8s.io/v1`, `addressType: IPv4`, owned by the Service,
+//!   labels `kubernetes.io/service-name`, `endpointslice.kubernetes.io/managed-by:
+//!   endpointslice-controller.k8s.io` and the Service's own), with one endpoint per pod of its
+//!   namespace matching the selector that has an IP and has not finished: `addresses`,
+//!   `conditions` (`serving` = the pod is Ready; `terminating` = being deleted; `ready` =
+//!   serving and not terminating — so a terminating pod shows `ready: false, serving: true`),
+//!   `nodeName`, `zone` (the Node's `topology.kubernetes.io/zone`), `targetRef` to the pod. Ports
+//!   come from the Service, a named `targetPort` resolved against each pod's container ports of
+//!   that name and protocol; pods resolving differently get separate slices, as do more than
+//!   [`PodSimulation::max_endpoints_per_slice`] endpoints; a Service without endpoints has one
+//!   empty placeholder slice. Slices follow pod, Service, Node and slice changes, and go with
+//!   their Service.
+//!
+//! If the change history the simulator follows is dropped ([`FakeKube::compact_history`]), it
+//! syncs everything again. Its writes are not requests, so they are not in [`FakeKube::requests`].
+//!
 //! # What is not modelled
 //! Authentication and RBAC enforcement; admission webhooks; owner-reference garbage collection;
 //! field ownership conflicts in server-side apply (every apply behaves as if forced;
 //! `managedFields` are not kept); protobuf request bodies, which kubectl's `create <kind>`
 //! generators send (`kubectl create secret tls …` gets 415 with a hint: pipe
 //! `--dry-run=client -o yaml` into `kubectl apply -f -` instead; responses are always JSON, which
-//! every client accepts); OpenAPI schemas (`kubectl explain`); Event TTL; pods and the other kinds
-//! not listed above; consistent snapshots for paged lists, and `resourceVersionMatch=Exact` on an
-//! old resourceVersion (answered 410); cluster-IP uniqueness for explicitly requested IPs.
+//! every client accepts); OpenAPI schemas (`kubectl explain`); Event TTL; kinds not listed
+//! above; consistent snapshots for paged lists, and `resourceVersionMatch=Exact` on an old
+//! resourceVersion (answered 410); cluster-IP uniqueness for explicitly requested IPs.
+//!
+//! For pods: admission plugins (no `serviceAccountName: default` and token volume, no default
+//! tolerations, no `priority`, no LimitRanger defaults); the subresources `binding`, `eviction`,
+//! `log`, `exec`, `attach`, `portforward`, `ephemeralcontainers` and `resize` (404); a scheduler
+//! (pods name their node); label and annotation changes sent to `pods/{name}/status` (ignored
+//! here, applied by Kubernetes); the create warning for names that are not DNS labels; the
+//! remaining pod validation (volumes, security contexts, affinity, resources beyond requests ≤
+//! limits, …); server-side apply's list types where they differ from the patch strategies
+//! (`hostIPs` is atomic, container ports are keyed by port and protocol); a dry-run DELETE
+//! returns the object unchanged. The simulator does not run probes, images or containers: no
+//! restarts, init containers complete at once, and a terminating pod is removed without first
+//! reaching `Succeeded`/`Failed`; no pod garbage collection (pods of a deleted Node stay);
+//! IPv4 only (no IPv6 or dual-stack pods or slices); no core/v1 Endpoints (the endpoints
+//! controller), EndpointSlice mirroring, topology hints, `trafficDistribution` or
+//! `endpoints.kubernetes.io/last-change-trigger-time`; endpoint and port order is the fake's
+//! (pod names, Service port order), where the real controller's is arbitrary; and, as in
+//! Kubernetes, a Service whose selector is removed keeps its last slices.
 //!
 //! # Library API
 //! [`FakeKube::start`] binds (port 0 picks one), seeds the namespaces `default`, `kube-system`
@@ -99,17 +203,22 @@
 //! drop. [`FakeKube::kubeconfig_yaml`] / [`FakeKube::write_kubeconfig`] point clients at it.
 //! [`FakeKube::requests`] returns the [`RequestRecord`]s. For test setup and assertions without a
 //! client there are [`FakeKube::create`], [`FakeKube::apply_yaml`], [`FakeKube::get`] and
-//! [`FakeKube::list`]; [`FakeKube::compact_history`] forces 410s.
+//! [`FakeKube::list`]; [`FakeKube::compact_history`] forces 410s. With pod simulation,
+//! [`FakeKube::set_containers_ready`] and [`FakeKube::finish_termination`] play what probes and
+//! stopping containers would.
 //!
 //! # Binary
 //! `fake-kube --listen 127.0.0.1:6443 --kubeconfig-out kc.yaml [--apply manifest.yaml]…` serves
 //! until Ctrl-C (`--help` lists the rest). Then `KUBECONFIG=kc.yaml kubectl apply -f …`.
+//! `--simulate-pods [--pod-ips 127.0.42.1+253] [--pod-termination SECONDS|manual]` turns the pod
+//! simulation on (default range `10.244.0.1+65534`, termination after the grace period).
 //!
 //! # Layout
 //! `kinds` (the table) · `store` (objects, resourceVersions, history, write rules) · `watch` ·
 //! `patch` (merge, strategic, JSON patch, apply) · `selectors` · `validation` · `defaults`
-//! (allocation and defaulting) · `convert` (events.k8s.io view) · `discovery` · `openapi` ·
-//! `table` · `records` · `server` (routing and negotiation) · `kubeconfig` · `error` (`Status`).
+//! (allocation and defaulting) · `pods` (the pod strategy) · `sim` (pod simulation: `kubelet`,
+//! `endpointslices`) · `convert` (events.k8s.io view) · `discovery` · `openapi` · `table` ·
+//! `records` · `server` (routing and negotiation) · `kubeconfig` · `error` (`Status`).
 
 #![forbid(unsafe_code)]
 
@@ -121,9 +230,11 @@ mod kinds;
 mod kubeconfig;
 mod openapi;
 mod patch;
+mod pods;
 mod records;
 mod selectors;
 mod server;
+mod sim;
 mod store;
 mod table;
 mod validation;
@@ -143,6 +254,7 @@ use tokio::task::JoinHandle;
 
 pub use error::{ApiError, Cause, StatusDetails};
 pub use records::RequestRecord;
+pub use sim::{PodIpRange, PodSimulation, Termination};
 
 use server::Shared;
 use store::{FieldValidation, Filter, Store, StoreConfig, WriteOptions};
@@ -168,6 +280,8 @@ pub struct Config {
     pub record_requests: bool,
     /// Name of the cluster, context and user in the kubeconfig.
     pub context_name: String,
+    /// Play the kubelets and the EndpointSlice controller (see the crate docs); off by default.
+    pub simulate_pods: Option<PodSimulation>,
 }
 
 impl Default for Config {
@@ -180,6 +294,7 @@ impl Default for Config {
             node_port_range: 30000..=32767,
             record_requests: true,
             context_name: "fake-kube".to_string(),
+            simulate_pods: None,
         }
     }
 }
@@ -206,6 +321,7 @@ pub struct FakeKube {
     stop: signal::Sender<bool>,
     server: Option<JoinHandle<()>>,
     config: Config,
+    sim: Option<Arc<sim::Simulator>>,
 }
 
 impl std::fmt::Debug for FakeKube {
@@ -287,6 +403,10 @@ impl FakeKube {
                 tracing::error!(error = %e, "fake-kube server failed");
             }
         });
+        let sim = config.simulate_pods.clone().and_then(sim::Simulator::new);
+        if let Some(sim) = &sim {
+            tokio::spawn(sim::run(shared.clone(), sim.clone()));
+        }
         tracing::debug!(%addr, "fake-kube listening");
         Ok(FakeKube {
             addr,
@@ -294,6 +414,7 @@ impl FakeKube {
             stop,
             server: Some(server),
             config,
+            sim,
         })
     }
 
@@ -414,6 +535,30 @@ impl FakeKube {
             .list(kind, &filter, None, None)
             .map(|page| page.items.iter().map(|o| (**o).clone()).collect())
             .unwrap_or_default()
+    }
+
+    /// Pod simulation: makes the containers of a pod ready or not, as its readiness probes
+    /// would, and has its kubelet report that at once (`ContainersReady`, `Ready`, the container
+    /// statuses; the EndpointSlices follow). Holds for this pod (by uid) until changed. Fails
+    /// with 404 for a missing pod, and with 400 when [`Config::simulate_pods`] is off.
+    pub fn set_containers_ready(&self, namespace: &str, pod: &str, ready: bool) -> Result<(), ApiError> {
+        let sim = self.simulator()?;
+        sim.set_ready(&mut self.shared.store(), namespace, pod, ready)
+    }
+
+    /// Pod simulation: the kubelet finishes a pod being deleted (its containers have stopped):
+    /// it deletes the pod with no grace period, which removes it unless finalizers remain.
+    /// Fails with 404 for a missing pod, 409 for a pod not being deleted, and 400 when
+    /// [`Config::simulate_pods`] is off.
+    pub fn finish_termination(&self, namespace: &str, pod: &str) -> Result<(), ApiError> {
+        let sim = self.simulator()?;
+        sim.finish(&mut self.shared.store(), namespace, pod)
+    }
+
+    fn simulator(&self) -> Result<&sim::Simulator, ApiError> {
+        self.sim
+            .as_deref()
+            .ok_or_else(|| ApiError::bad_request("pod simulation is off (Config::simulate_pods is None)"))
     }
 
     /// Stops serving and waits for the server task; open watches end.

@@ -30,6 +30,17 @@ struct Args {
     /// uid of the kube-system namespace.
     #[arg(long, default_value = fake_kube::DEFAULT_KUBE_SYSTEM_UID)]
     kube_system_uid: String,
+    /// Play the kubelets and the EndpointSlice controller: pods bound to an existing Node run
+    /// (status Running, an IP, readiness from their gates), and Services with a selector get
+    /// EndpointSlices.
+    #[arg(long)]
+    simulate_pods: bool,
+    /// Addresses simulated pods get, FIRST+COUNT (e.g. 127.0.42.1+253).
+    #[arg(long, value_name = "FIRST+COUNT", default_value = "10.244.0.1+65534")]
+    pod_ips: fake_kube::PodIpRange,
+    /// Seconds a deleted pod takes to terminate (default: its grace period); 'manual' never.
+    #[arg(long, value_name = "SECONDS|manual")]
+    pod_termination: Option<String>,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -60,8 +71,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         watch_history,
         bookmark_interval,
         kube_system_uid,
+        simulate_pods,
+        pod_ips,
+        pod_termination,
         log,
     } = Args::parse();
+    let termination = match pod_termination.as_deref() {
+        None => fake_kube::Termination::GracePeriod,
+        Some("manual") => fake_kube::Termination::Manual,
+        Some(secs) => fake_kube::Termination::After(Duration::from_secs_f64(
+            secs.parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .ok_or_else(|| format!("--pod-termination: {secs:?} is neither seconds nor 'manual'"))?,
+        )),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&log)?)
         .with_writer(std::io::stderr)
@@ -73,6 +97,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         kube_system_uid,
         // A long-running server would otherwise keep every request in memory.
         record_requests: false,
+        simulate_pods: simulate_pods.then(|| fake_kube::PodSimulation {
+            pod_ips,
+            termination,
+            ..fake_kube::PodSimulation::default()
+        }),
         ..fake_kube::Config::default()
     };
     let kube = fake_kube::FakeKube::start(config).await?;

@@ -690,8 +690,16 @@ async fn resource(
 }
 
 fn delete_options(params: &Params, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+    let grace =
+        match params.get("gracePeriodSeconds") {
+            None | Some("") => None,
+            Some(g) => Some(g.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!("gracePeriodSeconds must be a number, not {g:?}"))
+            })?),
+        };
     let mut opts = DeleteOptions {
         dry_run: params.get("dryRun") == Some("All"),
+        grace_period_seconds: grace,
         ..DeleteOptions::default()
     };
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -713,6 +721,14 @@ fn delete_options(params: &Params, body: &[u8]) -> Result<DeleteOptions, ApiErro
         .map(String::from);
     if let Some(dry) = value.get("dryRun").and_then(Value::as_array) {
         opts.dry_run |= dry.iter().any(|d| d == "All");
+    }
+    match value.get("gracePeriodSeconds") {
+        None | Some(Value::Null) => {}
+        Some(g) => {
+            opts.grace_period_seconds = Some(g.as_i64().ok_or_else(|| {
+                ApiError::bad_request(format!("gracePeriodSeconds must be an integer, not {g}"))
+            })?);
+        }
     }
     Ok(opts)
 }
@@ -798,7 +814,9 @@ mod tests {
             r("/apis/networking.k8s.io/v1/namespaces/a/ingresses/b/scale").starts_with("UnknownResource")
         );
         assert!(r("/api/v1/namespaces/a/configmaps/b/status").starts_with("UnknownResource"));
-        assert!(r("/api/v1/pods").starts_with("UnknownResource"));
+        assert!(r("/api/v1/pods").contains("namespace: None"));
+        assert!(r("/api/v1/namespaces/a/pods/p/status").contains("Status"));
+        assert!(r("/api/v1/namespaces/a/pods/p/log").starts_with("UnknownResource"));
         assert!(r("/apis/batch/v1/namespaces/a/jobs").starts_with("UnknownResource"));
         assert!(
             r("/api/v1/services/x").starts_with("UnknownResource"),

@@ -76,12 +76,14 @@ pub(crate) struct WriteOptions {
     pub field_manager: Option<String>,
 }
 
-/// `DeleteOptions` preconditions.
+/// `DeleteOptions`: preconditions and the grace period.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct DeleteOptions {
     pub dry_run: bool,
     pub uid: Option<String>,
     pub resource_version: Option<String>,
+    /// `gracePeriodSeconds`; only kinds with graceful deletion (pods) heed it.
+    pub grace_period_seconds: Option<i64>,
 }
 
 /// The result of a write.
@@ -165,7 +167,22 @@ fn next_random(state: &mut u64) -> u64 {
 
 /// Current time as a Kubernetes `Time` (RFC 3339, seconds).
 pub(crate) fn now_rfc3339() -> String {
-    Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    rfc3339(Timestamp::now())
+}
+
+/// A timestamp as a Kubernetes `Time` (RFC 3339, seconds).
+pub(crate) fn rfc3339(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// `t` moved by `seconds` (saturating at the ends of the representable range).
+fn shifted(t: Timestamp, seconds: i64) -> Timestamp {
+    t.checked_add(jiff::SignedDuration::from_secs(seconds))
+        .unwrap_or(if seconds < 0 {
+            Timestamp::MIN
+        } else {
+            Timestamp::MAX
+        })
 }
 
 fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
@@ -845,8 +862,17 @@ impl Store {
         self.rv += 1;
         meta_mut(&mut new).insert("resourceVersion".into(), json!(self.rv.to_string()));
         let stored = Arc::new(Self::to_storage(kind_id, new));
+        // `ShouldDeleteDuringUpdate` (k8s.io/apiserver registry/generic/registry/store.go): the
+        // update that removes the last finalizer of an object being deleted with no grace period
+        // left deletes it. A pod still in its grace period stays.
+        let grace_over = current
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .is_none_or(|g| g == 0);
         if meta_str(&stored, "deletionTimestamp").is_some()
             && finalizers_empty(&stored)
+            && !finalizers_empty(current)
+            && grace_over
             && !self.is_namespace(kind_id)
         {
             // The last finalizer is gone: the pending deletion completes.
@@ -907,6 +933,9 @@ impl Store {
         let Some(stored_prev) = previous.clone() else {
             return Err(ApiError::not_found(kind, name));
         };
+        if let Some(grace_period) = kind.graceful_delete {
+            return Ok(self.delete_gracefully(kind_id, &key, stored_prev, grace_period, opts));
+        }
         if self.is_namespace(kind_id) || !finalizers_empty(&stored_prev) {
             if meta_str(&stored_prev, "deletionTimestamp").is_none() {
                 let mut marked = (*stored_prev).clone();
@@ -914,6 +943,11 @@ impl Store {
                 let meta = meta_mut(&mut marked);
                 meta.insert("deletionTimestamp".into(), json!(now_rfc3339()));
                 meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+                // `markAsDeleting` (registry/generic/registry/store.go): the first deletion
+                // mark bumps a maintained generation.
+                if let Some(g) = meta.get("generation").and_then(Value::as_i64).filter(|g| *g > 0) {
+                    meta.insert("generation".into(), json!(g + 1));
+                }
                 meta.insert("resourceVersion".into(), json!(self.rv.to_string()));
                 if self.is_namespace(kind_id) {
                     marked["status"]["phase"] = json!("Terminating");
@@ -932,6 +966,70 @@ impl Store {
             return Ok(current);
         }
         Ok(self.remove(kind_id, &key, stored_prev))
+    }
+
+    /// Deletion of a kind with graceful deletion (pods), as `rest.BeforeDelete` and
+    /// `Store.Delete` (k8s.io/apiserver registry/rest/delete.go, registry/generic/registry/
+    /// store.go) do it: the first DELETE sets `deletionTimestamp` to now + the grace period,
+    /// `deletionGracePeriodSeconds` to it and bumps `generation` (a MODIFIED event); with a
+    /// period of 0 and no finalizers the object then goes at once (DELETED). A later DELETE may
+    /// only shorten the period (moving `deletionTimestamp` back by the difference); one that
+    /// does not is answered with the object, unchanged. An object whose period is already 0
+    /// stays while finalizers remain and goes with the last of them.
+    fn delete_gracefully(
+        &mut self,
+        kind_id: KindId,
+        key: &Key,
+        stored: Arc<Value>,
+        grace_period: crate::kinds::GracePeriodFn,
+        opts: &DeleteOptions,
+    ) -> Arc<Value> {
+        let requested = opts.grace_period_seconds.map(|g| if g < 0 { 1 } else { g });
+        let current_grace = stored
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64);
+        let marked_at = meta_str(&stored, "deletionTimestamp").and_then(|t| t.parse::<Timestamp>().ok());
+        let mut marked = (*stored).clone();
+        let period = match (marked_at, current_grace) {
+            (None, _) => {
+                let period = grace_period(&stored, requested);
+                let meta = meta_mut(&mut marked);
+                meta.insert(
+                    "deletionTimestamp".into(),
+                    json!(rfc3339(shifted(Timestamp::now(), period))),
+                );
+                meta.insert("deletionGracePeriodSeconds".into(), json!(period));
+                if let Some(g) = meta.get("generation").and_then(Value::as_i64).filter(|g| *g > 0) {
+                    meta.insert("generation".into(), json!(g + 1));
+                }
+                period
+            }
+            (Some(_), None | Some(0)) => {
+                if finalizers_empty(&stored) {
+                    return self.remove(kind_id, key, stored);
+                }
+                return Self::to_api(kind_id, &stored);
+            }
+            (Some(at), Some(current)) => match requested {
+                Some(period) if period < current => {
+                    let moved = shifted(shifted(at, -current), period);
+                    let meta = meta_mut(&mut marked);
+                    meta.insert("deletionTimestamp".into(), json!(rfc3339(moved)));
+                    meta.insert("deletionGracePeriodSeconds".into(), json!(period));
+                    period
+                }
+                _ => return Self::to_api(kind_id, &stored),
+            },
+        };
+        self.rv += 1;
+        meta_mut(&mut marked).insert("resourceVersion".into(), json!(self.rv.to_string()));
+        let marked = Arc::new(marked);
+        self.objects[storage_of(kind_id)].insert(key.clone(), marked.clone());
+        self.record(kind_id, ChangeType::Modified, marked.clone(), Some(stored));
+        if period == 0 && finalizers_empty(&marked) {
+            return self.remove(kind_id, key, marked);
+        }
+        Self::to_api(kind_id, &marked)
     }
 
     fn remove(&mut self, kind_id: KindId, key: &Key, previous: Arc<Value>) -> Arc<Value> {

@@ -592,6 +592,206 @@ pub(crate) static ENDPOINT_SLICE: Printer = Printer {
     cells: endpoint_slice_cells,
 };
 
+fn is_restartable_init(c: &Value) -> bool {
+    c.get("restartPolicy").and_then(Value::as_str) == Some("Always")
+}
+
+/// The STATUS, READY and RESTARTS of `kubectl get pods`, as `printPod` in
+/// `pkg/printers/internalversion/printers.go` computes them: the phase (or `status.reason`),
+/// replaced by the first failing or waiting init container (`Init:…`), then by the reasons of
+/// waiting or terminated containers, `Terminating` once deleted (unless finished); READY counts
+/// ready running containers (and started sidecars) over containers plus sidecars.
+fn pod_cells(v: &Value, now: Timestamp) -> Vec<Value> {
+    let phase = s(v, "/status/phase");
+    let mut reason = match s(v, "/status/reason") {
+        "" => phase.to_string(),
+        r => r.to_string(),
+    };
+    if items(v, "/status/conditions")
+        .iter()
+        .any(|c| s(c, "/type") == "PodScheduled" && s(c, "/reason") == "SchedulingGated")
+    {
+        reason = "SchedulingGated".into();
+    }
+    let init_specs = items(v, "/spec/initContainers");
+    let total =
+        items(v, "/spec/containers").len() + init_specs.iter().filter(|c| is_restartable_init(c)).count();
+    let mut ready = 0;
+    let mut restarts = 0;
+    let mut last_restart: Option<Timestamp> = None;
+    let mut note_restart = |c: &Value, restarts: &mut i64| {
+        *restarts += c.get("restartCount").and_then(Value::as_i64).unwrap_or(0);
+        if let Ok(t) = s(c, "/lastState/terminated/finishedAt").parse::<Timestamp>()
+            && last_restart.is_none_or(|l| t > l)
+        {
+            last_restart = Some(t);
+        }
+    };
+    let init_statuses = items(v, "/status/initContainerStatuses");
+    let mut initializing = false;
+    for (i, c) in init_statuses.iter().enumerate() {
+        note_restart(c, &mut restarts);
+        let restartable = init_specs
+            .iter()
+            .find(|spec| s(spec, "/name") == s(c, "/name"))
+            .is_some_and(is_restartable_init);
+        let terminated = c.pointer("/state/terminated").filter(|t| t.is_object());
+        let waiting_reason = s(c, "/state/waiting/reason");
+        if restartable && c.get("started").and_then(Value::as_bool) == Some(true) {
+            if c.get("ready").and_then(Value::as_bool) == Some(true) {
+                ready += 1;
+            }
+            continue;
+        }
+        if let Some(t) = terminated
+            && t.get("exitCode").and_then(Value::as_i64).unwrap_or(0) == 0
+        {
+            continue;
+        }
+        reason = if let Some(t) = terminated {
+            match s(t, "/reason") {
+                "" => match t.get("signal").and_then(Value::as_i64).unwrap_or(0) {
+                    0 => format!(
+                        "Init:ExitCode:{}",
+                        t.get("exitCode").and_then(Value::as_i64).unwrap_or(0)
+                    ),
+                    sig => format!("Init:Signal:{sig}"),
+                },
+                r => format!("Init:{r}"),
+            }
+        } else if !waiting_reason.is_empty() && waiting_reason != "PodInitializing" {
+            format!("Init:{waiting_reason}")
+        } else {
+            format!("Init:{i}/{}", init_specs.len())
+        };
+        initializing = true;
+        break;
+    }
+    if !initializing {
+        restarts = 0;
+        for c in init_statuses {
+            let restartable = init_specs
+                .iter()
+                .find(|spec| s(spec, "/name") == s(c, "/name"))
+                .is_some_and(is_restartable_init);
+            if restartable {
+                note_restart(c, &mut restarts);
+            }
+        }
+        let mut has_running = false;
+        for c in items(v, "/status/containerStatuses").iter().rev() {
+            note_restart(c, &mut restarts);
+            let waiting = s(c, "/state/waiting/reason");
+            let terminated = c.pointer("/state/terminated").filter(|t| t.is_object());
+            if !waiting.is_empty() {
+                reason = waiting.to_string();
+            } else if let Some(t) = terminated {
+                reason = match s(t, "/reason") {
+                    "" => match t.get("signal").and_then(Value::as_i64).unwrap_or(0) {
+                        0 => format!(
+                            "ExitCode:{}",
+                            t.get("exitCode").and_then(Value::as_i64).unwrap_or(0)
+                        ),
+                        sig => format!("Signal:{sig}"),
+                    },
+                    r => r.to_string(),
+                };
+            } else if c.get("ready").and_then(Value::as_bool) == Some(true)
+                && c.pointer("/state/running").is_some_and(Value::is_object)
+            {
+                has_running = true;
+                ready += 1;
+            }
+        }
+        if reason == "Completed" && has_running {
+            let pod_ready = items(v, "/status/conditions")
+                .iter()
+                .any(|c| s(c, "/type") == "Ready" && s(c, "/status") == "True");
+            reason = if pod_ready { "Running" } else { "NotReady" }.into();
+        }
+    }
+    let terminal = phase == "Succeeded" || phase == "Failed";
+    if !s(v, "/metadata/deletionTimestamp").is_empty() {
+        if s(v, "/status/reason") == "NodeLost" {
+            reason = "Unknown".into();
+        } else if !terminal {
+            reason = "Terminating".into();
+        }
+    }
+    let restarts = match last_restart {
+        Some(t) if restarts != 0 => format!(
+            "{restarts} ({} ago)",
+            human_duration(now.as_second() - t.as_second())
+        ),
+        _ => restarts.to_string(),
+    };
+    let ip = items(v, "/status/podIPs")
+        .first()
+        .map(|p| s(p, "/ip").to_string())
+        .unwrap_or_default();
+    let gates = items(v, "/spec/readinessGates");
+    let gates = if gates.is_empty() {
+        "<none>".to_string()
+    } else {
+        let conditions = items(v, "/status/conditions");
+        let true_count = gates
+            .iter()
+            .filter(|g| {
+                conditions
+                    .iter()
+                    .find(|c| s(c, "/type") == s(g, "/conditionType"))
+                    .is_some_and(|c| s(c, "/status") == "True")
+            })
+            .count();
+        format!("{true_count}/{}", gates.len())
+    };
+    vec![
+        name(v),
+        json!(format!("{ready}/{total}")),
+        json!(reason),
+        json!(restarts),
+        age(v, now),
+        json!(or_none(ip)),
+        json!(or_none(s(v, "/spec/nodeName").to_string())),
+        json!(or_none(s(v, "/status/nominatedNodeName").to_string())),
+        json!(gates),
+    ]
+}
+
+/// core/v1 Pod: `kubectl get pods` shows NAME READY STATUS RESTARTS AGE, `-o wide` adds IP NODE
+/// NOMINATED NODE READINESS GATES (`podColumnDefinitions` in
+/// `pkg/printers/internalversion/printers.go`).
+pub(crate) static POD: Printer = Printer {
+    columns: &[
+        NAME,
+        col(
+            "Ready",
+            0,
+            "The aggregate readiness state of this pod for accepting traffic.",
+        ),
+        col("Status", 0, "The aggregate status of the containers in this pod."),
+        col(
+            "Restarts",
+            0,
+            "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+        ),
+        AGE,
+        col("IP", 1, "IP address allocated to the pod."),
+        col("Node", 1, "Node the pod is bound to."),
+        col(
+            "Nominated Node",
+            1,
+            "Node the scheduler nominated for the pod while preempting others.",
+        ),
+        col(
+            "Readiness Gates",
+            1,
+            "Readiness gates whose condition is True, of all the pod's gates.",
+        ),
+    ],
+    cells: pod_cells,
+};
+
 /// What each row carries besides its cells (`includeObject=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum IncludeObject {
@@ -716,6 +916,48 @@ mod tests {
         assert_eq!(ingress_cells(&bare, now)[1], "<none>");
         assert_eq!(ingress_cells(&bare, now)[2], "*");
         assert_eq!(ingress_cells(&bare, now)[5], "<unknown>");
+    }
+
+    #[test]
+    fn pod_rows() {
+        let now: Timestamp = "2025-01-01T00:10:00Z".parse().unwrap();
+        let running = json!({
+            "metadata": {"name": "web-1", "creationTimestamp": "2025-01-01T00:00:00Z"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "a"}, {"name": "b"}],
+                     "readinessGates": [{"conditionType": "cloud.google.com/load-balancer-neg-ready"}]},
+            "status": {"phase": "Running", "podIPs": [{"ip": "10.0.0.5"}],
+                "conditions": [{"type": "cloud.google.com/load-balancer-neg-ready", "status": "False"}],
+                "containerStatuses": [
+                    {"name": "a", "ready": true, "restartCount": 0, "state": {"running": {}}},
+                    {"name": "b", "ready": false, "restartCount": 2, "state": {"running": {}},
+                     "lastState": {"terminated": {"finishedAt": "2025-01-01T00:07:00Z"}}},
+                ]}
+        });
+        assert_eq!(
+            pod_cells(&running, now),
+            vec![
+                json!("web-1"),
+                json!("1/2"),
+                json!("Running"),
+                json!("2 (3m ago)"),
+                json!("10m"),
+                json!("10.0.0.5"),
+                json!("n1"),
+                json!("<none>"),
+                json!("0/1"),
+            ]
+        );
+        let mut deleting = running.clone();
+        deleting["metadata"]["deletionTimestamp"] = json!("2025-01-01T00:11:00Z");
+        assert_eq!(pod_cells(&deleting, now)[2], "Terminating");
+        let pending = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a"}]},
+            "status": {"phase": "Pending"}});
+        let cells = pod_cells(&pending, now);
+        assert_eq!(cells[1..4], [json!("0/1"), json!("Pending"), json!("0")]);
+        assert_eq!(
+            cells[5..],
+            [json!("<none>"), json!("<none>"), json!("<none>"), json!("<none>")]
+        );
     }
 
     #[test]

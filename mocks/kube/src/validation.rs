@@ -130,7 +130,7 @@ fn config_key(s: &str) -> Option<String> {
 }
 
 /// An IANA service (port) name.
-fn port_name(s: &str) -> Option<String> {
+pub(crate) fn port_name(s: &str) -> Option<String> {
     let ok = !s.is_empty()
         && s.len() <= 15
         && dns_label_shape(s)
@@ -141,7 +141,7 @@ fn port_name(s: &str) -> Option<String> {
     })
 }
 
-fn check_str(causes: &mut Vec<Cause>, field: &str, v: &Value, rule: fn(&str) -> Option<String>) {
+pub(crate) fn check_str(causes: &mut Vec<Cause>, field: &str, v: &Value, rule: fn(&str) -> Option<String>) {
     match v.as_str() {
         Some(s) => {
             if let Some(why) = rule(s) {
@@ -152,7 +152,7 @@ fn check_str(causes: &mut Vec<Cause>, field: &str, v: &Value, rule: fn(&str) -> 
     }
 }
 
-fn items(v: Option<&Value>) -> &[Value] {
+pub(crate) fn items(v: Option<&Value>) -> &[Value] {
     v.and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 

@@ -193,7 +193,7 @@ async fn unknown_kinds_and_paths_are_404() {
     let (_kube, client) = start().await;
     for uri in [
         "/apis/batch/v1/namespaces/default/jobs",
-        "/api/v1/namespaces/default/pods/x",
+        "/api/v1/namespaces/default/pods/x/log",
         "/api/v1/namespaces/default/configmaps/x/status",
         "/apis/networking.k8s.io/v1/namespaces/default/ingresses/x/scale",
         "/api/v1/configmaps/x",

@@ -297,6 +297,11 @@ async fn finalizers_hold_deletion_until_removed() {
         .left()
         .expect("the object comes back while finalizers remain");
     assert!(deleting.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        deleting.metadata.generation,
+        Some(2),
+        "the deletion mark bumps the generation"
+    );
     assert!(
         api.get("web")
             .await

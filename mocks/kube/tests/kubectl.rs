@@ -305,8 +305,8 @@ async fn invalid_manifests_are_rejected_with_the_field() {
     assert!(err.contains("unknown field \"spec.defaultBakend\""), "{err}");
     assert_eq!(kube.resource_version(), rv, "nothing was stored");
 
-    let err = kubectl.fails(&["get", "pods"]).await;
-    assert!(err.contains("pods"), "{err}");
+    let err = kubectl.fails(&["get", "cronjobs"]).await;
+    assert!(err.contains("cronjobs"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -365,4 +365,108 @@ async fn delete_waits_for_finalizers() {
     let (_kubectl, out) = delete.await.unwrap();
     assert!(out.contains("\"web\" deleted"), "{out}");
     assert!(api.get_opt("web").await.unwrap().is_none());
+}
+
+const POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: web-1
+  labels: {app: web}
+spec:
+  nodeName: n1
+  readinessGates:
+  - conditionType: cloud.google.com/load-balancer-neg-ready
+  containers:
+  - name: web
+    image: nginx:1.27
+    ports:
+    - {name: http, containerPort: 8080}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_apply_and_get_wide() {
+    let (kube, client) = start().await;
+    let Some(kubectl) = Kubectl::new(&kube) else {
+        return;
+    };
+    let manifest = kubectl.file("pod.yaml", POD);
+    let out = kubectl.ok(&["apply", "-f", &manifest]).await;
+    assert!(out.contains("pod/web-1 created"), "{out}");
+    let out = kubectl.ok(&["apply", "-f", &manifest]).await;
+    assert!(out.contains("pod/web-1 unchanged"), "{out}");
+    let newer = kubectl.file("newer.yaml", &POD.replace("nginx:1.27", "nginx:1.28"));
+    let out = kubectl.ok(&["apply", "-f", &newer]).await;
+    assert!(out.contains("pod/web-1 configured"), "{out}");
+    let gated = kubectl.file("gated.yaml", &POD.replace("load-balancer-neg-ready", "other"));
+    let err = kubectl.fails(&["apply", "-f", &gated]).await;
+    assert!(
+        err.contains("pod updates may not change fields other than"),
+        "{err}"
+    );
+
+    let out = kubectl.ok(&["get", "pods"]).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        "{out}"
+    );
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>()[..4],
+        ["web-1", "0/1", "Pending", "0"]
+    );
+
+    // What a kubelet and a NEG controller would write.
+    let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "default");
+    let status = json!({"status": {
+        "phase": "Running", "podIP": "10.0.0.7",
+        "conditions": [
+            {"type": "Ready", "status": "True"},
+            {"type": "cloud.google.com/load-balancer-neg-ready", "status": "True"},
+        ],
+        "containerStatuses": [{"name": "web", "image": "nginx:1.28", "imageID": "", "ready": true,
+            "restartCount": 0, "started": true, "state": {"running": {"startedAt": "2025-01-01T00:00:00Z"}}}],
+    }});
+    api.patch_status("web-1", &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .unwrap();
+    let out = kubectl.ok(&["get", "pods", "-o", "wide"]).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        [
+            "NAME",
+            "READY",
+            "STATUS",
+            "RESTARTS",
+            "AGE",
+            "IP",
+            "NODE",
+            "NOMINATED",
+            "NODE",
+            "READINESS",
+            "GATES"
+        ],
+        "{out}"
+    );
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(row[..4], ["web-1", "1/1", "Running", "0"], "{out}");
+    assert_eq!(row[5..], ["10.0.0.7", "n1", "<none>", "1/1"], "{out}");
+    let out = kubectl
+        .ok(&[
+            "get",
+            "pods",
+            "--field-selector",
+            "spec.nodeName=n1",
+            "-o",
+            "name",
+        ])
+        .await;
+    assert_eq!(out.trim(), "pod/web-1");
+
+    let out = kubectl
+        .ok(&["delete", "pod", "web-1", "--grace-period=0", "--force"])
+        .await;
+    assert!(out.contains("\"web-1\" force deleted"), "{out}");
+    assert!(kube.get("v1", "Pod", Some("default"), "web-1").is_none());
 }
