@@ -579,9 +579,19 @@ async fn an_interrupted_ensure_converges_without_duplicates() {
         ),
         vec![certificate("default/tls", "c.example.com")],
     );
-    // The process dies while the chain is half built.
+    // The process dies while the chain is half built: as soon as a first resource exists (the
+    // chain is several 40 ms operations deep, so the forwarding rules are far from done).
     let run = env.provider.ensure(&lb);
-    let _ = tokio::time::timeout(Duration::from_millis(100), run).await;
+    let first_built = async {
+        while !env.counts().iter().any(|(_, n)| *n > 0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        _ = run => panic!("the whole chain was built before a first resource was seen"),
+        () = first_built => {}
+    }
+    // Operations already accepted finish on their own.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let partial = env.counts();
     assert!(
