@@ -98,14 +98,27 @@ fn ingress_writes(h: &Harness) -> usize {
         .count()
 }
 
-/// What is logged on the test's thread while [`Logs::capture`]'s guard lives: a test's runtime
-/// runs on one thread, so that is the controller's log, and the fakes'.
+/// What is logged on one test's thread: a test's runtime runs on one thread, so that is the
+/// controller's log (and the fakes'). One global subscriber writes each line to the capture of
+/// the thread that logs it, if any: a subscriber per thread (`set_default`) would race with the
+/// other tests over which callsites are enabled, and miss lines.
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);
 
-impl std::io::Write for Logs {
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<Logs>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The global subscriber's output: the capture of the logging thread.
+struct ThisThread;
+
+impl std::io::Write for ThisThread {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        CAPTURE.with(|c| {
+            if let Some(logs) = &*c.borrow() {
+                logs.0.lock().unwrap().extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
 
@@ -115,14 +128,20 @@ impl std::io::Write for Logs {
 }
 
 impl Logs {
-    fn capture(&self) -> tracing::subscriber::DefaultGuard {
-        let sink = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || sink.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
+    /// Captures what this thread logs from now on, at INFO and above.
+    fn capture() -> Logs {
+        static GLOBAL: std::sync::Once = std::sync::Once::new();
+        GLOBAL.call_once(|| {
+            tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_max_level(tracing::Level::INFO)
+                .with_writer(|| ThisThread)
+                .try_init()
+                .expect("the only subscriber");
+        });
+        let logs = Logs::default();
+        CAPTURE.with(|c| *c.borrow_mut() = Some(logs.clone()));
+        logs
     }
 
     /// The lines containing `text`.
@@ -351,8 +370,7 @@ async fn a_restart_while_degraded_writes_nothing_until_health_changes() {
 
 #[tokio::test]
 async fn health_that_cannot_be_read_is_logged_once_and_counted_and_nothing_flaps() {
-    let logs = Logs::default();
-    let _capture = logs.capture();
+    let logs = Logs::capture();
     let h = Harness::start().await;
     h.apply(ECHO).await;
     h.apply(&ingress("web")).await;
