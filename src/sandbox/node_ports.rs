@@ -7,7 +7,7 @@
 use super::echo::EchoServer;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Service;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Api, Client};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -119,7 +119,8 @@ impl Drop for NodePorts {
 /// Follows the Services, and retries servers that could not start.
 async fn watch(client: Client, shared: Arc<Shared>, nodes: Vec<Node>) {
     let api: Api<Service> = Api::all(client);
-    let mut events = std::pin::pin!(watcher(api, watcher::Config::default()));
+    // Backoff on errors: a watch that keeps failing (the API server gone) must not spin.
+    let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
     let mut init: Option<BTreeMap<String, BTreeSet<Port>>> = None;
     let mut retry = tokio::time::interval(RETRY);
     loop {
