@@ -51,6 +51,14 @@ async fn wait_health(h: &Harness, name: &str, backend: &str, health: &str, state
 }
 
 /// The Events about `name` with `reason`.
+/// Waits for an Event with `reason` about the Ingress `name`; the first one listed.
+async fn first_event(h: &Harness, name: &str, reason: &str) -> Event {
+    eventually(&format!("a {reason} event about {name}"), WAIT, || async {
+        events_with(h, name, reason).await.into_iter().next()
+    })
+    .await
+}
+
 async fn events_with(h: &Harness, name: &str, reason: &str) -> Vec<Event> {
     let api: Api<Event> = Api::namespaced(h.client.clone(), "default");
     api.list(&Default::default())
@@ -210,13 +218,7 @@ async fn no_healthy_instance_degrades_the_ingress_until_one_recovers() {
         "{message}"
     );
     assert!(h.address("web").await.is_some(), "the address stays");
-    let warning = eventually("a NoHealthyBackend Warning", WAIT, || async {
-        events_with(&h, "web", "NoHealthyBackend")
-            .await
-            .into_iter()
-            .next()
-    })
-    .await;
+    let warning = first_event(&h, "web", "NoHealthyBackend").await;
     assert_eq!(warning.type_.as_deref(), Some("Warning"));
     assert!(
         warning.note.as_deref().unwrap_or_default().contains(&be),
@@ -237,13 +239,7 @@ async fn no_healthy_instance_degrades_the_ingress_until_one_recovers() {
     assert!(h.gce.set_instance_health("us-central1-b", "node-b1", true));
     let st = wait_health(&h, "web", &be, "HEALTHY", "Ready").await;
     assert_eq!(st["reason"], "Synced");
-    let recovered = eventually("a BackendRecovered event", WAIT, || async {
-        events_with(&h, "web", "BackendRecovered")
-            .await
-            .into_iter()
-            .next()
-    })
-    .await;
+    let recovered = first_event(&h, "web", "BackendRecovered").await;
     assert_eq!(recovered.type_.as_deref(), Some("Normal"));
     assert!(
         recovered
@@ -338,10 +334,7 @@ async fn a_restart_while_degraded_writes_nothing_until_health_changes() {
     let st = wait_health(&h, "web", &be, "UNHEALTHY", "Degraded").await;
     let message = st["message"].as_str().unwrap_or_default().to_owned();
     assert!(message.contains("0 of 3 instances healthy"), "{message}");
-    eventually("a NoHealthyBackend Warning", WAIT, || async {
-        events_with(&h, "web", "NoHealthyBackend").await.pop()
-    })
-    .await;
+    first_event(&h, "web", "NoHealthyBackend").await;
     ctl.stop().await;
     let before = h.ingress("web").await.expect("ingress");
 
