@@ -67,6 +67,7 @@ async fn main() {
     let infra = cloud::model::ClusterInfra {
         nodes: nodes(),
         node_ports: model.node_ports().into_iter().collect(),
+        endpoint_ports: Default::default(),
     };
     let fresh = new_provider(&env.gce, |_| {});
     let started = Instant::now();

@@ -22,6 +22,6 @@ pub mod provider;
 pub use error::{Error, ErrorCategory};
 pub use fence::WriteFence;
 pub use provider::{
-    BackendHealth, InfraStatus, LimitKind, LimitViolation, LoadBalancerStatus, Provider, ResourceKind,
-    UnknownHealth,
+    BackendHealth, EndpointHealth, EndpointSync, InfraStatus, LimitKind, LimitViolation, LoadBalancerStatus,
+    Provider, ResourceKind, UnknownHealth,
 };

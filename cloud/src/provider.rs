@@ -1,7 +1,7 @@
 //! The interface every cloud implements.
 
 use crate::Error;
-use crate::model::{BackendKey, ClusterInfra, LoadBalancer, LoadBalancerKey};
+use crate::model::{BackendKey, ClusterInfra, Endpoint, EndpointSet, LoadBalancer, LoadBalancerKey};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -46,6 +46,27 @@ pub trait Provider: Send + Sync {
                 (n.clone(), BackendHealth::Unknown { reason })
             })
             .collect())
+    }
+
+    /// Makes the cloud send the traffic of the endpoint backend `set.key` to exactly
+    /// `set.endpoints`: attaches the missing ones first, then detaches the ones not in the set,
+    /// in batches the cloud accepts. Reads first and writes nothing when the cloud already
+    /// matches. The groups holding the endpoints belong to the backend, which
+    /// [`Provider::ensure`] of a load balancer using it creates: until then (or once no load
+    /// balancer uses it) this writes nothing and answers [`EndpointSync::NoBackend`], so it
+    /// never recreates what a deletion removed. Idempotent, like every method.
+    async fn sync_endpoints(&self, set: &EndpointSet) -> Result<EndpointSync, Error> {
+        let _ = set;
+        Err(Error::user(
+            "this cloud provider cannot send traffic straight to endpoints",
+        ))
+    }
+
+    /// What the cloud's health checks say of each endpoint attached to the endpoint backend
+    /// `key` (read-only, in bulk: one read per zone). Endpoints not attached are absent.
+    async fn endpoint_health(&self, key: &BackendKey) -> Result<BTreeMap<Endpoint, EndpointHealth>, Error> {
+        let _ = key;
+        Ok(BTreeMap::new())
     }
 
     /// Deletes shared resources nothing uses any more (backends left behind by a failure or a
@@ -156,6 +177,12 @@ pub struct LoadBalancerStatus {
     /// not listed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub backend_ports: BTreeMap<String, BackendKey>,
+    /// Backends whose target is changing (node port ↔ endpoints) and whose new target serves
+    /// nothing healthy yet: the old target keeps serving meanwhile, so the load balancer never
+    /// has no backend. Call [`Provider::ensure`] again shortly; it finishes the switch once the
+    /// new target is healthy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub switching: Vec<BackendKey>,
 }
 
 impl LoadBalancerStatus {
@@ -163,6 +190,39 @@ impl LoadBalancerStatus {
     pub fn names(&self, kind: ResourceKind) -> &[String] {
         self.resources.get(&kind).map(Vec::as_slice).unwrap_or_default()
     }
+}
+
+/// What [`Provider::sync_endpoints`] did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "state")]
+pub enum EndpointSync {
+    /// The cloud now holds exactly the set.
+    Synced {
+        /// Endpoints attached by this call.
+        attached: usize,
+        /// Endpoints detached by this call.
+        detached: usize,
+    },
+    /// No load balancer has created this backend yet (or none uses it any more): nothing was
+    /// written. Call again after the next [`Provider::ensure`] that uses it.
+    NoBackend,
+}
+
+impl EndpointSync {
+    /// Whether this call attached or detached anything.
+    pub fn changed(&self) -> bool {
+        matches!(self, EndpointSync::Synced { attached, detached } if attached + detached > 0)
+    }
+}
+
+/// What the cloud's health checks say of one endpoint (see [`Provider::endpoint_health`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EndpointHealth {
+    Healthy,
+    Unhealthy,
+    /// Not probed yet, or the cloud did not say.
+    Unknown,
 }
 
 /// What the cloud's health checks say of one backend (see [`Provider::backend_health`]).
@@ -241,6 +301,7 @@ pub struct InfraStatus {
 pub enum ResourceKind {
     Firewall,
     InstanceGroup,
+    NetworkEndpointGroup,
     HealthCheck,
     BackendService,
     UrlMap,
@@ -259,6 +320,7 @@ impl ResourceKind {
         match self {
             ResourceKind::Firewall => "firewall",
             ResourceKind::InstanceGroup => "instance-group",
+            ResourceKind::NetworkEndpointGroup => "network-endpoint-group",
             ResourceKind::HealthCheck => "health-check",
             ResourceKind::BackendService => "backend-service",
             ResourceKind::UrlMap => "url-map",

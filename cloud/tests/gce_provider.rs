@@ -266,7 +266,7 @@ async fn paths_hosts_and_node_ports_change_in_place() {
     assert_eq!(map["pathMatchers"][1]["pathRules"][0]["paths"], json!(["/exact"]));
 
     // The Service's node port changes: the backend service follows, nothing else.
-    lb.backends[1].node_port = 30090;
+    lb.backends[1].target = BackendTarget::NodePort { node_port: 30090 };
     env.gce.reset_stats();
     env.provider.ensure(&lb).await.unwrap();
     assert_eq!(env.gce.stats().total.mutations, 1);
@@ -678,6 +678,7 @@ async fn list_owned_finds_every_load_balancer_of_this_cluster_only() {
             instance: "other-node".into(),
         }],
         node_ports: [30080].into_iter().collect(),
+        endpoint_ports: Default::default(),
     };
     other.ensure_infrastructure(&other_infra).await.unwrap();
     other
@@ -737,6 +738,7 @@ async fn a_forbidden_firewall_write_yields_the_command_an_admin_must_run() {
     let infra = ClusterInfra {
         nodes: nodes(),
         node_ports: [30080, 30081].into_iter().collect(),
+        endpoint_ports: Default::default(),
     };
     let status = provider
         .ensure_infrastructure(&infra)
@@ -903,6 +905,7 @@ async fn shared_vpc_puts_the_firewall_rule_in_the_host_project() {
     let infra = ClusterInfra {
         nodes: nodes(),
         node_ports: [30080].into_iter().collect(),
+        endpoint_ports: Default::default(),
     };
     provider.ensure_infrastructure(&infra).await.unwrap();
     let fw = provider.namer().firewall();
@@ -952,6 +955,7 @@ async fn a_node_without_a_vm_is_left_out_with_a_warning() {
     let mut infra = ClusterInfra {
         nodes: nodes(),
         node_ports: [30080].into_iter().collect(),
+        endpoint_ports: Default::default(),
     };
     infra.nodes.push(Node {
         zone: "us-central1-a".into(),
@@ -1309,6 +1313,7 @@ async fn a_port_another_controller_opened_stays_for_the_removal_grace() {
     let infra = |ports: &[u16]| ClusterInfra {
         nodes: nodes(),
         node_ports: ports.iter().copied().collect(),
+        endpoint_ports: Default::default(),
     };
     main.ensure_infrastructure(&infra(&[30080])).await.unwrap();
     main.ensure(&lb("default", "a", vec![backend("default", "a", 80, 30080)]))
@@ -1341,6 +1346,7 @@ async fn a_pass_that_only_adds_ports_reads_nothing_it_does_not_need() {
     let infra = |ports: &[u16]| ClusterInfra {
         nodes: nodes(),
         node_ports: ports.iter().copied().collect(),
+        endpoint_ports: Default::default(),
     };
     let fw = provider.namer().firewall();
     let allowed = || {

@@ -165,7 +165,14 @@ impl InfraSync {
             .flatten()
             .copied()
             .collect();
-        (ClusterInfra { nodes, node_ports }, warnings)
+        (
+            ClusterInfra {
+                nodes,
+                node_ports,
+                endpoint_ports: BTreeSet::new(),
+            },
+            warnings,
+        )
     }
 
     /// The outcome of the last pass, if it covered every port in `ports`; otherwise of a new one.

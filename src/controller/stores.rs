@@ -9,7 +9,8 @@ use crate::telemetry::liveness::Liveness;
 use crate::translate;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use k8s_openapi::api::core::v1::{Node, Secret, Service};
+use k8s_openapi::api::core::v1::{Node, Pod, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -209,5 +210,18 @@ impl translate::Objects for Stores {
 
     fn ingress_classes(&self) -> Vec<Arc<IngressClass>> {
         self.classes.state()
+    }
+
+    // TODO(issue 14): EndpointSlice and Pod watches.
+    fn endpoint_slices(&self, _namespace: &str, _service: &str) -> Vec<Arc<EndpointSlice>> {
+        Vec::new()
+    }
+
+    fn pod(&self, _namespace: &str, _name: &str) -> Option<Arc<Pod>> {
+        None
+    }
+
+    fn nodes(&self) -> Vec<Arc<Node>> {
+        self.nodes.state()
     }
 }

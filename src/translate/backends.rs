@@ -7,7 +7,7 @@
 use super::Objects;
 use super::problems::Problems;
 use super::service_settings::{self, ServiceSettings};
-use cloud::model::{Backend, BackendKey};
+use cloud::model::{Backend, BackendKey, BackendTarget};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::IngressBackend;
 use std::collections::{BTreeMap, BTreeSet};
@@ -193,7 +193,7 @@ impl<'a> Backends<'a> {
             key.clone(),
             Backend {
                 key: key.clone(),
-                node_port,
+                target: BackendTarget::NodePort { node_port },
                 protocol,
                 health_check: settings.health_check,
                 timeout_sec: settings.timeout_sec,

@@ -20,6 +20,7 @@
 mod annotations;
 mod backends;
 mod class;
+mod endpoints;
 mod frontends;
 mod hosts;
 mod limits;
@@ -35,6 +36,7 @@ mod syntax;
 mod tests;
 mod tls;
 
+pub use endpoints::{EndpointPlan, GatedPod, NEG_READY_GATE, endpoint_plan};
 pub use limits::limit_problems;
 pub use nodes::{EXCLUDE_LABEL, LEGACY_ZONE_LABEL, ZONE_LABEL, cluster_nodes};
 pub use references::{References, references};
@@ -43,7 +45,8 @@ pub use snapshot::Snapshot;
 pub use tls::MAX_CHAIN_LENGTH;
 
 use cloud::model::{LoadBalancer, LoadBalancerKey};
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{Node, Pod, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use serde::Serialize;
 use std::fmt;
@@ -59,6 +62,9 @@ pub struct Config {
     pub limits: Limits,
     /// The current time, for certificate expiry: passed in so translation stays pure.
     pub now: jiff::Timestamp,
+    /// Serve Service ports straight at their pods (network endpoint groups) unless the Service
+    /// says otherwise with `cloud.google.com/neg` (flag `--neg-default`).
+    pub neg_default: bool,
 }
 
 /// Default [`Config::controller_name`].
@@ -73,6 +79,7 @@ impl Default for Config {
             legacy_class: DEFAULT_LEGACY_CLASS.to_owned(),
             limits: Limits::default(),
             now: jiff::Timestamp::now(),
+            neg_default: false,
         }
     }
 }
@@ -108,6 +115,10 @@ pub trait Objects {
     fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>>;
     fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>>;
     fn ingress_classes(&self) -> Vec<Arc<IngressClass>>;
+    /// The EndpointSlices of the Service `namespace/service` (label `kubernetes.io/service-name`).
+    fn endpoint_slices(&self, namespace: &str, service: &str) -> Vec<Arc<EndpointSlice>>;
+    fn pod(&self, namespace: &str, name: &str) -> Option<Arc<Pod>>;
+    fn nodes(&self) -> Vec<Arc<Node>>;
 }
 
 /// A successful translation.
@@ -116,6 +127,24 @@ pub struct Translation {
     pub load_balancer: LoadBalancer,
     /// Things the user should know that do not stop the load balancer from working.
     pub warnings: Vec<Problem>,
+    /// Where each backend's health check came from, by backend, in key order.
+    pub health_checks: Vec<(cloud::model::BackendKey, HealthCheckOrigin)>,
+}
+
+/// Where a backend's health check settings came from (told in a Normal Event when it changes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum HealthCheckOrigin {
+    /// Our defaults, with the Service's health-check annotations applied; `why_not_probe` says
+    /// why the pods' readiness probe was not used, when they have one that could not be.
+    Defaults { why_not_probe: Option<String> },
+    /// The HTTP(S) readiness probe of this pod's container (`pod` is `namespace/name`), and the
+    /// pod's controller (`kind/name`, e.g. `ReplicaSet/web-7d9f`) as the template it stands for.
+    ReadinessProbe {
+        pod: String,
+        container: String,
+        template: Option<String>,
+    },
 }
 
 /// An error or warning about user input.
@@ -196,5 +225,6 @@ pub fn translate(
             backends: backends.into_backends(),
         },
         warnings: problems.warnings,
+        health_checks: Vec::new(),
     })
 }

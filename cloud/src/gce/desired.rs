@@ -300,7 +300,8 @@ pub fn backend(cx: Context<'_>, b: &Backend) -> DesiredBackend {
         name: name.clone(),
         description: owner,
         protocol: Some(b.protocol.as_str().to_owned()),
-        port_name: Some(named_port(b.node_port)),
+        // TODO(issue 14): endpoint backends use network endpoint groups.
+        port_name: b.node_port().map(named_port),
         timeout_sec: Some(b.timeout_sec),
         health_checks: vec![cx.links.link(&Scope::Global, Collection::HealthChecks, &name)],
         backends: cx.groups.iter().map(|g| group(g)).collect(),

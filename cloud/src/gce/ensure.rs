@@ -637,6 +637,7 @@ impl GceProvider {
             warnings,
             changed,
             backend_ports,
+            switching: Vec::new(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Backends: a Service port reached through the cluster's node port.
+//! Backends: a Service port, reached through the cluster's node port or straight at its pods.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -33,14 +33,39 @@ impl fmt::Display for BackendKey {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backend {
     pub key: BackendKey,
-    /// The port every node forwards to the Service (`spec.ports[].nodePort`).
-    pub node_port: u16,
+    /// Where the load balancer sends this Service port's traffic.
+    pub target: BackendTarget,
     pub protocol: BackendProtocol,
     pub health_check: HealthCheck,
     /// How long the load balancer waits for the backend to answer a request.
     pub timeout_sec: u32,
     /// How long existing connections may finish when a node leaves; 0 disables draining.
     pub connection_draining_timeout_sec: u32,
+}
+
+impl Backend {
+    /// The node port traffic goes through, for a [`BackendTarget::NodePort`] backend.
+    pub fn node_port(&self) -> Option<u16> {
+        match self.target {
+            BackendTarget::NodePort { node_port } => Some(node_port),
+            BackendTarget::Endpoints => None,
+        }
+    }
+}
+
+/// How the load balancer reaches the pods of a Service port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum BackendTarget {
+    /// Through every node, on the port each node forwards to the Service
+    /// (`spec.ports[].nodePort`); the cloud groups the nodes (instance groups on GCE).
+    #[serde(rename_all = "camelCase")]
+    NodePort { node_port: u16 },
+    /// Straight to the pods serving the Service port (container-native load balancing; network
+    /// endpoint groups on GCE). Which pods is not part of the load balancer: it changes with
+    /// every rollout, so it travels separately as an [`crate::model::EndpointSet`], given to
+    /// [`crate::Provider::sync_endpoints`].
+    Endpoints,
 }
 
 /// The protocol between the load balancer and the backend.
@@ -70,7 +95,7 @@ impl BackendProtocol {
 pub struct HealthCheck {
     /// Request path, starting with `/`.
     pub path: String,
-    /// The port probed; `None` probes the serving port (the node port).
+    /// The port probed; `None` probes the serving port (the node port, or each endpoint's port).
     pub port: Option<u16>,
     /// `Host` header to send; `None` sends the backend's address.
     pub host: Option<String>,

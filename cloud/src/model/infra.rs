@@ -12,6 +12,11 @@ pub struct ClusterInfra {
     /// The node ports the load balancers about to be built or changed need. A provider also
     /// keeps every port its existing load balancers still use, as it reads them from the cloud.
     pub node_ports: BTreeSet<u16>,
+    /// The pod ports endpoint backends send traffic to (the firewall must let the load balancer
+    /// and its health checkers reach them). With only endpoint backends, no node group is
+    /// needed, yet the zones of `nodes` still are: endpoint groups are zonal.
+    #[serde(default)]
+    pub endpoint_ports: BTreeSet<u16>,
 }
 
 impl ClusterInfra {

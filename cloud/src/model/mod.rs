@@ -6,11 +6,13 @@
 
 mod backend;
 mod certificate;
+mod endpoints;
 mod infra;
 mod routing;
 
-pub use backend::{Backend, BackendKey, BackendProtocol, HealthCheck};
+pub use backend::{Backend, BackendKey, BackendProtocol, BackendTarget, HealthCheck};
 pub use certificate::{Certificate, PrivateKeyPem};
+pub use endpoints::{Endpoint, EndpointSet};
 pub use infra::{ClusterInfra, Node};
 pub use routing::{HostMatch, HostRule, PathMatch, PathRule, RoutingTable};
 
@@ -62,10 +64,19 @@ pub struct LoadBalancer {
 impl LoadBalancer {
     /// The node ports this load balancer sends traffic to, sorted, each once.
     pub fn node_ports(&self) -> Vec<u16> {
-        let mut ports: Vec<u16> = self.backends.iter().map(|b| b.node_port).collect();
+        let mut ports: Vec<u16> = self.backends.iter().filter_map(Backend::node_port).collect();
         ports.sort_unstable();
         ports.dedup();
         ports
+    }
+
+    /// The backends served straight at their endpoints, whose [`EndpointSet`]s must be kept in
+    /// sync with [`crate::Provider::sync_endpoints`].
+    pub fn endpoint_backends(&self) -> impl Iterator<Item = &BackendKey> {
+        self.backends
+            .iter()
+            .filter(|b| b.target == BackendTarget::Endpoints)
+            .map(|b| &b.key)
     }
 }
 

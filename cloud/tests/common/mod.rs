@@ -93,6 +93,7 @@ impl Env {
         let infra = ClusterInfra {
             nodes: nodes(),
             node_ports: ports.iter().copied().collect(),
+            endpoint_ports: Default::default(),
         };
         provider
             .ensure_infrastructure(&infra)
@@ -153,7 +154,7 @@ impl Env {
 pub fn backend(namespace: &str, service: &str, port: u16, node_port: u16) -> Backend {
     Backend {
         key: BackendKey::new(namespace, service, port),
-        node_port,
+        target: BackendTarget::NodePort { node_port },
         protocol: BackendProtocol::Http,
         health_check: HealthCheck::default(),
         timeout_sec: 30,

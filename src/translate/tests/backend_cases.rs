@@ -111,7 +111,10 @@ fn backend_cases() {
             "LoadBalancer Service",
             default_to(svc_named("lb", "web")),
             ok([], |lb| {
-                assert_eq!((only(lb).key.port, only(lb).node_port), (80, 30082))
+                assert_eq!(
+                    (only(lb).key.port, only(lb).node_port().unwrap_or(0)),
+                    (80, 30082)
+                )
             }),
         ),
         case(
@@ -179,7 +182,7 @@ fn backend_cases() {
             default_to(svc("echo", 443)),
             ok([], |lb| {
                 assert_eq!(
-                    (only(lb).protocol, only(lb).node_port),
+                    (only(lb).protocol, only(lb).node_port().unwrap_or(0)),
                     (BackendProtocol::Https, 30443)
                 )
             }),

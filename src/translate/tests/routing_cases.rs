@@ -43,7 +43,10 @@ fn routing_cases() {
                 assert!(lb.routes.hosts.is_empty());
                 assert_eq!(lb.backends.len(), 1);
                 let b = &lb.backends[0];
-                assert_eq!((b.node_port, b.protocol), (30080, BackendProtocol::Http));
+                assert_eq!(
+                    (b.node_port().unwrap_or(0), b.protocol),
+                    (30080, BackendProtocol::Http)
+                );
                 assert_eq!(b.health_check, HealthCheck::default());
                 assert_eq!((b.timeout_sec, b.connection_draining_timeout_sec), (30, 0));
                 assert!(lb.frontends.http && lb.frontends.https.is_none());
