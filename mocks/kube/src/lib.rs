@@ -137,9 +137,11 @@
 //! the writes it reacts to, so watchers see its writes as separate events:
 //! - **A kubelet on every Node** (`sim/kubelet.rs`). Nothing is scheduled: a pod names its
 //!   `spec.nodeName`, and runs once a Node of that name exists (a pod on a missing Node stays
-//!   Pending, and is in no EndpointSlice). It gets `podIP`/`podIPs` from
-//!   [`PodSimulation::pod_ips`] ([`PodIpRange`], e.g. a loopback block `127.A.B.1`–`.253` for
-//!   tests with a data plane; a host-network pod the Node's `InternalIP`), `hostIP` from the
+//!   Pending, and is in no EndpointSlice). It gets `podIP`/`podIPs` from its Node's
+//!   `spec.podCIDR` when the Node has one (the host addresses of the range, as node IPAM gives
+//!   each node a range; on GCE the VM's alias IP range, which NEG endpoints must fall in), else
+//!   from [`PodSimulation::pod_ips`] ([`PodIpRange`], e.g. a loopback block `127.A.B.1`–`.253`
+//!   for tests with a data plane); a host-network pod the Node's `InternalIP`; `hostIP` from the
 //!   Node, `phase: Running`, container statuses, and the conditions `PodReadyToStartContainers`,
 //!   `Initialized`, `ContainersReady` (True unless [`FakeKube::set_containers_ready`] said
 //!   otherwise — readiness probes are not run), `Ready` and `PodScheduled`. `Ready` is

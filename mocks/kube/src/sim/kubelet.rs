@@ -16,7 +16,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Simulator, key_of, meta, spec_str};
+use super::{PodIpRange, Simulator, key_of, meta, spec_str};
 use crate::store::{Store, Sub, WriteOptions, now_rfc3339};
 use crate::validation::items;
 
@@ -270,7 +270,7 @@ pub(super) fn sync(sim: &Simulator, store: &mut Store, pod: &Value) {
     let pod_ip = match current_ip {
         Some(ip) => ip,
         None if host_network && host_ip.is_some() => host_ip.clone().unwrap_or_default(),
-        None => match sim.allocate(uid) {
+        None => match sim.allocate(uid, PodIpRange::of_cidr(spec_str(&node, "podCIDR"))) {
             Some(ip) => ip.to_string(),
             None => {
                 tracing::warn!(

@@ -69,6 +69,25 @@ impl PodIpRange {
     }
 }
 
+impl PodIpRange {
+    /// The host addresses of an IPv4 CIDR (`10.4.1.0/24`): all but the network and broadcast
+    /// addresses, or every address of a /31 or /32. `None` when it is not an IPv4 CIDR.
+    pub fn of_cidr(cidr: &str) -> Option<Self> {
+        let (addr, len) = cidr.split_once('/')?;
+        let addr: Ipv4Addr = addr.parse().ok()?;
+        let len: u32 = len.parse().ok().filter(|l| *l <= 32)?;
+        let size = 1u64 << (32 - len);
+        let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+        let network = u32::from(addr) & mask;
+        let (first, count) = if size <= 2 {
+            (network, size)
+        } else {
+            (network + 1, size - 2)
+        };
+        Some(PodIpRange::new(Ipv4Addr::from(first), u32::try_from(count).ok()?))
+    }
+}
+
 impl Default for PodIpRange {
     fn default() -> Self {
         PodIpRange::new(Ipv4Addr::new(10, 244, 0, 1), 65534)
@@ -166,12 +185,13 @@ struct Deadline {
 struct State {
     /// `set_containers_ready` overrides, by pod uid.
     ready: HashMap<String, bool>,
-    /// Pool addresses in use, by pod uid.
+    /// Addresses handed out, by pod uid.
     ips: HashMap<String, Ipv4Addr>,
-    /// Indexes (in the pool) in use.
-    used: BTreeSet<u32>,
-    /// Where the next search for a free address starts, so addresses are not reused at once.
-    cursor: u32,
+    /// Addresses in use (of the pool or of a Node's `spec.podCIDR`).
+    used: BTreeSet<Ipv4Addr>,
+    /// Where the next search for a free address starts in each range (by its first address),
+    /// so addresses are not reused at once.
+    cursors: HashMap<Ipv4Addr, u32>,
     /// Deleted pods to finish, by uid.
     deadlines: HashMap<String, Deadline>,
 }
@@ -229,47 +249,46 @@ impl Simulator {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Allocates a pool address for a pod, the next free one after the last handed out.
-    fn allocate(&self, uid: &str) -> Option<Ipv4Addr> {
+    /// Allocates an address for a pod, the next free one after the last handed out: from its
+    /// Node's `spec.podCIDR` when the Node has one (as node IPAM hands each node a range, which
+    /// a cloud also knows as the VM's alias IP range), else from the pool.
+    fn allocate(&self, uid: &str, node_range: Option<PodIpRange>) -> Option<Ipv4Addr> {
         let mut state = self.state();
         if let Some(ip) = state.ips.get(uid) {
             return Some(*ip);
         }
-        let range = self.config.pod_ips;
+        let range = node_range.unwrap_or(self.config.pod_ips);
+        let cursor = state.cursors.get(&range.first).copied().unwrap_or(0);
         for step in 0..range.count {
-            let index = (state.cursor.wrapping_add(step)) % range.count.max(1);
-            if state.used.contains(&index) {
+            let index = (cursor.wrapping_add(step)) % range.count.max(1);
+            let ip = range.nth(index)?;
+            if state.used.contains(&ip) {
                 continue;
             }
-            let ip = range.nth(index)?;
-            state.used.insert(index);
+            state.used.insert(ip);
             state.ips.insert(uid.to_string(), ip);
-            state.cursor = index.wrapping_add(1);
+            state.cursors.insert(range.first, index.wrapping_add(1));
             return Some(ip);
         }
         None
     }
 
-    /// Records an address a pod already has (seen after a resync), if it is the pool's.
+    /// Records an address a pod already has (seen after a resync).
     fn note_ip(&self, uid: &str, ip: &str) {
-        let Some(index) = ip.parse().ok().and_then(|ip| self.config.pod_ips.index_of(ip)) else {
+        let Ok(ip) = ip.parse::<Ipv4Addr>() else {
             return;
         };
         let mut state = self.state();
         if !state.ips.contains_key(uid) {
-            state.used.insert(index);
-            if let Some(ip) = self.config.pod_ips.nth(index) {
-                state.ips.insert(uid.to_string(), ip);
-            }
+            state.used.insert(ip);
+            state.ips.insert(uid.to_string(), ip);
         }
     }
 
     fn release(&self, uid: &str) {
         let mut state = self.state();
-        if let Some(ip) = state.ips.remove(uid)
-            && let Some(index) = self.config.pod_ips.index_of(ip)
-        {
-            state.used.remove(&index);
+        if let Some(ip) = state.ips.remove(uid) {
+            state.used.remove(&ip);
         }
         state.ready.remove(uid);
         state.deadlines.remove(uid);
@@ -290,10 +309,9 @@ impl Simulator {
                 .and_then(Value::as_str)
                 .and_then(|s| s.parse::<Ipv4Addr>().ok());
             if let Some(ip) = ip
-                && let Some(index) = self.config.pod_ips.index_of(ip)
                 && !spec_str(pod, "nodeName").is_empty()
             {
-                state.used.insert(index);
+                state.used.insert(ip);
                 state.ips.insert(uid, ip);
             }
         }
@@ -580,12 +598,33 @@ mod tests {
             ..PodSimulation::default()
         })
         .unwrap();
-        assert_eq!(sim.allocate("a"), Some(Ipv4Addr::new(10, 0, 0, 1)));
-        assert_eq!(sim.allocate("a"), Some(Ipv4Addr::new(10, 0, 0, 1)));
-        assert_eq!(sim.allocate("b"), Some(Ipv4Addr::new(10, 0, 0, 2)));
+        assert_eq!(sim.allocate("a", None), Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(sim.allocate("a", None), Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(sim.allocate("b", None), Some(Ipv4Addr::new(10, 0, 0, 2)));
         sim.release("a");
-        assert_eq!(sim.allocate("c"), Some(Ipv4Addr::new(10, 0, 0, 3)));
-        assert_eq!(sim.allocate("d"), Some(Ipv4Addr::new(10, 0, 0, 1)));
-        assert_eq!(sim.allocate("e"), None, "the range is used up");
+        assert_eq!(sim.allocate("c", None), Some(Ipv4Addr::new(10, 0, 0, 3)));
+        assert_eq!(sim.allocate("d", None), Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(sim.allocate("e", None), None, "the range is used up");
+    }
+
+    #[test]
+    fn a_node_pod_cidr_gives_its_pods_their_addresses() {
+        let sim = Simulator::new(PodSimulation::default()).unwrap();
+        let node = PodIpRange::of_cidr("10.4.1.0/30");
+        assert_eq!(node, Some(PodIpRange::new(Ipv4Addr::new(10, 4, 1, 1), 2)));
+        assert_eq!(sim.allocate("a", node), Some(Ipv4Addr::new(10, 4, 1, 1)));
+        assert_eq!(sim.allocate("b", node), Some(Ipv4Addr::new(10, 4, 1, 2)));
+        assert_eq!(sim.allocate("c", node), None, "the node's range is used up");
+        assert_eq!(sim.allocate("d", None), Some(Ipv4Addr::new(10, 244, 0, 1)), "the pool is apart");
+        assert_eq!(
+            PodIpRange::of_cidr("127.3.4.77/28"),
+            Some(PodIpRange::new(Ipv4Addr::new(127, 3, 4, 65), 14))
+        );
+        assert_eq!(
+            PodIpRange::of_cidr("10.0.0.7/32"),
+            Some(PodIpRange::new(Ipv4Addr::new(10, 0, 0, 7), 1))
+        );
+        assert_eq!(PodIpRange::of_cidr("fd00::/64"), None);
+        assert_eq!(PodIpRange::of_cidr("10.0.0.0/33"), None);
     }
 }
