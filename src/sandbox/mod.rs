@@ -12,6 +12,7 @@ mod announcement;
 pub mod echo;
 mod example;
 pub mod node_ports;
+pub mod pod_servers;
 mod progress;
 mod table;
 

@@ -13,6 +13,7 @@ pub use journal::*;
 use clap::Parser;
 use cloud_lb_controller::cli::{Cli, Command, RunArgs};
 use cloud_lb_controller::sandbox::node_ports::{self, NodePorts};
+use cloud_lb_controller::sandbox::pod_servers::PodServers;
 use fake_gce::{FakeGce, InstanceSeed};
 use fake_kube::FakeKube;
 use k8s_openapi::ByteString;
@@ -44,6 +45,35 @@ pub struct Harness {
     pub kubeconfig: PathBuf,
     /// With [`Harness::start_serving`]: the nodes' echo servers behind every node port.
     pub serving: Option<Serving>,
+    /// With [`Harness::start_pods`] and a data plane: echo servers on the pods' container ports.
+    pub pod_servers: Option<PodServers>,
+    pod_block: Option<fake_gce::LoopbackBlock>,
+}
+
+/// What [`Harness::start_pods`] sets up.
+#[derive(Clone, Debug)]
+pub struct PodCluster {
+    /// Run fake-gce's data plane, probing at this interval: load balancers serve, node ports
+    /// and pods' container ports are served by echo servers.
+    pub probe_interval: Option<Duration>,
+    /// When deleted pods finish.
+    pub termination: fake_kube::Termination,
+}
+
+impl Default for PodCluster {
+    fn default() -> Self {
+        PodCluster {
+            probe_interval: None,
+            termination: fake_kube::Termination::After(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Node `index`'s pod range (its `spec.podCIDR`, and its VM's alias IP range) in `block`: a /28
+/// from `.64` on, 14 pod addresses per node, apart from the nodes' own addresses (`.1` on).
+pub fn pod_cidr(block: &fake_gce::LoopbackBlock, index: usize) -> String {
+    let host = 64 + 16 * u8::try_from(index).expect("few nodes");
+    format!("{}/28", block.ip(host))
 }
 
 /// The data plane's backends: the nodes' loopback addresses and the echo servers on them.
@@ -102,6 +132,70 @@ impl Harness {
         h
     }
 
+    /// With fake-kube's pod simulator: pods on [`NODES`] get addresses from their node's
+    /// [`pod_cidr`], which fake-gce knows as the VM's alias IP range, so NEG endpoints are
+    /// accepted. With `probe_interval`, also the data plane of [`Harness::start_serving`] and an
+    /// echo server on every pod's container ports.
+    pub async fn start_pods(cluster: PodCluster) -> Harness {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let block = fake_gce::LoopbackBlock::claim().expect("a loopback block for the nodes");
+        let names: Vec<&str> = NODES.iter().map(|(_, n)| *n).collect();
+        let nodes = node_ports::Node::on_block(&block, &names);
+        let cidrs: Vec<String> = (0..NODES.len()).map(|i| pod_cidr(&block, i)).collect();
+        let data_plane = cluster.probe_interval.map(|interval| fake_gce::DataPlane {
+            probe_interval: Some(interval),
+            ..Default::default()
+        });
+        let serving = data_plane.is_some();
+        let gce = FakeGce::start(fake_gce::Config {
+            project_id: PROJECT.into(),
+            require_token: Some(TOKEN.into()),
+            instances: NODES
+                .iter()
+                .zip(&nodes)
+                .zip(&cidrs)
+                .map(|(((z, n), node), cidr)| InstanceSeed {
+                    ip: Some(node.ip.to_string()),
+                    alias_ip_ranges: vec![cidr.clone()],
+                    ..InstanceSeed::new(z, n)
+                })
+                .collect(),
+            data_plane,
+            ..fake_gce::Config::default()
+        })
+        .await
+        .expect("fake-gce");
+        let kube = FakeKube::start(fake_kube::Config {
+            simulate_pods: Some(fake_kube::PodSimulation {
+                termination: cluster.termination,
+                ..Default::default()
+            }),
+            ..fake_kube::Config::default()
+        })
+        .await
+        .expect("fake-kube");
+        let mut h = Self::connect(kube, gce).await;
+        for ((zone, name), cidr) in NODES.iter().zip(&cidrs) {
+            h.apply(&format!(
+                "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{topology.kubernetes.io/zone: {zone}}}\nspec:\n  providerID: gce://{PROJECT}/{zone}/{name}\n  podCIDR: {cidr}\n"
+            ))
+            .await;
+        }
+        if serving {
+            let node_ips = nodes.iter().map(|n| n.ip).collect();
+            h.serving = Some(Serving {
+                node_ports: NodePorts::start(h.client.clone(), nodes),
+                node_ips,
+                _block: block,
+            });
+            h.pod_servers = Some(PodServers::start(h.client.clone()));
+        } else {
+            // Claimed for the harness's life: the pods' addresses are in it.
+            h.pod_block = Some(block);
+        }
+        h
+    }
+
     async fn start_with(data_plane: Option<(Vec<std::net::IpAddr>, fake_gce::DataPlane)>) -> Harness {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (ips, data_plane) = match data_plane {
@@ -127,6 +221,18 @@ impl Harness {
         let kube = FakeKube::start(fake_kube::Config::default())
             .await
             .expect("fake-kube");
+        let h = Self::connect(kube, gce).await;
+        for (zone, name) in NODES {
+            h.apply(&format!(
+                "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{topology.kubernetes.io/zone: {zone}}}\nspec:\n  providerID: gce://{PROJECT}/{zone}/{name}\n"
+            ))
+            .await;
+        }
+        h
+    }
+
+    /// A harness on these fakes, with a kubeconfig and a client for the fake cluster.
+    async fn connect(kube: FakeKube, gce: FakeGce) -> Harness {
         static N: AtomicU32 = AtomicU32::new(0);
         let kubeconfig = std::env::temp_dir().join(format!(
             "clc-test-{}-{}.kubeconfig",
@@ -136,20 +242,15 @@ impl Harness {
         kube.write_kubeconfig(&kubeconfig).expect("kubeconfig");
         let config = kube::Config::new(kube.url().parse().expect("url"));
         let client = Client::try_from(config).expect("client");
-        let h = Harness {
+        Harness {
             kube,
             gce,
             client,
             kubeconfig,
             serving: None,
-        };
-        for (zone, name) in NODES {
-            h.apply(&format!(
-                "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{topology.kubernetes.io/zone: {zone}}}\nspec:\n  providerID: gce://{PROJECT}/{zone}/{name}\n"
-            ))
-            .await;
+            pod_servers: None,
+            pod_block: None,
         }
-        h
     }
 
     /// `run` arguments pointing at the fakes, with short leader-election timings.
@@ -216,6 +317,7 @@ impl Harness {
             "Ingress" => ApiResource::erase::<Ingress>(&()),
             "IngressClass" => ApiResource::erase::<IngressClass>(&()),
             "Node" => ApiResource::erase::<Node>(&()),
+            "Pod" => ApiResource::erase::<k8s_openapi::api::core::v1::Pod>(&()),
             other => panic!("unsupported kind {other}"),
         };
         let cluster_scoped = matches!(kind.as_str(), "IngressClass" | "Node");

@@ -615,7 +615,11 @@ mod tests {
         assert_eq!(sim.allocate("a", node), Some(Ipv4Addr::new(10, 4, 1, 1)));
         assert_eq!(sim.allocate("b", node), Some(Ipv4Addr::new(10, 4, 1, 2)));
         assert_eq!(sim.allocate("c", node), None, "the node's range is used up");
-        assert_eq!(sim.allocate("d", None), Some(Ipv4Addr::new(10, 244, 0, 1)), "the pool is apart");
+        assert_eq!(
+            sim.allocate("d", None),
+            Some(Ipv4Addr::new(10, 244, 0, 1)),
+            "the pool is apart"
+        );
         assert_eq!(
             PodIpRange::of_cidr("127.3.4.77/28"),
             Some(PodIpRange::new(Ipv4Addr::new(127, 3, 4, 65), 14))
