@@ -62,3 +62,363 @@ async fn pods_get_addresses_in_their_nodes_alias_ranges_and_serve() {
         "{answer}"
     );
 }
+
+const NEG_READY: &str = "cloud.google.com/load-balancer-neg-ready";
+
+/// A ClusterIP Service `web` served through NEGs, and an Ingress `web` to it.
+const WEB: &str = r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: default
+  annotations: {cloud.google.com/neg: '{"ingress": true}'}
+spec:
+  type: ClusterIP
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: http, protocol: TCP}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: default}
+spec:
+  ingressClassName: gce
+  defaultBackend:
+    service: {name: web, port: {number: 80}}
+"#;
+
+/// A pod of `app: web` on `node` carrying the NEG readiness gate, serving 8080 (named `http`),
+/// with an HTTP readiness probe of `probe_path` every 2 s.
+fn gated_pod(name: &str, node: &str, probe_path: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: default, labels: {{app: web}}}}
+spec:
+  nodeName: {node}
+  readinessGates: [{{conditionType: {NEG_READY}}}]
+  containers:
+  - name: web
+    image: echo
+    ports: [{{containerPort: 8080, name: http}}]
+    readinessProbe:
+      httpGet: {{path: {probe_path}, port: http}}
+      periodSeconds: 2
+      timeoutSeconds: 1
+"#
+    )
+}
+
+/// Every endpoint of every NEG, as Compute lists it with health (`ip:port` → HEALTHY or not).
+async fn neg_endpoints(h: &Harness) -> std::collections::BTreeMap<String, bool> {
+    let http = reqwest::Client::new();
+    let base = format!("{}projects/{PROJECT}", h.gce.base_url());
+    let negs: serde_json::Value = http
+        .get(format!("{base}/aggregated/networkEndpointGroups"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("aggregated list")
+        .json()
+        .await
+        .expect("json");
+    let mut out = std::collections::BTreeMap::new();
+    for scoped in negs["items"].as_object().into_iter().flat_map(|m| m.values()) {
+        for neg in scoped["networkEndpointGroups"].as_array().into_iter().flatten() {
+            let link = neg["selfLink"].as_str().expect("selfLink");
+            let url = format!(
+                "{}/listNetworkEndpoints",
+                link.replace("https://www.googleapis.com/compute/v1/", &h.gce.base_url())
+            );
+            let list: serde_json::Value = http
+                .post(url)
+                .bearer_auth(TOKEN)
+                .json(&serde_json::json!({"healthStatus": "SHOW"}))
+                .send()
+                .await
+                .expect("listNetworkEndpoints")
+                .json()
+                .await
+                .expect("json");
+            for item in list["items"].as_array().into_iter().flatten() {
+                let ep = &item["networkEndpoint"];
+                let healthy = item["healths"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|h| h["healthState"] == "HEALTHY");
+                out.insert(
+                    format!("{}:{}", ep["ipAddress"].as_str().unwrap_or(""), ep["port"]),
+                    healthy,
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The pod's address.
+async fn pod_ip(h: &Harness, name: &str) -> String {
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
+    eventually(&format!("{name} has an address"), WAIT, || async {
+        pods.get(name).await.ok()?.status?.pod_ip
+    })
+    .await
+}
+
+/// Whether the pod's NEG readiness condition is True.
+async fn gate_true(h: &Harness, name: &str) -> bool {
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
+    let Ok(pod) = pods.get(name).await else {
+        return false;
+    };
+    pod.status
+        .and_then(|s| s.conditions)
+        .into_iter()
+        .flatten()
+        .any(|c| c.type_ == NEG_READY && c.status == "True")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        // A new connection per request: each is balanced afresh.
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// Sends requests to `addr` one after another until `stop`, recording who answered and every
+/// failure.
+fn load(
+    addr: std::net::SocketAddr,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<(usize, Vec<String>, Vec<String>)> {
+    assert!(addr.ip().is_loopback(), "only loopback is contacted, not {addr}");
+    tokio::spawn(async move {
+        let client = client();
+        let (mut sent, mut served_by, mut failures) = (0, Vec::new(), Vec::new());
+        while !stop.is_cancelled() {
+            sent += 1;
+            match client.get(format!("http://{addr}/")).send().await {
+                Ok(r) if r.status() == 200 => {
+                    let text = r.text().await.unwrap_or_default();
+                    let by = cloud_lb_controller::sandbox::echo::field(&text, "served_by")
+                        .unwrap_or("")
+                        .to_owned();
+                    served_by.push(by);
+                }
+                Ok(r) => failures.push(format!("request {sent}: status {}", r.status())),
+                Err(e) => failures.push(format!("request {sent}: {e}")),
+            }
+        }
+        (sent, served_by, failures)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_update_behind_negs_never_fails_a_request() {
+    let h = Harness::start_pods(PodCluster {
+        probe_interval: Some(Duration::from_millis(200)),
+        termination: fake_kube::Termination::Manual,
+    })
+    .await;
+    h.apply(&gated_pod("web-old-1", "node-a1", "/healthz")).await;
+    h.apply(&gated_pod("web-old-2", "node-b1", "/healthz")).await;
+    h.apply(WEB).await;
+    let controller = h.spawn_controller(&["--cluster-uid", CLUSTER_UID, "--health-interval", "1s"]);
+
+    eventually("web is Ready", WAIT, || async {
+        (h.state("web").await? == "Ready").then_some(())
+    })
+    .await;
+    for pod in ["web-old-1", "web-old-2"] {
+        eventually(&format!("{pod}'s gate is True"), WAIT, || async {
+            gate_true(&h, pod).await.then_some(())
+        })
+        .await;
+    }
+    let address = h.address("web").await.expect("an address");
+    let http = h.gce.serving_address(&address, 80).expect("served");
+
+    // The health check follows the pods' readiness probe.
+    let hc = h.gce_names("healthChecks");
+    let paths: Vec<String> = hc
+        .iter()
+        .filter_map(|n| h.gce_resource("healthChecks", n))
+        .filter_map(|r| r["httpHealthCheck"]["requestPath"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(paths, ["/healthz"], "{hc:?}");
+
+    // At every sample, at least one endpoint is attached and healthy.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let load = load(http, stop.clone());
+    let watch = {
+        let stop = stop.clone();
+        let h = &h;
+        async move {
+            let mut samples = 0;
+            while !stop.is_cancelled() {
+                let endpoints = neg_endpoints(h).await;
+                assert!(
+                    endpoints.values().any(|healthy| *healthy),
+                    "no healthy endpoint attached: {endpoints:?}"
+                );
+                samples += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            samples
+        }
+    };
+    let roll = async {
+        // One by one: a new pod (probing a new path), Ready only once the load balancer serves
+        // it; then an old one goes, detached before it stops serving.
+        for (old, new, node) in [
+            ("web-old-1", "web-new-1", "node-a2"),
+            ("web-old-2", "web-new-2", "node-b1"),
+        ] {
+            h.apply(&gated_pod(new, node, "/ready")).await;
+            let new_ip = pod_ip(&h, new).await;
+            eventually(&format!("{new}'s gate is True"), WAIT, || async {
+                gate_true(&h, new).await.then_some(())
+            })
+            .await;
+            assert_eq!(
+                neg_endpoints(&h).await.get(&format!("{new_ip}:8080")),
+                Some(&true),
+                "the gate went True before the endpoint was healthy"
+            );
+            let old_ip = pod_ip(&h, old).await;
+            let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
+            pods.delete(old, &Default::default()).await.expect("delete");
+            eventually(&format!("{old} is detached"), WAIT, || async {
+                (!neg_endpoints(&h).await.contains_key(&format!("{old_ip}:8080"))).then_some(())
+            })
+            .await;
+            h.kube.finish_termination("default", old).expect("finish");
+        }
+        stop.cancel();
+    };
+    let (samples, ()) = tokio::join!(watch, roll);
+    let (sent, served_by, failures) = load.await.expect("load");
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} requests failed: {failures:?}",
+        failures.len()
+    );
+    assert!(samples > 0 && sent > 0);
+    assert!(
+        served_by.last().is_some_and(|b| b.contains("web-new-")),
+        "{:?}",
+        served_by.last()
+    );
+
+    // The health check now follows the new pods' probe.
+    eventually("the health check follows the new probe", WAIT, || async {
+        let paths: Vec<String> = h
+            .gce_names("healthChecks")
+            .iter()
+            .filter_map(|n| h.gce_resource("healthChecks", n))
+            .filter_map(|r| r["httpHealthCheck"]["requestPath"].as_str().map(str::to_owned))
+            .collect();
+        (paths == ["/ready"]).then_some(())
+    })
+    .await;
+    controller.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_a_service_from_node_ports_to_negs_keeps_the_address_and_every_request() {
+    let h = Harness::start_pods(PodCluster {
+        probe_interval: Some(Duration::from_millis(200)),
+        ..Default::default()
+    })
+    .await;
+    h.apply(&pod("web-1", "node-a1")).await;
+    h.apply(&pod("web-2", "node-b1")).await;
+    // First through node ports: the same Service, type NodePort, no NEG annotation.
+    h.apply(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: http, protocol: TCP}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: default}
+spec:
+  ingressClassName: gce
+  defaultBackend:
+    service: {name: web, port: {number: 80}}
+"#,
+    )
+    .await;
+    let controller = h.spawn_controller(&["--cluster-uid", CLUSTER_UID, "--health-interval", "1s"]);
+    let client = client();
+    let served_by = |addr: std::net::SocketAddr| {
+        let client = client.clone();
+        async move {
+            let r = client.get(format!("http://{addr}/")).send().await.ok()?;
+            (r.status() == 200).then_some(())?;
+            let text = r.text().await.ok()?;
+            cloud_lb_controller::sandbox::echo::field(&text, "served_by").map(str::to_owned)
+        }
+    };
+    let address = eventually("web has an address", WAIT, || async { h.address("web").await }).await;
+    let http = h.gce.serving_address(&address, 80).expect("served");
+    eventually("a node serves web", WAIT, || async {
+        served_by(http).await.filter(|b| b.starts_with("node-"))
+    })
+    .await;
+    let groups_before = h.gce_names("backendServices");
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let load = load(http, stop.clone());
+    h.apply(
+        r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: default
+  annotations: {cloud.google.com/neg: '{"ingress": true}'}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: http, protocol: TCP}
+"#,
+    )
+    .await;
+    eventually("pods serve web straight", WAIT, || async {
+        served_by(http).await.filter(|b| b.starts_with("pod "))
+    })
+    .await;
+    eventually("the node-port backend is gone", WAIT, || async {
+        let now = h.gce_names("backendServices");
+        now.is_disjoint(&groups_before).then_some(())
+    })
+    .await;
+    stop.cancel();
+    let (sent, _, failures) = load.await.expect("load");
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} requests failed: {failures:?}",
+        failures.len()
+    );
+    assert_eq!(
+        h.address("web").await.as_deref(),
+        Some(address.as_str()),
+        "the address changed"
+    );
+    controller.stop().await;
+}
