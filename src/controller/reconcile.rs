@@ -23,6 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
+/// How soon a load balancer whose backends are switching target is ensured again.
+const SWITCH_RECHECK: Duration = Duration::from_secs(2);
+
 /// The entry point the kube-runtime `Controller` calls.
 pub async fn reconcile(ingress: Arc<Ingress>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = key_of(&ingress);
@@ -150,12 +153,23 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
             }
             let status = ctx.provider.ensure(&lb).await?;
             ctx.memo_store(key, lb.clone(), status.clone());
+            // The ensure may have created (or re-created) the groups of endpoint backends:
+            // their endpoints follow at once.
+            for backend in lb.endpoint_backends() {
+                ctx.endpoints.enqueue(backend, true);
+            }
             status
         }
     };
     // The load balancer uses exactly these ports now; ports it left go after the debounce.
     ctx.infra.set_ports(key, ports);
     report(ingress, ctx, key, &lb, &status, &observed, infra.problem.as_ref()).await?;
+    if !status.switching.is_empty() {
+        // A backend moves between node ports and endpoints: the provider finishes the move on
+        // an ensure once the new target serves.
+        tracing::debug!(backends = status.switching.len(), "backends switching target");
+        return Ok(Action::requeue(SWITCH_RECHECK));
+    }
     Ok(Action::requeue(ctx.resync))
 }
 
