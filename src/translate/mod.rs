@@ -26,6 +26,7 @@ mod hosts;
 mod limits;
 mod nodes;
 mod paths;
+mod probes;
 mod problems;
 mod references;
 mod rules;
@@ -194,7 +195,7 @@ pub fn translate(
     }
 
     let settings = annotations::parse(ingress, &mut problems);
-    let mut backends = backends::Backends::new(objects, namespace);
+    let mut backends = backends::Backends::new(objects, namespace, config.neg_default);
     let routes = rules::routing_table(ingress, &mut backends, &config.limits, &mut problems);
     let has_pre_shared = !settings.pre_shared_certs.is_empty();
     let tls = tls::certificates(
@@ -216,15 +217,16 @@ pub fn translate(
         return Err(problems.errors);
     }
     let uid = ingress.metadata.uid.clone().unwrap_or_default();
+    let (backends, health_checks) = backends.into_parts();
     Ok(Translation {
         load_balancer: LoadBalancer {
             key: LoadBalancerKey::new(namespace, name, uid),
             frontends,
             address: frontends::address(&settings),
             routes,
-            backends: backends.into_backends(),
+            backends,
         },
         warnings: problems.warnings,
-        health_checks: Vec::new(),
+        health_checks,
     })
 }
