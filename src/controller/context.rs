@@ -83,6 +83,9 @@ pub struct Context {
     /// instance, so that a transition is told once even when a reconcile reads an Ingress
     /// from before its own last write.
     unhealthy_told: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// Per Ingress, what was last told of its endpoint backends and health checks (see
+    /// [`super::report::endpoints`]), for the same reason.
+    endpoints_told: Mutex<HashMap<String, Told>>,
     memo: Mutex<HashMap<String, Memo>>,
     failures: Mutex<HashMap<String, u32>>,
     primed: tokio::sync::OnceCell<()>,
@@ -106,6 +109,15 @@ pub struct Parts {
     pub health_interval: Duration,
     /// Pod status writes (readiness gates) per second, at most.
     pub pod_status_qps: f64,
+}
+
+/// What was last told on an Ingress of its endpoint backends and health checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Told {
+    /// Endpoint backends told to have no ready endpoint.
+    pub empty: BTreeSet<BackendKey>,
+    /// Health-check origins told, by backend.
+    pub health_checks: BTreeMap<String, String>,
 }
 
 /// Ingresses to reconcile again, outside any watch event (see [`Context::requeue`]).
@@ -146,6 +158,7 @@ impl Context {
             health: HealthCache::new(health_interval),
             endpoints: Arc::new(EndpointQueue::new(pod_status_qps)),
             unhealthy_told: Mutex::new(HashMap::new()),
+            endpoints_told: Mutex::new(HashMap::new()),
             memo: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             primed: tokio::sync::OnceCell::new(),
@@ -284,8 +297,28 @@ impl Context {
             .insert(key.to_owned(), backends);
     }
 
+    /// What this process last told on this Ingress of its endpoint backends and health checks.
+    pub fn endpoints_told(&self, key: &str) -> Option<Told> {
+        self.endpoints_told
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    pub fn set_endpoints_told(&self, key: &str, told: Told) {
+        self.endpoints_told
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned(), told);
+    }
+
     /// Forgets everything about an Ingress no longer served.
     pub fn forget(&self, key: &str) {
+        self.endpoints_told
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
         self.memo.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
         self.unhealthy_told
             .lock()
