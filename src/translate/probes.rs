@@ -262,10 +262,8 @@ fn newest_pod(objects: &dyn Objects, cx: &PortContext<'_>) -> Option<Found> {
                 continue;
             };
             let same_namespace = r.namespace.as_deref().is_none_or(|ns| ns == cx.namespace);
-            if r.kind.as_deref() == Some("Pod") && same_namespace {
-                if let Some(name) = r.name.as_deref() {
-                    names.insert(name.to_owned());
-                }
+            if let (Some("Pod"), true, Some(name)) = (r.kind.as_deref(), same_namespace, r.name.as_deref()) {
+                names.insert(name.to_owned());
             }
         }
     }
