@@ -8,11 +8,14 @@
 //! - [`annotations`]: the Ingress's annotations, strictly parsed;
 //! - [`rules`] (with [`hosts`] and [`paths`]): default backend, hosts and paths to the routing
 //!   table; [`backends`] (with [`service_settings`]) resolves each backend to a Service port and
-//!   builds its [`cloud::model::Backend`];
+//!   builds its [`cloud::model::Backend`]: node port or endpoints (`cloud.google.com/neg`,
+//!   [`Config::neg_default`]), and its health check, from [`probes`] (the pods' readiness probe);
 //! - [`tls`]: Secrets to certificates; [`frontends`]: listeners, redirect, address, limits.
 //!
 //! Beside the translation: [`Snapshot`] (in-memory [`Objects`]), [`references()`] (what an
-//! Ingress names) and [`cluster_nodes`] (Nodes to the cloud's zones and instances).
+//! Ingress names), [`cluster_nodes`] (Nodes to the cloud's zones and instances) and
+//! [`endpoint_plan`] (an endpoint backend's EndpointSlices and Pods to the endpoints the cloud
+//! should send traffic to, and the pods whose readiness gate the controller keeps).
 //!
 //! When translation fails only the errors are returned; warnings are returned with a
 //! successful [`Translation`].

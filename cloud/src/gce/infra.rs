@@ -301,8 +301,9 @@ impl GceProvider {
              controller or another controller of the nodes), and Compute lets a VM be in one \
              load-balanced instance group only, so this cluster's group {} cannot be a backend. Ways \
              out: let the controller that owns {which} serve these Ingresses (or take the nodes out \
-             of its groups), or use container-native load balancing (network endpoint groups), which \
-             needs no instance group but is not offered by this controller yet (Compute: {})",
+             of its groups), or serve the Services straight at their pods (container-native load balancing: \
+             network endpoint groups, annotation cloud.google.com/neg), which needs no instance group \
+             (Compute: {})",
             self.namer.instance_group(),
             error.message
         );
