@@ -313,8 +313,17 @@ impl Context {
             .insert(key.to_owned(), told);
     }
 
-    /// Forgets everything about an Ingress no longer served.
+    /// Forgets everything about an Ingress no longer served. Its endpoint backends are looked at
+    /// again: one no other load balancer uses is forgotten too (and its pod ports leave the
+    /// firewall).
     pub fn forget(&self, key: &str) {
+        let left = self
+            .memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .map(|m| m.model.endpoint_backends().cloned().collect::<Vec<_>>())
+            .unwrap_or_default();
         self.endpoints_told
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -329,6 +338,9 @@ impl Context {
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
         self.metrics.set_state(key, None);
+        for backend in &left {
+            self.endpoints.enqueue(backend, false);
+        }
     }
 
     /// The delay before retrying a failed Ingress: exponential from 1 s to 5 min, with jitter.

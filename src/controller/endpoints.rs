@@ -277,7 +277,9 @@ pub async fn run(ctx: Arc<Context>, cancel: CancellationToken) {
             _ = queue.wake.notified() => {}
             _ = sleep => {}
             _ = resync.tick() => {
-                for key in ctx.endpoint_backends_in_use() {
+                // Every key in use, and every key known (one no longer in use is forgotten).
+                let known: Vec<BackendKey> = queue.lock().keys.keys().cloned().collect();
+                for key in ctx.endpoint_backends_in_use().into_iter().chain(known) {
                     queue.enqueue(&key, true);
                 }
             }
