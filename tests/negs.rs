@@ -256,6 +256,22 @@ async fn a_neg_service_is_served_by_exactly_its_ready_endpoints() {
         (state_of(&h, "web").await["state"] == "Ready").then_some(())
     })
     .await;
+    // The health checkers may reach the pods' port.
+    eventually("the firewall rule opens the pod port", WAIT, || async {
+        h.gce_names("firewalls")
+            .iter()
+            .filter_map(|n| h.gce_resource("firewalls", n))
+            .any(|fw| {
+                fw["allowed"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|a| a["ports"].as_array().cloned().unwrap_or_default())
+                    .any(|p| p == "8080")
+            })
+            .then_some(())
+    })
+    .await;
 
     // A pod that is no longer ready is detached.
     h.kube
