@@ -32,6 +32,11 @@ pub const SSL_POLICY: &str = "cloud-lb-controller.io/ssl-policy";
 pub const APP_PROTOCOLS: &str = "cloud.google.com/app-protocols";
 /// The older name of [`APP_PROTOCOLS`], read when that is absent (as ingress-gce does).
 pub const APP_PROTOCOLS_LEGACY: &str = "service.alpha.kubernetes.io/app-protocols";
+/// ingress-gce's container-native load balancing switch, JSON: `{"ingress": true}` serves the
+/// Service's ports straight at its pods (network endpoint groups), `{"ingress": false}` through
+/// node ports; absent, the controller's `--neg-default` decides. `exposed_ports` and `zones`
+/// (standalone NEGs in ingress-gce) are accepted and ignored.
+pub const NEG: &str = "cloud.google.com/neg";
 /// Health-check request path (default `/`).
 pub const HEALTH_CHECK_PATH: &str = "cloud-lb-controller.io/health-check-path";
 /// Health-check port (default: the serving node port).

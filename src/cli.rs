@@ -76,6 +76,18 @@ pub struct RunArgs {
     #[arg(long, env = "CLC_HEALTH_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     pub health_interval: Duration,
 
+    /// Serve every Service port through network endpoint groups (container-native load
+    /// balancing: straight to the pods, ClusterIP Services work) unless the Service says
+    /// otherwise with `cloud.google.com/neg: '{"ingress": false}'`. Without it, only Services
+    /// annotated `cloud.google.com/neg: '{"ingress": true}'` are.
+    #[arg(long, env = "CLC_NEG_DEFAULT", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub neg_default: bool,
+
+    /// Writes per second, at most, of the load balancer's readiness-gate condition
+    /// (`cloud.google.com/load-balancer-neg-ready`) on pods behind endpoint backends.
+    #[arg(long, env = "CLC_POD_STATUS_QPS", default_value_t = 10.0, value_parser = parse_rate)]
+    pub pod_status_qps: f64,
+
     /// How many Ingresses are reconciled at once.
     #[arg(long, env = "CLC_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
@@ -335,6 +347,13 @@ mod tests {
         assert_eq!(args.ingress_class, "gce");
         assert_eq!(args.health_interval, Duration::from_secs(30));
         assert_eq!(args.gce.health_qps, 2.0);
+        assert!(!args.neg_default);
+        assert_eq!(args.pod_status_qps, 10.0);
+        let cli = Cli::try_parse_from(["cloud-lb-controller", "run", "--neg-default"]).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert!(args.neg_default);
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! `plan`: translate Ingress manifests offline and print the cloud resources they would become.
 //!
-//! No cluster and no cloud is contacted; Services, Secrets and IngressClasses come from the
-//! same files. The output is JSON: per Ingress, its problems, its warnings, and either the
-//! Compute objects in creation order or (with `--model`) the provider-neutral model. Private
-//! keys are never printed.
+//! No cluster and no cloud is contacted; Services, Secrets, IngressClasses, and for
+//! container-native backends EndpointSlices, Pods and Nodes, come from the same files. The
+//! output is JSON: per Ingress, its problems, its warnings, and either the Compute objects in
+//! creation order or (with `--model`) the provider-neutral model; where each backend's health
+//! check comes from (`healthChecks`: the pods' readiness probe, or defaults and why); and for
+//! each endpoint backend the endpoints it would be served by (`endpoints`). Private keys are
+//! never printed.
 
 use crate::cli::PlanArgs;
-use crate::translate::{self, Snapshot};
+use crate::translate::{self, Objects as _, Snapshot};
 use anyhow::Context as _;
 use cloud::Provider;
 use cloud::gce::{GceConfig, GceProvider, StaticToken};
@@ -23,7 +26,15 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
     }
     let (snapshot, ingresses, skipped) = sort(documents)?;
     for s in &skipped {
-        eprintln!("skipped {s}: plan reads Ingresses, Services, Secrets and IngressClasses");
+        eprintln!(
+            "skipped {s}: plan reads Ingresses, Services, Secrets, IngressClasses, EndpointSlices, Pods \
+             and Nodes"
+        );
+    }
+    let node_objects: Vec<_> = snapshot.nodes().iter().map(|n| (**n).clone()).collect();
+    let (nodes, node_warnings) = translate::cluster_nodes(&node_objects);
+    for w in &node_warnings {
+        eprintln!("{w}");
     }
     let provider = GceProvider::new(
         GceConfig::new(&args.project, &args.cluster_uid),
@@ -52,11 +63,26 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
                 } else {
                     provider.plan(&t.load_balancer)?
                 };
+                let health_checks: serde_json::Map<String, Value> = t
+                    .health_checks
+                    .iter()
+                    .map(|(key, origin)| Ok((key.to_string(), serde_json::to_value(origin)?)))
+                    .collect::<anyhow::Result<_>>()?;
+                let endpoints: serde_json::Map<String, Value> = t
+                    .load_balancer
+                    .endpoint_backends()
+                    .map(|key| {
+                        let plan = translate::endpoint_plan(key, &snapshot, &nodes);
+                        (key.to_string(), endpoints_json(&plan))
+                    })
+                    .collect();
                 json!({
                     "ingress": name,
                     "servedByThisController": ours,
                     "warnings": t.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     (if args.model { "model" } else { "resources" }): body,
+                    "healthChecks": health_checks,
+                    "endpoints": endpoints,
                 })
             }
             Err(problems) => {
@@ -78,6 +104,20 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
         anyhow::bail!("no Ingress in the given files");
     }
     Ok(())
+}
+
+/// An endpoint backend's endpoints, readiness-gated pods and notes.
+fn endpoints_json(plan: &translate::EndpointPlan) -> Value {
+    json!({
+        "attached": plan.set.endpoints,
+        "gatedPods": plan.gated.iter().map(|g| json!({
+            "pod": format!("{}/{}", g.namespace, g.name),
+            "endpoint": g.endpoint,
+            "attached": g.attached,
+            "gate": g.condition,
+        })).collect::<Vec<_>>(),
+        "notes": plan.notes,
+    })
 }
 
 /// The YAML documents of a file (`-`: standard input), lists expanded.
@@ -120,6 +160,13 @@ fn sort(documents: Vec<Value>) -> anyhow::Result<(Snapshot, Vec<Ingress>, Vec<St
             }
             ("v1", "Secret") => {
                 snapshot.insert_secret(serde_json::from_value(doc).with_context(|| what.clone())?)
+            }
+            ("v1", "Pod") => snapshot.insert_pod(serde_json::from_value(doc).with_context(|| what.clone())?),
+            ("v1", "Node") => {
+                snapshot.insert_node(serde_json::from_value(doc).with_context(|| what.clone())?)
+            }
+            ("discovery.k8s.io/v1", "EndpointSlice") => {
+                snapshot.insert_endpoint_slice(serde_json::from_value(doc).with_context(|| what.clone())?)
             }
             ("networking.k8s.io/v1", "IngressClass") => {
                 snapshot.insert_ingress_class(serde_json::from_value(doc).with_context(|| what.clone())?)

@@ -194,6 +194,7 @@ async fn run_leader(
     let translate = translate::Config {
         controller_name: args.controller_name.clone(),
         legacy_class: args.ingress_class.clone(),
+        neg_default: args.neg_default,
         ..translate::Config::default()
     };
     let events = Events::new(client.clone(), "cloud-lb-controller", identity, fence.clone());
@@ -210,6 +211,7 @@ async fn run_leader(
         watch_namespace: args.watch_namespace.clone(),
         fence,
         health_interval: args.health_interval,
+        pod_status_qps: args.pod_status_qps,
     });
 
     // Ready once the caches have synced.

@@ -88,6 +88,10 @@ async fn exercise(h: &Harness) {
     })
     .await;
 
+    // An endpoint backend whose pod carries the load balancer's readiness gate: the controller
+    // reads EndpointSlices and pods, and writes the pod's condition (False: not ready yet).
+    neg_backend_with_a_gated_pod(h).await;
+
     // An update of the Ingress's rules.
     h.apply(&ingress("web").replace(
         "spec:\n",
@@ -164,6 +168,62 @@ async fn exercise(h: &Harness) {
     })
     .await;
     c.stop().await;
+}
+
+/// A ClusterIP Service served through NEGs, an EndpointSlice listing its one pod (not ready),
+/// the pod with the readiness gate, and an Ingress using it; waits for the gate's condition.
+async fn neg_backend_with_a_gated_pod(h: &Harness) {
+    use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let gate = "cloud.google.com/load-balancer-neg-ready";
+    h.apply(
+        r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: negs
+  namespace: default
+  annotations: {cloud.google.com/neg: '{"ingress": true}'}
+spec:
+  type: ClusterIP
+  selector: {app: negs}
+  ports:
+  - {name: http, port: 80, targetPort: 8080, protocol: TCP}
+"#,
+    )
+    .await;
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "negs-1", "namespace": "default", "labels": {"app": "negs"}},
+        "spec": {
+            "nodeName": "node-a1",
+            "readinessGates": [{"conditionType": gate}],
+            "containers": [{"name": "web", "image": "web:1", "ports": [{"containerPort": 8080}]}]
+        }
+    }))
+    .unwrap();
+    let pods: kube::Api<Pod> = kube::Api::namespaced(h.client.clone(), "default");
+    pods.create(&Default::default(), &pod).await.expect("pod");
+    let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "negs-abc", "namespace": "default",
+                     "labels": {"kubernetes.io/service-name": "negs"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [{
+            "addresses": ["10.244.0.5"], "nodeName": "node-a1",
+            "conditions": {"ready": false, "serving": false, "terminating": false},
+            "targetRef": {"kind": "Pod", "name": "negs-1", "namespace": "default"}
+        }]
+    }))
+    .unwrap();
+    let slices: kube::Api<EndpointSlice> = kube::Api::namespaced(h.client.clone(), "default");
+    slices.create(&Default::default(), &slice).await.expect("slice");
+    h.apply(&ingress("negs").replace("name: echo", "name: negs"))
+        .await;
+    eventually("the pod's readiness-gate condition", WAIT, || async {
+        let pod = pods.get_opt("negs-1").await.ok()??;
+        pod.status?.conditions?.into_iter().find(|c| c.type_ == gate)
+    })
+    .await;
 }
 
 #[tokio::test]

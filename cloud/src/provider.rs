@@ -26,7 +26,9 @@ pub trait Provider: Send + Sync {
 
     /// Creates or updates the cluster-wide resources: node groups per zone holding the nodes,
     /// with the node ports in use, and the firewall rule letting health checks and load
-    /// balancers reach them. With no node ports in use and no load balancer left, removes them.
+    /// balancers reach them and the endpoint ports. With no node port in use the node groups
+    /// are not needed (the zones of the nodes are still remembered, for endpoint backends);
+    /// with nothing in use and no load balancer left, everything is removed.
     async fn ensure_infrastructure(&self, infra: &ClusterInfra) -> Result<InfraStatus, Error>;
 
     /// The load balancers this cluster owns in the cloud, read from the resources themselves,
@@ -54,7 +56,9 @@ pub trait Provider: Send + Sync {
     /// matches. The groups holding the endpoints belong to the backend, which
     /// [`Provider::ensure`] of a load balancer using it creates: until then (or once no load
     /// balancer uses it) this writes nothing and answers [`EndpointSync::NoBackend`], so it
-    /// never recreates what a deletion removed. Idempotent, like every method.
+    /// never recreates what a deletion removed. An endpoint in a zone where the backend has no
+    /// group yet (a node in a new zone) gets that zone's group created and added to the
+    /// backend first. Idempotent, like every method.
     async fn sync_endpoints(&self, set: &EndpointSet) -> Result<EndpointSync, Error> {
         let _ = set;
         Err(Error::user(
@@ -174,7 +178,7 @@ pub struct LoadBalancerStatus {
     pub changed: bool,
     /// The Service port each backend resource serves, by the resource's name. A backend the
     /// provider adds on its own (one answering requests no rule matches) serves none and is
-    /// not listed.
+    /// not listed. A port in `switching` has two: the one still serving and the new one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub backend_ports: BTreeMap<String, BackendKey>,
     /// Backends whose target is changing (node port ↔ endpoints) and whose new target serves

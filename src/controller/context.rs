@@ -1,5 +1,6 @@
 //! What every reconcile shares.
 
+use super::endpoints::EndpointQueue;
 use super::events::Events;
 use super::health::HealthCache;
 use super::infra::InfraSync;
@@ -7,7 +8,7 @@ use super::stores::Stores;
 use crate::telemetry::liveness::Liveness;
 use crate::telemetry::metrics::Metrics;
 use crate::translate;
-use cloud::model::LoadBalancer;
+use cloud::model::{BackendKey, LoadBalancer};
 use cloud::{LoadBalancerStatus, Provider, ResourceKind, WriteFence};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::reflector::ObjectRef;
@@ -76,10 +77,15 @@ pub struct Context {
     pub fence: WriteFence,
     /// Backend health as last polled (see [`super::health`]).
     pub health: HealthCache,
+    /// The endpoint backends to sync (see [`super::endpoints`]).
+    pub endpoints: Arc<EndpointQueue>,
     /// Per Ingress, the backends last told (in the state and an Event) to have no healthy
     /// instance, so that a transition is told once even when a reconcile reads an Ingress
     /// from before its own last write.
     unhealthy_told: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// Per Ingress, what was last told of its endpoint backends and health checks (see
+    /// [`super::report::endpoints`]), for the same reason.
+    endpoints_told: Mutex<HashMap<String, Told>>,
     memo: Mutex<HashMap<String, Memo>>,
     failures: Mutex<HashMap<String, u32>>,
     primed: tokio::sync::OnceCell<()>,
@@ -101,6 +107,17 @@ pub struct Parts {
     pub fence: WriteFence,
     /// How often backend health is polled; zero turns polling off.
     pub health_interval: Duration,
+    /// Pod status writes (readiness gates) per second, at most.
+    pub pod_status_qps: f64,
+}
+
+/// What was last told on an Ingress of its endpoint backends and health checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Told {
+    /// Endpoint backends told to have no ready endpoint.
+    pub empty: BTreeSet<BackendKey>,
+    /// Health-check origins told, by backend.
+    pub health_checks: BTreeMap<String, String>,
 }
 
 /// Ingresses to reconcile again, outside any watch event (see [`Context::requeue`]).
@@ -122,6 +139,7 @@ impl Context {
             watch_namespace,
             fence,
             health_interval,
+            pod_status_qps,
         } = parts;
         let (requeue, requeues) = tokio::sync::mpsc::unbounded_channel();
         let ctx = Self {
@@ -138,7 +156,9 @@ impl Context {
             watch_namespace,
             fence,
             health: HealthCache::new(health_interval),
+            endpoints: Arc::new(EndpointQueue::new(pod_status_qps)),
             unhealthy_told: Mutex::new(HashMap::new()),
+            endpoints_told: Mutex::new(HashMap::new()),
             memo: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             primed: tokio::sync::OnceCell::new(),
@@ -193,11 +213,16 @@ impl Context {
             .map(|_| ())
     }
 
-    /// The status of the last ensure, if nothing that matters changed since.
+    /// The status of the last ensure, if nothing that matters changed since. A load balancer
+    /// switching backends between node ports and endpoints is never a hit: the provider
+    /// finishes the switch on a later ensure.
     pub fn memo_hit(&self, key: &str, model: &LoadBalancer) -> Option<LoadBalancerStatus> {
         let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
         let m = memo.get(key)?;
-        (m.model == *model && m.infra_generation == self.infra.generation() && m.at.elapsed() < self.resync)
+        (m.model == *model
+            && m.status.switching.is_empty()
+            && m.infra_generation == self.infra.generation()
+            && m.at.elapsed() < self.resync)
             .then(|| LoadBalancerStatus {
                 changed: false,
                 ..m.status.clone()
@@ -245,6 +270,14 @@ impl Context {
         users
     }
 
+    /// The endpoint backends the served load balancers use (as their last ensure had them).
+    pub fn endpoint_backends_in_use(&self) -> BTreeSet<BackendKey> {
+        let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        memo.values()
+            .flat_map(|m| m.model.endpoint_backends().cloned())
+            .collect()
+    }
+
     /// The backends last told to have no healthy instance on this Ingress, if this process
     /// told anything.
     pub fn unhealthy_told(&self, key: &str) -> Option<BTreeSet<String>> {
@@ -264,8 +297,37 @@ impl Context {
             .insert(key.to_owned(), backends);
     }
 
-    /// Forgets everything about an Ingress no longer served.
+    /// What this process last told on this Ingress of its endpoint backends and health checks.
+    pub fn endpoints_told(&self, key: &str) -> Option<Told> {
+        self.endpoints_told
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    pub fn set_endpoints_told(&self, key: &str, told: Told) {
+        self.endpoints_told
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned(), told);
+    }
+
+    /// Forgets everything about an Ingress no longer served. Its endpoint backends are looked at
+    /// again: one no other load balancer uses is forgotten too (and its pod ports leave the
+    /// firewall).
     pub fn forget(&self, key: &str) {
+        let left = self
+            .memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .map(|m| m.model.endpoint_backends().cloned().collect::<Vec<_>>())
+            .unwrap_or_default();
+        self.endpoints_told
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
         self.memo.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
         self.unhealthy_told
             .lock()
@@ -276,6 +338,9 @@ impl Context {
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
         self.metrics.set_state(key, None);
+        for backend in &left {
+            self.endpoints.enqueue(backend, false);
+        }
     }
 
     /// The delay before retrying a failed Ingress: exponential from 1 s to 5 min, with jitter.

@@ -40,6 +40,20 @@ pub const NO_HEALTHY_BACKEND: &str = "NoHealthyBackend";
 /// Every backend told to have no healthy instance is seen with one again, or is no longer used.
 pub const BACKEND_RECOVERED: &str = "BackendRecovered";
 
+/// An endpoint backend (a Service port served straight at its pods) has no endpoint that may
+/// take traffic: requests routed to it fail. Also the `Degraded` state's reason.
+pub const NO_READY_ENDPOINTS: &str = "NoReadyEndpoints";
+/// Every endpoint backend told to have no ready endpoint has one again (or is no longer used).
+pub const ENDPOINTS_READY: &str = "EndpointsReady";
+/// A backend's health check follows its pods' readiness probe (told when that starts or the
+/// probe changes).
+pub const HEALTH_CHECK_FROM_PROBE: &str = "HealthCheckFromProbe";
+/// The pods have a readiness probe the health check cannot follow (exec, TCP, another port…):
+/// the default health check is used, the message says why.
+pub const HEALTH_CHECK_PROBE_IGNORED: &str = "HealthCheckProbeIgnored";
+/// A backend's health check went back to the defaults (the pods no longer have a probe).
+pub const HEALTH_CHECK_DEFAULTS: &str = "HealthCheckDefaults";
+
 /// How long a published event is remembered for folding repeats.
 const FOLD_WINDOW: Duration = Duration::from_secs(6 * 60);
 /// The API's limit on a note.

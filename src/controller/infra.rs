@@ -68,6 +68,8 @@ pub struct InfraSync {
     debounce: Duration,
     /// Node ports each Ingress's load balancer uses, by `namespace/name`.
     ports: Mutex<HashMap<String, Vec<u16>>>,
+    /// Pod ports the endpoint backends in use send traffic to.
+    endpoint_ports: Mutex<BTreeSet<u16>>,
     /// Held while ensuring, so ensures never overlap.
     last: tokio::sync::Mutex<Option<Ensured>>,
     dirty: Notify,
@@ -100,6 +102,7 @@ impl InfraSync {
             zones,
             debounce,
             ports: Mutex::new(HashMap::new()),
+            endpoint_ports: Mutex::new(BTreeSet::new()),
             last: tokio::sync::Mutex::new(None),
             dirty: Notify::new(),
             generation: AtomicU64::new(0),
@@ -150,13 +153,33 @@ impl InfraSync {
         self.dirty.notify_one();
     }
 
-    /// What the infrastructure should be now, and warnings about nodes.
-    pub fn desired(&self) -> (ClusterInfra, Vec<String>) {
+    /// Records the pod ports of every endpoint backend in use; a port dropped goes after the
+    /// debounce (one added is ensured by [`InfraSync::ensure_covers_endpoint_ports`] first).
+    pub fn set_endpoint_ports(&self, ports: BTreeSet<u16>) {
+        let mut current = self.endpoint_ports.lock().unwrap_or_else(|p| p.into_inner());
+        if *current != ports {
+            *current = ports;
+            self.dirty.notify_one();
+        }
+    }
+
+    /// The cluster's nodes as the cloud knows them (zone, instance), in the zones served.
+    pub fn cloud_nodes(&self) -> Vec<cloud::model::Node> {
+        self.nodes_and_warnings().0
+    }
+
+    fn nodes_and_warnings(&self) -> (Vec<cloud::model::Node>, Vec<String>) {
         let nodes: Vec<Node> = self.nodes.state().iter().map(|n| n.as_ref().clone()).collect();
         let (mut nodes, warnings) = translate::cluster_nodes(&nodes);
         if !self.zones.is_empty() {
             nodes.retain(|n| self.zones.contains(&n.zone));
         }
+        (nodes, warnings)
+    }
+
+    /// What the infrastructure should be now, and warnings about nodes.
+    pub fn desired(&self) -> (ClusterInfra, Vec<String>) {
+        let (nodes, warnings) = self.nodes_and_warnings();
         let node_ports: BTreeSet<u16> = self
             .ports
             .lock()
@@ -169,7 +192,11 @@ impl InfraSync {
             ClusterInfra {
                 nodes,
                 node_ports,
-                endpoint_ports: BTreeSet::new(),
+                endpoint_ports: self
+                    .endpoint_ports
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
             },
             warnings,
         )
@@ -184,6 +211,20 @@ impl InfraSync {
             && ports.iter().all(|p| e.infra.node_ports.contains(p))
         {
             return e.outcome.clone();
+        }
+        self.ensure_locked(&mut last).await
+    }
+
+    /// Like [`InfraSync::ensure_covers`], for the pod ports of endpoint backends.
+    pub async fn ensure_covers_endpoint_ports(&self, ports: &BTreeSet<u16>) -> InfraOutcome {
+        let mut last = self.last.lock().await;
+        if let Some(e) = last.as_ref()
+            && ports.is_subset(&e.infra.endpoint_ports)
+        {
+            return e.outcome.clone();
+        }
+        if !self.primed.load(Ordering::Relaxed) {
+            return InfraOutcome::default();
         }
         self.ensure_locked(&mut last).await
     }

@@ -5,11 +5,13 @@
 //! - [`reconcile`]: class filter → finalizer → translate → ensure → status, annotations, Events.
 //! - [`infra`]: nodes and node ports → the cluster-wide cloud resources, debounced.
 //! - [`health`]: backend health, polled in bulk, shown on the Ingresses using each backend.
+//! - [`endpoints`]: endpoint backends' endpoints and the pods' load-balancer readiness gate.
 //! - [`gc`]: load balancers whose Ingress is gone.
 //! - [`report`], [`events`]: what the user sees on the Ingress ([`report::health`]: what of
 //!   the backends' health is shown and told).
 
 pub mod context;
+pub mod endpoints;
 pub mod error;
 pub mod events;
 pub mod gc;
@@ -23,7 +25,8 @@ pub use context::{Context, FINALIZER, finalizer_for};
 pub use error::Error;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::controller::{Config, Controller};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +34,7 @@ use stores::Streams;
 use tokio_util::sync::CancellationToken;
 
 /// Runs the controller until `cancel` fires: every writer (the reconciler, the infrastructure
-/// loop, the garbage collector) then finishes what it is doing and stops, and the health poller
+/// loop, the garbage collector, the endpoint loop) then finishes what it is doing and stops, and the health poller
 /// (which only reads) stops at once; only then does this return. None of them runs detached, so
 /// aborting this future stops them all. The caller runs it only while this replica leads.
 pub async fn run(
@@ -48,14 +51,60 @@ pub async fn run(
         secrets,
         classes,
         nodes,
+        endpoint_slices,
+        pods,
     } = streams;
+    // A node's zone and instance are part of each endpoint.
+    let for_endpoints = ctx.clone();
+    let nodes = nodes
+        .inspect(move |event| {
+            if event.is_ok() {
+                for key in for_endpoints.endpoint_backends_in_use() {
+                    for_endpoints.endpoints.enqueue(&key, false);
+                }
+            }
+        })
+        .boxed();
     let infra = ctx.infra.clone().run(nodes, ctx.resync, cancel.clone());
+    let endpoints = endpoints::run(ctx.clone(), cancel.clone());
+    let slices = endpoint_slices.inspect({
+        let ctx = ctx.clone();
+        move |event| {
+            if let Ok(slice) = event
+                && let Some((namespace, service)) = stores::service_of(slice)
+            {
+                ctx.endpoints
+                    .enqueue_service(&ctx.endpoint_backends_in_use(), namespace, service);
+            }
+        }
+    });
+    let pods = pods.inspect({
+        let ctx = ctx.clone();
+        move |event| {
+            if let Ok(pod) = event {
+                let in_use = ctx.endpoint_backends_in_use();
+                if in_use.is_empty() {
+                    return;
+                }
+                let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+                let name = pod.metadata.name.as_deref().unwrap_or_default();
+                for (namespace, service) in ctx.stores.services_of_pod(namespace, name) {
+                    ctx.endpoints.enqueue_service(&in_use, &namespace, &service);
+                }
+            }
+        }
+    });
+    // Of a pod, only what the health check is derived from matters to the load balancer (its
+    // readiness is in the EndpointSlices).
+    let pods = stores::changed_for_health_checks(pods, ctx.stores.pods.clone());
     let collector = collect_garbage(ctx.clone(), cancel.clone());
     let health = health::poll(ctx.clone(), cancel.clone());
 
     let by_service = ctx.stores.clone();
     let by_secret = ctx.stores.clone();
     let by_class = ctx.stores.clone();
+    let by_slice = ctx.stores.clone();
+    let by_pod = ctx.stores.clone();
     let all = stream_of(reconcile_all);
     let requeued = stream_of(requeues);
     let shutdown = cancel.clone();
@@ -74,6 +123,8 @@ pub async fn run(
             )
         })
         .watches_stream(classes, move |_| by_class.all_ingresses())
+        .watches_stream(slices, move |s: EndpointSlice| by_slice.ingresses_using_slice(&s))
+        .watches_stream(pods, move |p: Pod| by_pod.ingresses_using_pod(&p))
         .reconcile_all_on(all)
         .reconcile_on(requeued)
         .graceful_shutdown_on(async move { shutdown.cancelled().await })
@@ -83,7 +134,7 @@ pub async fn run(
                 tracing::debug!(error = %e, "reconcile");
             }
         });
-    tokio::join!(controller, infra, collector, health);
+    tokio::join!(controller, infra, collector, health, endpoints);
 }
 
 fn stream_of<T: Send>(

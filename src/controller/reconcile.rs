@@ -6,22 +6,26 @@
 //! state (`Ready` or `Degraded`), then the Events.
 
 use super::Error;
-use super::context::Context;
+use super::context::{Context, Told};
 use super::events::{self, Kind};
 use super::infra::InfraProblem;
 use super::report::{self, Observed, State};
 use crate::annotations as keys;
 use crate::translate;
 use cloud::LoadBalancerStatus;
-use cloud::model::{LoadBalancer, LoadBalancerKey};
+use cloud::model::{BackendKey, LoadBalancer, LoadBalancerKey};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
+
+/// How soon a load balancer whose backends are switching target is ensured again.
+const SWITCH_RECHECK: Duration = Duration::from_secs(2);
 
 /// The entry point the kube-runtime `Controller` calls.
 pub async fn reconcile(ingress: Arc<Ingress>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -103,6 +107,7 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
         add_finalizer(ingress, ctx).await?;
     }
     let lb = translation.load_balancer;
+    let health_checks = translation.health_checks;
     let ports = lb.node_ports();
     // Until the load balancer has moved to new ports, the old ones stay open too.
     let mut covering = ctx.infra.ports_of(key);
@@ -144,19 +149,59 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
                 } else {
                     ("Updating", "updating the load balancer")
                 };
-                let state = State::new("Provisioning", reason, message, &observed);
+                let state = State::new("Provisioning", reason, message, &observed).carrying(ingress);
                 ctx.metrics.set_state(key, Some("Provisioning"));
                 patch_annotations(ingress, ctx, &[(keys::STATE, Some(state.to_json()))]).await?;
             }
             let status = ctx.provider.ensure(&lb).await?;
             ctx.memo_store(key, lb.clone(), status.clone());
+            // The ensure may have created (or re-created) the groups of endpoint backends:
+            // their endpoints follow at once.
+            for backend in lb.endpoint_backends() {
+                ctx.endpoints.enqueue(backend, true);
+            }
             status
         }
     };
     // The load balancer uses exactly these ports now; ports it left go after the debounce.
     ctx.infra.set_ports(key, ports);
-    report(ingress, ctx, key, &lb, &status, &observed, infra.problem.as_ref()).await?;
+    // Endpoint backends with nothing to send traffic to: a 502 for every request routed there.
+    let nodes = ctx.infra.cloud_nodes();
+    let empty: BTreeSet<BackendKey> = lb
+        .endpoint_backends()
+        .filter(|k| {
+            translate::endpoint_plan(k, &ctx.stores, &nodes)
+                .set
+                .endpoints
+                .is_empty()
+        })
+        .cloned()
+        .collect();
+    let outcome = Outcome {
+        status: &status,
+        problem: infra.problem.as_ref(),
+        empty: &empty,
+        health_checks: &health_checks,
+    };
+    report(ingress, ctx, key, &lb, &outcome, &observed).await?;
+    if !status.switching.is_empty() {
+        // A backend moves between node ports and endpoints: the provider finishes the move on
+        // an ensure once the new target serves.
+        tracing::debug!(backends = status.switching.len(), "backends switching target");
+        return Ok(Action::requeue(SWITCH_RECHECK));
+    }
     Ok(Action::requeue(ctx.resync))
+}
+
+/// What a reconcile found, for [`report`].
+struct Outcome<'a> {
+    status: &'a LoadBalancerStatus,
+    /// A cluster-wide problem.
+    problem: Option<&'a InfraProblem>,
+    /// Endpoint backends with no endpoint that may take traffic.
+    empty: &'a BTreeSet<BackendKey>,
+    /// Where each backend's health check comes from.
+    health_checks: &'a [(BackendKey, translate::HealthCheckOrigin)],
 }
 
 /// Writes what the load balancer is on the Ingress, in the order the module documents.
@@ -165,10 +210,23 @@ async fn report(
     ctx: &Context,
     key: &str,
     lb: &LoadBalancer,
-    status: &LoadBalancerStatus,
+    outcome: &Outcome<'_>,
     observed: &Observed,
-    problem: Option<&InfraProblem>,
 ) -> Result<(), Error> {
+    let Outcome {
+        status,
+        problem,
+        empty,
+        health_checks,
+    } = *outcome;
+    // What was told of endpoints and health checks: by this process, or, after a restart or a
+    // change of leader, as the Ingress shows it.
+    let told = ctx.endpoints_told(key).unwrap_or_else(|| Told {
+        empty: report::endpoints::empty_shown(ingress),
+        health_checks: State::of(ingress).map(|s| s.health_checks).unwrap_or_default(),
+    });
+    let (origins, origin_events) =
+        report::endpoints::health_check_events(&told.health_checks, health_checks, &lb.backends);
     let frontends = match (lb.frontends.http, lb.frontends.https.is_some()) {
         (true, true) if lb.frontends.redirect_to_https.is_some() => "HTTPS, with HTTP redirecting to it",
         (true, true) => "HTTP and HTTPS",
@@ -183,7 +241,9 @@ async fn report(
         |name| ctx.health.get(name).map(|r| r.health),
         ctx.health.enabled(),
     );
-    let state = report::serving_state(&serving, problem, &backends, observed).at(&status.address);
+    let state = report::serving_state(&serving, problem, &backends, empty, observed)
+        .at(&status.address)
+        .told(origins.clone());
     let wanted = report::annotations(status, &backends, &state);
     let ips = report::status_ips(ingress);
     let first_time = ips.is_empty();
@@ -243,6 +303,23 @@ async fn report(
             .await;
     }
     ctx.set_unhealthy_told(key, report::told_unhealthy(&before, &backends));
+    if let Some((kind, reason, note)) = report::endpoints::empty_transition(&told.empty, empty) {
+        ctx.events
+            .publish(&reference, kind, reason, "Endpoints", &note)
+            .await;
+    }
+    for (kind, reason, note) in origin_events {
+        ctx.events
+            .publish(&reference, kind, reason, "HealthCheck", &note)
+            .await;
+    }
+    ctx.set_endpoints_told(
+        key,
+        Told {
+            empty: empty.clone(),
+            health_checks: origins,
+        },
+    );
     Ok(())
 }
 
@@ -357,7 +434,7 @@ fn annotation_path(key: &str) -> String {
 async fn report_error(ingress: &Ingress, ctx: &Context, key: &str, error: &Error) {
     let deleting = ingress.metadata.deletion_timestamp.is_some();
     let observed = Observed::of(ingress, &ctx.stores, &ctx.translate.controller_name);
-    let state = State::new("Error", error.category(), error.to_string(), &observed);
+    let state = State::new("Error", error.category(), error.to_string(), &observed).carrying(ingress);
     if !deleting && State::of(ingress).as_ref() == Some(&state) {
         return;
     }

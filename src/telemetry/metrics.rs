@@ -48,6 +48,10 @@ pub struct Metrics {
     ingresses: Family<StateLabels, Gauge>,
     health_passes: Family<ResultLabels, Counter>,
     backends: Family<HealthLabels, Gauge>,
+    endpoint_syncs: Family<ResultLabels, Counter>,
+    endpoints_attached: Counter,
+    endpoints_detached: Counter,
+    pod_conditions: Family<ResultLabels, Counter>,
     leader: Gauge,
     states: Mutex<HashMap<String, &'static str>>,
 }
@@ -96,6 +100,31 @@ impl Default for Metrics {
             "Backend services in use, by their health as last polled: HEALTHY, UNHEALTHY or Unknown",
             backends.clone(),
         );
+        let endpoint_syncs = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "endpoint_syncs",
+            "Syncs of an endpoint backend's endpoints with the cloud, by result: ok, no-backend (not created yet) \
+             or the error category",
+            endpoint_syncs.clone(),
+        );
+        let endpoints_attached = Counter::default();
+        registry.register(
+            "endpoints_attached",
+            "Endpoints (pod IP and port) attached to the cloud's endpoint groups",
+            endpoints_attached.clone(),
+        );
+        let endpoints_detached = Counter::default();
+        registry.register(
+            "endpoints_detached",
+            "Endpoints detached from the cloud's endpoint groups",
+            endpoints_detached.clone(),
+        );
+        let pod_conditions = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "pod_condition_writes",
+            "Writes of the load balancer's readiness-gate condition on pods, by result: ok or error",
+            pod_conditions.clone(),
+        );
         let leader = Gauge::default();
         registry.register("leader", "1 when this replica is the leader", leader.clone());
         Self {
@@ -108,6 +137,10 @@ impl Default for Metrics {
             ingresses,
             health_passes,
             backends,
+            endpoint_syncs,
+            endpoints_attached,
+            endpoints_detached,
+            pod_conditions,
             leader,
             states: Mutex::new(HashMap::new()),
         }
@@ -177,6 +210,19 @@ impl Metrics {
         }
     }
 
+    /// Counts one sync of an endpoint backend (`ok`, `no-backend` or an error category) and the
+    /// endpoints it attached and detached.
+    pub fn endpoints_synced(&self, result: &'static str, attached: usize, detached: usize) {
+        self.endpoint_syncs.get_or_create(&ResultLabels { result }).inc();
+        self.endpoints_attached.inc_by(attached as u64);
+        self.endpoints_detached.inc_by(detached as u64);
+    }
+
+    /// Counts one write of a pod's readiness-gate condition (`ok` or `error`).
+    pub fn pod_condition_written(&self, result: &'static str) {
+        self.pod_conditions.get_or_create(&ResultLabels { result }).inc();
+    }
+
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
     }
@@ -207,6 +253,9 @@ mod tests {
         m.infrastructure_synced(Some("transient"));
         m.health_pass("ok");
         m.set_backend_health(&[("HEALTHY", 2), ("UNHEALTHY", 1), ("Unknown", 0)]);
+        m.endpoints_synced("ok", 3, 1);
+        m.endpoints_synced("no-backend", 0, 0);
+        m.pod_condition_written("ok");
         let text = m.encode();
         assert!(
             text.contains(r#"cloud_lb_controller_reconciles_total{result="error"} 1"#),
@@ -222,5 +271,9 @@ mod tests {
         assert!(text.contains(r#"cloud_lb_controller_infrastructure_syncs_total{result="transient"} 1"#));
         assert!(text.contains(r#"cloud_lb_controller_health_passes_total{result="ok"} 1"#));
         assert!(text.contains(r#"cloud_lb_controller_backends{health="UNHEALTHY"} 1"#));
+        assert!(text.contains(r#"cloud_lb_controller_endpoint_syncs_total{result="no-backend"} 1"#));
+        assert!(text.contains("cloud_lb_controller_endpoints_attached_total 3"));
+        assert!(text.contains("cloud_lb_controller_endpoints_detached_total 1"));
+        assert!(text.contains(r#"cloud_lb_controller_pod_condition_writes_total{result="ok"} 1"#));
     }
 }

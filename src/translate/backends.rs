@@ -1,12 +1,18 @@
 //! Ingress backends (`spec.defaultBackend`, `spec.rules[].http.paths[].backend`) resolved to
 //! Service ports, and the [`Backend`] built for each distinct Service port.
 //!
-//! Only Service backends are supported: the cloud reaches a Service through its node port, so
-//! the Service must be `NodePort` or `LoadBalancer` and the port must have a `nodePort`.
+//! Only Service backends are supported. The cloud reaches a Service port either through its
+//! node port ([`BackendTarget::NodePort`]: the Service must be `NodePort` or `LoadBalancer` and
+//! the port must have a `nodePort`) or straight at its pods ([`BackendTarget::Endpoints`], when
+//! the Service's `cloud.google.com/neg` annotation says `"ingress": true`, or is absent and
+//! [`super::Config::neg_default`] is on: any Service type but `ExternalName`, no node port
+//! needed). The health check comes from [`super::probes`].
 
-use super::Objects;
+use super::probes::{self, PortContext};
 use super::problems::Problems;
 use super::service_settings::{self, ServiceSettings};
+use super::{HealthCheckOrigin, Objects};
+use crate::annotations as keys;
 use cloud::model::{Backend, BackendKey, BackendTarget};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::IngressBackend;
@@ -20,6 +26,8 @@ pub(crate) struct Backends<'a> {
     /// By Service name; `None` when it does not exist.
     services: BTreeMap<String, Option<ServiceEntry>>,
     backends: BTreeMap<BackendKey, Backend>,
+    origins: BTreeMap<BackendKey, HealthCheckOrigin>,
+    neg_default: bool,
     /// Service ports whose protocol was refused, so it is reported once.
     refused: BTreeSet<BackendKey>,
 }
@@ -28,8 +36,10 @@ struct ServiceEntry {
     service: Arc<Service>,
     /// `None` when the annotations are invalid (already reported).
     settings: Option<ServiceSettings>,
-    /// Whether the type allows node-port backends (reported once if not).
+    /// Whether the load balancer can reach the Service at all (reported once if not).
     reachable: bool,
+    /// Whether its ports are served at their pods rather than through node ports.
+    endpoints: bool,
 }
 
 /// How the backend names its port, for the field path of port problems.
@@ -39,12 +49,15 @@ enum PortRef<'a> {
 }
 
 impl<'a> Backends<'a> {
-    pub(crate) fn new(objects: &'a dyn Objects, namespace: &'a str) -> Self {
+    /// `neg_default` is [`super::Config::neg_default`].
+    pub(crate) fn new(objects: &'a dyn Objects, namespace: &'a str, neg_default: bool) -> Self {
         Self {
             objects,
             namespace,
             services: BTreeMap::new(),
             backends: BTreeMap::new(),
+            origins: BTreeMap::new(),
+            neg_default,
             refused: BTreeSet::new(),
         }
     }
@@ -106,6 +119,7 @@ impl<'a> Backends<'a> {
             return None;
         }
         let port_ref = port_ref?;
+        let endpoints = entry.endpoints;
         let service = Arc::clone(&entry.service);
         let settings = entry.settings.clone()?;
 
@@ -169,18 +183,25 @@ impl<'a> Backends<'a> {
             );
             return None;
         }
-        let Some(node_port) = port
-            .node_port
-            .and_then(|p| u16::try_from(p).ok())
-            .filter(|p| *p != 0)
-        else {
-            refuse(
-                problems,
-                format!(
-                    "Service {id} port {number} has no nodePort (is allocateLoadBalancerNodePorts false?)"
-                ),
-            );
-            return None;
+        let target = if endpoints {
+            BackendTarget::Endpoints
+        } else {
+            let Some(node_port) = port
+                .node_port
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p != 0)
+            else {
+                refuse(
+                    problems,
+                    format!(
+                        "Service {id} port {number} has no nodePort (is allocateLoadBalancerNodePorts false?); \
+                         or serve its pods directly with the Service annotation {}: '{{\"ingress\": true}}'",
+                        keys::NEG
+                    ),
+                );
+                return None;
+            };
+            BackendTarget::NodePort { node_port }
         };
         let protocol = match service_settings::port_protocol(&settings, port, index, &id) {
             Ok(protocol) => protocol,
@@ -189,13 +210,22 @@ impl<'a> Backends<'a> {
                 return None;
             }
         };
+        let cx = PortContext {
+            namespace: self.namespace,
+            service: &service_ref.name,
+            port,
+            protocol,
+            target,
+        };
+        let (health_check, origin) = probes::health_check(self.objects, &cx, &settings);
+        self.origins.insert(key.clone(), origin);
         self.backends.insert(
             key.clone(),
             Backend {
                 key: key.clone(),
-                target: BackendTarget::NodePort { node_port },
+                target,
                 protocol,
-                health_check: settings.health_check,
+                health_check,
                 timeout_sec: settings.timeout_sec,
                 connection_draining_timeout_sec: settings.draining_sec,
             },
@@ -203,9 +233,13 @@ impl<'a> Backends<'a> {
         Some(key)
     }
 
-    /// Every backend resolved, sorted by key, each once.
-    pub(crate) fn into_backends(self) -> Vec<Backend> {
-        self.backends.into_values().collect()
+    /// Every backend resolved, sorted by key, each once; and where each one's health check came
+    /// from, in the same order.
+    pub(crate) fn into_parts(self) -> (Vec<Backend>, Vec<(BackendKey, HealthCheckOrigin)>) {
+        (
+            self.backends.into_values().collect(),
+            self.origins.into_iter().collect(),
+        )
     }
 
     /// Looks the Service up once; problems with the Service itself are reported at the first
@@ -219,7 +253,7 @@ impl<'a> Backends<'a> {
     ) -> Option<&ServiceEntry> {
         if !self.services.contains_key(name) {
             let entry = self.objects.service(self.namespace, name).map(|service| {
-                let parsed = service_settings::parse(&service, id);
+                let parsed = service_settings::parse(&service, id, self.neg_default);
                 for message in parsed.warnings {
                     problems.warn(field, message);
                 }
@@ -232,20 +266,36 @@ impl<'a> Backends<'a> {
                     .as_ref()
                     .and_then(|s| s.type_.as_deref())
                     .unwrap_or("ClusterIP");
-                let reachable = matches!(kind, "NodePort" | "LoadBalancer");
-                if !reachable {
+                let endpoints = parsed.settings.neg.unwrap_or(self.neg_default);
+                let reachable = if kind == "ExternalName" {
+                    problems.error(
+                        field,
+                        format!(
+                            "Service {id} is of type ExternalName; the load balancer cannot reach it (it \
+                             has no node ports and no pods); use a NodePort, LoadBalancer or ClusterIP \
+                             Service"
+                        ),
+                    );
+                    false
+                } else if !endpoints && !matches!(kind, "NodePort" | "LoadBalancer") {
                     problems.error(
                         field,
                         format!(
                             "Service {id} is of type {kind}; it must be NodePort or LoadBalancer (the load \
-                             balancer reaches Services through node ports)"
+                             balancer reaches Services through node ports), or serve its pods directly \
+                             with the Service annotation {}: '{{\"ingress\": true}}'",
+                            keys::NEG
                         ),
                     );
-                }
+                    false
+                } else {
+                    true
+                };
                 ServiceEntry {
                     service,
                     settings: valid.then_some(parsed.settings),
                     reachable,
+                    endpoints,
                 }
             });
             self.services.insert(name.to_owned(), entry);

@@ -8,11 +8,14 @@
 //! - [`annotations`]: the Ingress's annotations, strictly parsed;
 //! - [`rules`] (with [`hosts`] and [`paths`]): default backend, hosts and paths to the routing
 //!   table; [`backends`] (with [`service_settings`]) resolves each backend to a Service port and
-//!   builds its [`cloud::model::Backend`];
+//!   builds its [`cloud::model::Backend`]: node port or endpoints (`cloud.google.com/neg`,
+//!   [`Config::neg_default`]), and its health check, from [`probes`] (the pods' readiness probe);
 //! - [`tls`]: Secrets to certificates; [`frontends`]: listeners, redirect, address, limits.
 //!
 //! Beside the translation: [`Snapshot`] (in-memory [`Objects`]), [`references()`] (what an
-//! Ingress names) and [`cluster_nodes`] (Nodes to the cloud's zones and instances).
+//! Ingress names), [`cluster_nodes`] (Nodes to the cloud's zones and instances) and
+//! [`endpoint_plan`] (an endpoint backend's EndpointSlices and Pods to the endpoints the cloud
+//! should send traffic to, and the pods whose readiness gate the controller keeps).
 //!
 //! When translation fails only the errors are returned; warnings are returned with a
 //! successful [`Translation`].
@@ -26,6 +29,7 @@ mod hosts;
 mod limits;
 mod nodes;
 mod paths;
+mod probes;
 mod problems;
 mod references;
 mod rules;
@@ -194,7 +198,7 @@ pub fn translate(
     }
 
     let settings = annotations::parse(ingress, &mut problems);
-    let mut backends = backends::Backends::new(objects, namespace);
+    let mut backends = backends::Backends::new(objects, namespace, config.neg_default);
     let routes = rules::routing_table(ingress, &mut backends, &config.limits, &mut problems);
     let has_pre_shared = !settings.pre_shared_certs.is_empty();
     let tls = tls::certificates(
@@ -216,15 +220,16 @@ pub fn translate(
         return Err(problems.errors);
     }
     let uid = ingress.metadata.uid.clone().unwrap_or_default();
+    let (backends, health_checks) = backends.into_parts();
     Ok(Translation {
         load_balancer: LoadBalancer {
             key: LoadBalancerKey::new(namespace, name, uid),
             frontends,
             address: frontends::address(&settings),
             routes,
-            backends: backends.into_backends(),
+            backends,
         },
         warnings: problems.warnings,
-        health_checks: Vec::new(),
+        health_checks,
     })
 }

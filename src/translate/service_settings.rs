@@ -1,5 +1,6 @@
 //! Backend settings a Service carries in its annotations and ports: health check, timeouts,
-//! and the protocol the load balancer speaks to each port.
+//! the protocol the load balancer speaks to each port, and whether its ports are served through
+//! node ports or straight at the pods (`cloud.google.com/neg`).
 //!
 //! Defaults, when the Service says nothing: [`HealthCheck::default()`] (probe `/` on the serving
 //! node port), a 30 s backend timeout (GCE's own default, so an unannotated Service behaves as
@@ -20,11 +21,27 @@ pub const DEFAULT_CONNECTION_DRAINING_TIMEOUT_SEC: u32 = 0;
 /// What a Service's annotations ask of every backend built from it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ServiceSettings {
+    /// The defaults with the health-check annotations applied.
     pub(crate) health_check: HealthCheck,
+    /// Which of `health_check`'s fields an annotation set: those beat the readiness probe.
+    pub(crate) explicit: ExplicitHealthCheck,
     pub(crate) timeout_sec: u32,
     pub(crate) draining_sec: u32,
+    /// `cloud.google.com/neg`'s `ingress`: `None` when the annotation is absent, says nothing of
+    /// Ingress, or could not be read (a warning, then the controller's default applies).
+    pub(crate) neg: Option<bool>,
     /// `cloud.google.com/app-protocols`: port name or number to protocol.
     app_protocols: BTreeMap<String, BackendProtocol>,
+}
+
+/// The health-check fields a Service annotation set explicitly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ExplicitHealthCheck {
+    pub(crate) path: bool,
+    pub(crate) port: bool,
+    pub(crate) host: bool,
+    pub(crate) interval: bool,
+    pub(crate) timeout: bool,
 }
 
 /// The settings, or what is wrong with the annotations. Messages start with `Service ns/name:`
@@ -37,8 +54,9 @@ pub(crate) struct Parsed {
     pub(crate) warnings: Vec<String>,
 }
 
-/// Reads the Service's annotations (`id` is `namespace/name`, for messages).
-pub(crate) fn parse(service: &Service, id: &str) -> Parsed {
+/// Reads the Service's annotations (`id` is `namespace/name`, for messages; `neg_default` is
+/// [`super::Config::neg_default`], named in the warning when `cloud.google.com/neg` is unreadable).
+pub(crate) fn parse(service: &Service, id: &str, neg_default: bool) -> Parsed {
     let mut parser = Parser {
         id,
         errors: Vec::new(),
@@ -118,6 +136,14 @@ pub(crate) fn parse(service: &Service, id: &str) -> Parsed {
         )
         .unwrap_or(DEFAULT_CONNECTION_DRAINING_TIMEOUT_SEC);
     let app_protocols = parser.app_protocols(service, annotations);
+    let neg = parser.neg(get(keys::NEG), neg_default);
+    let explicit = ExplicitHealthCheck {
+        path: get(keys::HEALTH_CHECK_PATH).is_some(),
+        port: get(keys::HEALTH_CHECK_PORT).is_some(),
+        host: get(keys::HEALTH_CHECK_HOST).is_some(),
+        interval: get(keys::HEALTH_CHECK_INTERVAL).is_some(),
+        timeout: get(keys::HEALTH_CHECK_TIMEOUT).is_some(),
+    };
 
     for key in annotations.keys() {
         parser.check_key(key);
@@ -127,8 +153,10 @@ pub(crate) fn parse(service: &Service, id: &str) -> Parsed {
     Parsed {
         settings: ServiceSettings {
             health_check,
+            explicit,
             timeout_sec,
             draining_sec,
+            neg,
             app_protocols,
         },
         errors,
@@ -302,6 +330,88 @@ impl Parser<'_> {
         protocols
     }
 
+    /// `cloud.google.com/neg`, read as ingress-gce reads it (`pkg/annotations/service.go`,
+    /// `NEGAnnotation`: Go's `json.Unmarshal` into `{ingress bool, exposed_ports
+    /// map[int32]{name string}}`): text that is not JSON, or a known key of the wrong type,
+    /// makes the whole annotation invalid; unknown keys are ignored there. Here an invalid
+    /// annotation is a warning and the controller's default applies (the Ingress still gets its
+    /// load balancer); an unknown key is a warning too (a typo such as `ingres` would otherwise
+    /// pass unseen) while the rest is honoured, as ingress-gce honours it. `zones` is accepted
+    /// whatever its value. A valid annotation without `ingress` says nothing of Ingress: the
+    /// default applies (ingress-gce would read it as `false`; GKE adds `"ingress": true` itself
+    /// on the clusters where its default is endpoints).
+    fn neg(&mut self, value: Option<&str>, neg_default: bool) -> Option<bool> {
+        const KEYS: [&str; 3] = ["ingress", "exposed_ports", "zones"];
+        let value = value?;
+        let ignored = if neg_default {
+            "the annotation is ignored and the Service's ports are served at their pods (the controller's \
+             --neg-default)"
+        } else {
+            "the annotation is ignored and the Service's ports are served through node ports (the \
+             controller's default)"
+        };
+        let map = match serde_json::from_str::<serde_json::Value>(value) {
+            Ok(serde_json::Value::Object(map)) => map,
+            Ok(_) => {
+                self.warn(
+                    keys::NEG,
+                    format!("{value:?} is not a JSON object such as {{\"ingress\": true}}; {ignored}"),
+                );
+                return None;
+            }
+            Err(e) => {
+                self.warn(
+                    keys::NEG,
+                    format!("not JSON ({e}); write e.g. {{\"ingress\": true}}; {ignored}"),
+                );
+                return None;
+            }
+        };
+        let mut ingress = None;
+        let mut valid = true;
+        for (key, v) in &map {
+            match key.as_str() {
+                "ingress" => match v {
+                    serde_json::Value::Bool(b) => ingress = Some(*b),
+                    serde_json::Value::Null => {}
+                    other => {
+                        self.warn(
+                            keys::NEG,
+                            format!("\"ingress\" must be true or false, not {other}; {ignored}"),
+                        );
+                        valid = false;
+                    }
+                },
+                "exposed_ports" => {
+                    if !exposed_ports_valid(v) {
+                        self.warn(
+                            keys::NEG,
+                            format!(
+                                "\"exposed_ports\" must map port numbers to objects, e.g. {{\"80\": {{}}}}, \
+                                 not {v}; {ignored}"
+                            ),
+                        );
+                        valid = false;
+                    }
+                }
+                "zones" => {}
+                unknown => {
+                    let message = match nearest(unknown, &KEYS) {
+                        Some(near) => {
+                            format!("unknown key {unknown:?} (did you mean {near:?}?); it is ignored")
+                        }
+                        None => format!(
+                            "unknown key {unknown:?}; it is ignored (known: \"ingress\", \"exposed_ports\", \
+                             \"zones\")"
+                        ),
+                    };
+                    self.warn(keys::NEG, message);
+                }
+            }
+        }
+        if valid { ingress } else { None }
+    }
+
     /// Reports keys under our prefix that mean nothing on a Service.
     fn check_key(&mut self, key: &str) {
         let Some(suffix) = key.strip_prefix(keys::PREFIX) else {
@@ -328,5 +438,24 @@ impl Parser<'_> {
             ),
             None => self.warn(key, "unknown annotation; it is ignored"),
         }
+    }
+}
+
+/// Whether `exposed_ports` has the shape Go's `json.Unmarshal` accepts for ingress-gce's
+/// `map[int32]NegAttributes`: null, or an object whose keys are 32-bit integers and whose values
+/// are null or objects with an optional string `name` (other keys ignored, as Go does).
+fn exposed_ports_valid(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Null => true,
+        Value::Object(ports) => ports.iter().all(|(port, attributes)| {
+            port.parse::<i32>().is_ok()
+                && match attributes {
+                    Value::Null => true,
+                    Value::Object(a) => matches!(a.get("name"), None | Some(Value::Null | Value::String(_))),
+                    _ => false,
+                }
+        }),
+        _ => false,
     }
 }

@@ -57,6 +57,24 @@ impl Snapshot {
         self.nodes.insert(name, Arc::new(node));
     }
 
+    /// Builder form of [`Snapshot::insert_endpoint_slice`].
+    pub fn with_endpoint_slice(mut self, slice: EndpointSlice) -> Self {
+        self.insert_endpoint_slice(slice);
+        self
+    }
+
+    /// Builder form of [`Snapshot::insert_pod`].
+    pub fn with_pod(mut self, pod: Pod) -> Self {
+        self.insert_pod(pod);
+        self
+    }
+
+    /// Builder form of [`Snapshot::insert_node`].
+    pub fn with_node(mut self, node: Node) -> Self {
+        self.insert_node(node);
+        self
+    }
+
     /// Builder form of [`Snapshot::insert_service`].
     pub fn with_service(mut self, service: Service) -> Self {
         self.insert_service(service);

@@ -200,6 +200,48 @@ impl Compute {
         self.pages(op, Method::GET, url, filter, None::<&()>).await
     }
 
+    /// An aggregated list (`projects/P/aggregated/networkEndpointGroups`): the items of every
+    /// scope, every page, optionally filtered; `field` is the key of each scope's items.
+    pub async fn aggregated<T: DeserializeOwned>(
+        &self,
+        op: &str,
+        url: &str,
+        filter: Option<&str>,
+        field: &str,
+    ) -> Result<Vec<T>, ApiError> {
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query: Vec<(&str, &str)> = vec![("maxResults", PAGE_SIZE)];
+            if let Some(f) = filter {
+                query.push(("filter", f));
+            }
+            if let Some(t) = token.as_deref() {
+                query.push(("pageToken", t));
+            }
+            let body = self
+                .call(op, CallClass::List, Method::GET, url, &query, None::<&()>, None)
+                .await?;
+            let page: AggregatedPage = decode(&body)?;
+            for scoped in page.items.into_values() {
+                if let Some(list) = scoped.get(field) {
+                    let list: Vec<T> = serde_json::from_value(list.clone()).map_err(|e| ApiError {
+                        status: 200,
+                        reason: "unexpectedResponse".into(),
+                        message: format!("cannot read the response: {e}"),
+                        from_operation: false,
+                        retry_after: None,
+                    })?;
+                    items.extend(list);
+                }
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(next) => token = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
     /// A list served by POST (`instanceGroups.listInstances`).
     pub async fn post_list<T: DeserializeOwned, B: Serialize + Sync>(
         &self,
@@ -426,6 +468,16 @@ impl Compute {
             .with_max_times(retry.max_retries)
             .with_jitter()
     }
+}
+
+/// A page of an aggregated list: scope (`zones/Z`) → `{<field>: [...]}` or a warning.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AggregatedPage {
+    #[serde(default)]
+    items: std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    next_page_token: Option<String>,
 }
 
 fn is_retryable(e: &ApiError) -> bool {

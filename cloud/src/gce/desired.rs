@@ -5,8 +5,11 @@ use super::links::{Collection, Links, Scope};
 use super::names::{LbPart, Namer};
 use super::owner::Owner;
 use super::wire;
-use crate::model::{Backend, BackendProtocol, HostRule, LoadBalancer, PathMatch, RedirectCode, RoutingTable};
-use std::collections::BTreeSet;
+use crate::model::{
+    Backend, BackendKey, BackendProtocol, BackendTarget, HostRule, LoadBalancer, PathMatch, RedirectCode,
+    RoutingTable,
+};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the provider was configured with, that shapes every object.
 #[derive(Clone, Copy)]
@@ -20,13 +23,40 @@ pub struct Context<'a> {
     pub scheme: &'a str,
     /// Links of the cluster's instance groups, one per zone.
     pub groups: &'a [String],
+    /// The zones of the cluster's nodes, where endpoint backends have a NEG each.
+    pub zones: &'a [String],
+    /// The link of the nodes' network, which NEGs name.
+    pub network: &'a str,
+}
+
+/// Balancing of a NEG backend: `RATE` with this many requests per second per endpoint, as
+/// ingress-gce sets it (`pkg/backends/neg_linker.go`, `getBackendsForNEGs`: `balancingMode:
+/// RATE`, `maxRatePerEndpoint: maxRPS`, `maxRPS = 1` in `pkg/backends/backends.go`). The
+/// rate is a capacity for spreading load, not a cap: with every endpoint "full" the load
+/// balancer still sends traffic to them.
+pub const MAX_RATE_PER_ENDPOINT: f64 = 1.0;
+
+/// The NEG type of endpoint backends: a pod's IP and port on a node VM.
+pub const NEG_TYPE: &str = "GCE_VM_IP_PORT";
+
+/// One zonal NEG of an endpoint backend.
+#[derive(Clone, Debug)]
+pub struct DesiredNeg {
+    pub zone: String,
+    pub neg: wire::NetworkEndpointGroup,
 }
 
 /// A backend service and its health check (none for the default backend, which has no backends).
 #[derive(Clone, Debug)]
 pub struct DesiredBackend {
+    /// The Service port it serves (none for the default backend).
+    pub key: Option<BackendKey>,
     pub health_check: Option<wire::HealthCheck>,
     pub service: wire::BackendService,
+    /// Whether it reaches its Service port's endpoints (NEGs) rather than its node port.
+    pub endpoints: bool,
+    /// For an endpoint backend, its NEG in every zone (created before the backend service).
+    pub negs: Vec<DesiredNeg>,
 }
 
 /// Where the forwarding rules' IP comes from.
@@ -89,6 +119,13 @@ impl Desired {
             if let Some(hc) = &b.health_check {
                 push("healthChecks", json(hc));
             }
+            for n in &b.negs {
+                let mut body = json(&n.neg);
+                if let Some(o) = body.as_object_mut() {
+                    o.insert("zone".into(), n.zone.clone().into());
+                }
+                push("networkEndpointGroups", body);
+            }
         }
         for b in &self.backends {
             push("backendServices", json(&b.service));
@@ -126,8 +163,33 @@ fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or_default()
 }
 
+/// The name of the backend service serving Service port `key` in `lb`: that of its target's
+/// kind, unless `serving` says otherwise (the other kind's, while a switch waits for the new
+/// target to be healthy).
+pub fn serving_name(
+    cx: Context<'_>,
+    lb: &LoadBalancer,
+    serving: &BTreeMap<BackendKey, String>,
+    key: &BackendKey,
+) -> String {
+    if let Some(name) = serving.get(key) {
+        return name.clone();
+    }
+    let endpoints = lb
+        .backends
+        .iter()
+        .any(|b| &b.key == key && b.target == BackendTarget::Endpoints);
+    cx.namer.backend_for(key, endpoints)
+}
+
 /// Builds the objects of `lb`.
 pub fn build(cx: Context<'_>, lb: &LoadBalancer) -> Desired {
+    build_serving(cx, lb, &BTreeMap::new())
+}
+
+/// Builds the objects of `lb`, its URL map sending the Service ports of `serving` to the
+/// backend services it names (see [`serving_name`]).
+pub fn build_serving(cx: Context<'_>, lb: &LoadBalancer, serving: &BTreeMap<BackendKey, String>) -> Desired {
     let key = &lb.key;
     let owner =
         Owner::load_balancer(cx.cluster_uid, cx.controller, &key.namespace, &key.name, &key.uid).describe();
@@ -136,10 +198,7 @@ pub fn build(cx: Context<'_>, lb: &LoadBalancer) -> Desired {
 
     let mut backends: Vec<DesiredBackend> = lb.backends.iter().map(|b| backend(cx, b)).collect();
     let default_service = match &lb.routes.default_backend {
-        Some(k) => global(
-            Collection::BackendServices,
-            &cx.namer.backend(&k.namespace, &k.service, k.port),
-        ),
+        Some(k) => global(Collection::BackendServices, &serving_name(cx, lb, serving, k)),
         None => {
             backends.push(default_backend(cx));
             global(Collection::BackendServices, &cx.namer.default_backend())
@@ -152,6 +211,7 @@ pub fn build(cx: Context<'_>, lb: &LoadBalancer) -> Desired {
         owner.clone(),
         &lb.routes,
         &default_service,
+        &|k| serving_name(cx, lb, serving, k),
     );
     let redirect_map = lb
         .frontends
@@ -262,9 +322,11 @@ pub fn build(cx: Context<'_>, lb: &LoadBalancer) -> Desired {
     }
 }
 
-/// The health check and backend service of one Service port.
+/// The health check and backend service of one Service port (and, for an endpoint backend,
+/// its NEGs).
 pub fn backend(cx: Context<'_>, b: &Backend) -> DesiredBackend {
-    let name = cx.namer.backend(&b.key.namespace, &b.key.service, b.key.port);
+    let endpoints = b.target == BackendTarget::Endpoints;
+    let name = cx.namer.backend_for(&b.key, endpoints);
     let owner = Owner::shared(cx.cluster_uid, Some(b.key.to_string())).describe();
     let hc = &b.health_check;
     let probe = wire::HttpProbe {
@@ -296,15 +358,42 @@ pub fn backend(cx: Context<'_>, b: &Backend) -> DesiredBackend {
         BackendProtocol::Https => health_check.https_health_check = Some(probe),
         BackendProtocol::Http2 => health_check.http2_health_check = Some(probe),
     }
+    // An endpoint backend: one NEG per zone, all of the backend's name; its endpoints are
+    // attached by `sync_endpoints`, its health checks probe each endpoint's own port
+    // (`USE_SERVING_PORT` unless the model fixes one).
+    let negs: Vec<DesiredNeg> = if endpoints {
+        cx.zones
+            .iter()
+            .map(|zone| DesiredNeg {
+                zone: zone.clone(),
+                neg: neg(cx, &name, &owner),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let groups: Vec<wire::BackendGroup> = if endpoints {
+        negs.iter()
+            .map(|n| {
+                neg_backend(&cx.links.link(
+                    &Scope::Zone(n.zone.clone()),
+                    Collection::NetworkEndpointGroups,
+                    &name,
+                ))
+            })
+            .collect()
+    } else {
+        cx.groups.iter().map(|g| group(g)).collect()
+    };
     let service = wire::BackendService {
         name: name.clone(),
         description: owner,
         protocol: Some(b.protocol.as_str().to_owned()),
-        // TODO(issue 14): endpoint backends use network endpoint groups.
+        // NEG backends take no named port: traffic goes to each endpoint's port.
         port_name: b.node_port().map(named_port),
         timeout_sec: Some(b.timeout_sec),
         health_checks: vec![cx.links.link(&Scope::Global, Collection::HealthChecks, &name)],
-        backends: cx.groups.iter().map(|g| group(g)).collect(),
+        backends: groups,
         connection_draining: Some(wire::ConnectionDraining {
             draining_timeout_sec: b.connection_draining_timeout_sec,
         }),
@@ -312,8 +401,33 @@ pub fn backend(cx: Context<'_>, b: &Backend) -> DesiredBackend {
         ..Default::default()
     };
     DesiredBackend {
+        key: Some(b.key.clone()),
         health_check: Some(health_check),
         service,
+        endpoints,
+        negs,
+    }
+}
+
+/// The zonal NEG named `name` of an endpoint backend (the same in every zone).
+pub fn neg(cx: Context<'_>, name: &str, owner: &str) -> wire::NetworkEndpointGroup {
+    wire::NetworkEndpointGroup {
+        name: name.to_owned(),
+        description: owner.to_owned(),
+        network_endpoint_type: Some(NEG_TYPE.to_owned()),
+        network: Some(cx.network.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// A NEG as a backend of a backend service (no `portName`: the endpoints carry their ports).
+pub fn neg_backend(link: &str) -> wire::BackendGroup {
+    wire::BackendGroup {
+        group: link.to_owned(),
+        balancing_mode: Some("RATE".to_owned()),
+        max_rate_per_endpoint: Some(MAX_RATE_PER_ENDPOINT),
+        capacity_scaler: Some(1.0),
+        ..Default::default()
     }
 }
 
@@ -321,7 +435,10 @@ pub fn backend(cx: Context<'_>, b: &Backend) -> DesiredBackend {
 /// backends, so the load balancer answers such requests itself (with a 5xx status).
 pub fn default_backend(cx: Context<'_>) -> DesiredBackend {
     DesiredBackend {
+        key: None,
         health_check: None,
+        endpoints: false,
+        negs: Vec::new(),
         service: wire::BackendService {
             name: cx.namer.default_backend(),
             description: Owner::shared(cx.cluster_uid, None).describe(),
@@ -365,13 +482,11 @@ fn url_map(
     description: String,
     routes: &RoutingTable,
     default_service: &str,
+    service_name: &dyn Fn(&BackendKey) -> String,
 ) -> wire::UrlMap {
-    let service = |k: &crate::model::BackendKey| {
-        cx.links.link(
-            &Scope::Global,
-            Collection::BackendServices,
-            &cx.namer.backend(&k.namespace, &k.service, k.port),
-        )
+    let service = |k: &BackendKey| {
+        cx.links
+            .link(&Scope::Global, Collection::BackendServices, &service_name(k))
     };
     let mut host_rules = Vec::new();
     let mut path_matchers = Vec::new();

@@ -64,18 +64,7 @@ pub fn backend_service(current: &wire::BackendService, desired: &wire::BackendSe
     if !same_links(&current.health_checks, &desired.health_checks) {
         changed.push("healthChecks");
     }
-    let groups = |s: &wire::BackendService| -> BTreeSet<(String, String)> {
-        s.backends
-            .iter()
-            .map(|b| {
-                (
-                    super::links::path_of(&b.group).to_owned(),
-                    b.balancing_mode.clone().unwrap_or_default(),
-                )
-            })
-            .collect()
-    };
-    if groups(current) != groups(desired) {
+    if !same_groups(&current.backends, &desired.backends) {
         changed.push("backends");
     }
     let draining = |s: &wire::BackendService| {
@@ -87,6 +76,26 @@ pub fn backend_service(current: &wire::BackendService, desired: &wire::BackendSe
         changed.push("connectionDraining");
     }
     changed
+}
+
+/// The same groups (instance groups or NEGs, whatever the link form), each with the balancing
+/// we set: its mode, and for a NEG its rate per endpoint and capacity (server defaults, and
+/// fields we do not set, are no difference).
+fn same_groups(current: &[wire::BackendGroup], desired: &[wire::BackendGroup]) -> bool {
+    let path = |g: &wire::BackendGroup| super::links::path_of(&g.group).to_owned();
+    let current: std::collections::BTreeMap<String, &wire::BackendGroup> =
+        current.iter().map(|g| (path(g), g)).collect();
+    desired.len() == current.len()
+        && desired.iter().all(|d| {
+            current.get(&path(d)).is_some_and(|c| {
+                c.balancing_mode.as_deref().unwrap_or_default()
+                    == d.balancing_mode.as_deref().unwrap_or_default()
+                    && (d.max_rate_per_endpoint.is_none()
+                        || c.max_rate_per_endpoint == d.max_rate_per_endpoint)
+                    && (d.max_rate_per_endpoint.is_none()
+                        || c.capacity_scaler.unwrap_or(1.0) == d.capacity_scaler.unwrap_or(1.0))
+            })
+        })
 }
 
 /// Fields of a URL map.
@@ -273,6 +282,30 @@ mod tests {
         assert!(backend_service(&current, &desired).is_empty());
         current.port_name = Some("port30081".into());
         assert_eq!(backend_service(&current, &desired), vec!["portName"]);
+    }
+
+    #[test]
+    fn neg_backends_compare_by_path_and_rate() {
+        let neg = |link: &str, rate: f64| wire::BackendGroup {
+            group: link.into(),
+            balancing_mode: Some("RATE".into()),
+            max_rate_per_endpoint: Some(rate),
+            capacity_scaler: Some(1.0),
+            ..Default::default()
+        };
+        let full = "https://www.googleapis.com/compute/v1/projects/p/zones/z/networkEndpointGroups/n";
+        let desired = wire::BackendService {
+            backends: vec![neg(full, 1.0)],
+            ..Default::default()
+        };
+        let mut current = desired.clone();
+        current.backends = vec![neg("projects/p/zones/z/networkEndpointGroups/n", 1.0)];
+        current.backends[0].capacity_scaler = None;
+        assert!(backend_service(&current, &desired).is_empty());
+        current.backends[0].max_rate_per_endpoint = Some(5.0);
+        assert_eq!(backend_service(&current, &desired), vec!["backends"]);
+        current.backends = vec![neg(full, 1.0), neg(&full.replace("/z/", "/y/"), 1.0)];
+        assert_eq!(backend_service(&current, &desired), vec!["backends"]);
     }
 
     #[test]

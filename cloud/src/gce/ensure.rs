@@ -2,8 +2,10 @@
 //! order, independent branches in parallel, then remove what is no longer wanted.
 //!
 //! ```text
-//!  stage 1 (parallel): health check → backend service  (per backend, all backends at once)
+//!  stage 1 (parallel): health check ─┬→ backend service  (per backend, all backends at once)
+//!                      zonal NEGs ─────┘  (endpoint backends only)
 //!                      certificates · address · redirect URL map
+//!  (switch)            health of a backend a Service port is switching to (only then)
 //!  stage 2:            URL map
 //!  stage 3 (parallel): target HTTP proxy · target HTTPS proxy
 //!  stage 4 (parallel): :80 forwarding rule · :443 forwarding rule
@@ -13,15 +15,23 @@
 //! The pass holds a shared lock on each of its backends from before it reads until its URL map
 //! refers to them; the sweep of unused backends only takes backends nobody holds, so it never
 //! deletes a backend between its creation and its first use, and never waits on a pass.
+//!
+//! **Switching a Service port between node port and endpoints.** The two kinds of backend have
+//! different names ([`super::names::Namer::endpoint_backend`]): a switch builds the new backend
+//! service beside the old one, whose URL map reference stays until the new one has a healthy
+//! member (read with `getHealth`, only while the URL map still routes the Service port to the
+//! other kind); then the URL map moves and the old backend, now unused, is swept like any
+//! dropped backend. Meanwhile the status lists the port under `switching`, and the new backend
+//! is protected from sweeps (`switch_targets`) although no URL map refers to it yet.
 
 use super::apply::{Owner, combine};
-use super::desired::{Desired, DesiredAddress, DesiredBackend};
+use super::desired::{Desired, DesiredAddress, DesiredBackend, DesiredNeg};
 use super::diff::{self, RuleChange};
 use super::inventory::View;
 use super::links::{Collection, Scope, path_of};
 use super::{GceProvider, owner, wire};
 use crate::Error;
-use crate::model::LoadBalancer;
+use crate::model::{BackendKey, BackendTarget, LoadBalancer};
 use crate::provider::{LoadBalancerStatus, ResourceKind};
 use futures::future::join_all;
 use serde_json::json;
@@ -32,8 +42,9 @@ impl GceProvider {
     pub(super) async fn ensure_lb(&self, lb: &LoadBalancer) -> Result<LoadBalancerStatus, Error> {
         // Refused before any call: nothing is reserved for a load balancer Compute cannot build.
         self.check_limits(lb)?;
-        let groups = self.groups()?;
-        let desired = super::desired::build(self.context(&groups), lb);
+        let (groups, zones) = self.groups()?;
+        let cx = self.context(&groups, &zones);
+        let desired = super::desired::build(cx, lb);
         let key = &lb.key;
         let lb_id = key.to_string();
         let owner = Owner::Lb {
@@ -55,11 +66,32 @@ impl GceProvider {
             .map_err(|e| e.into_error(&format!("reading the resources of {lb_id}")))?;
         // Decided now: a later failure must not leave a dropped backend behind for good.
         let dropped = self.dropped_backends(&view, &desired);
+        let switches = self.switches(lb, &view, &desired);
+        self.set_switch_targets(&lb_id, switches.iter().map(|s| s.new.clone()).collect());
 
         let mut wrote = false;
+        let mut switching = Vec::new();
         let result = self
-            .apply(lb, &desired, &view, not_before, owner, &mut wrote, in_use)
+            .apply(
+                lb,
+                &desired,
+                &view,
+                not_before,
+                owner,
+                &mut wrote,
+                in_use,
+                &switches,
+                &mut switching,
+            )
             .await;
+        if result.is_ok() {
+            let still: BTreeSet<String> = switches
+                .iter()
+                .filter(|s| switching.iter().any(|(k, _)| k == &s.key))
+                .map(|s| s.new.clone())
+                .collect();
+            self.set_switch_targets(&lb_id, still);
+        }
         if wrote || result.is_err() {
             // Even a failed pass may have written: the next one must not trust an older read.
             self.freshness.wrote_lb(&lb_id);
@@ -71,11 +103,75 @@ impl GceProvider {
             }
         }
         let ip = result?;
-        Ok(self.status(lb, &desired, ip, wrote))
+        Ok(self.status(lb, &desired, ip, wrote, &switching))
+    }
+
+    /// The Service ports whose backend service the live URL map still routes to the other
+    /// kind of backend (node port ↔ endpoints) than the model's, that backend service existing.
+    fn switches(&self, lb: &LoadBalancer, view: &View, desired: &Desired) -> Vec<Switch> {
+        let Some(map) = view.url_maps.items.get(&desired.url_map.name) else {
+            return Vec::new();
+        };
+        let referenced: BTreeSet<&str> = referenced_services(map).into_iter().map(|s| path_of(s)).collect();
+        lb.backends
+            .iter()
+            .filter_map(|b| {
+                let endpoints = b.target == BackendTarget::Endpoints;
+                let new = self.namer.backend_for(&b.key, endpoints);
+                let old = self.namer.backend_for(&b.key, !endpoints);
+                let old_link = self.global_link(Collection::BackendServices, &old);
+                (referenced.contains(path_of(&old_link)) && view.backend_services.items.contains_key(&old))
+                    .then(|| Switch {
+                        key: b.key.clone(),
+                        new,
+                        old,
+                    })
+            })
+            .collect()
+    }
+
+    /// Records the backends the load balancer `lb_id` is switching to, which sweeps leave alone.
+    pub(super) fn set_switch_targets(&self, lb_id: &str, names: BTreeSet<String>) {
+        let mut targets = self.switch_targets.lock().unwrap_or_else(|p| p.into_inner());
+        for lbs in targets.values_mut() {
+            lbs.remove(lb_id);
+        }
+        for name in names {
+            targets.entry(name).or_default().insert(lb_id.to_owned());
+        }
+        targets.retain(|_, lbs| !lbs.is_empty());
+    }
+
+    /// Whether a sweep must leave `name` alone: a load balancer is switching to it.
+    pub(super) fn is_switch_target(&self, name: &str) -> bool {
+        self.switch_targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(name)
+    }
+
+    /// Whether the backend service a switch goes to has a healthy member (one `getHealth` per
+    /// group; an empty or unreadable one has none).
+    async fn serves_healthy(&self, b: &DesiredBackend) -> bool {
+        let name = &b.service.name;
+        let groups = join_all(
+            b.service
+                .backends
+                .iter()
+                .map(|g| self.group_health(name, &g.group)),
+        )
+        .await;
+        matches!(
+            super::health::verdict(&groups),
+            crate::provider::BackendHealth::Healthy { .. }
+        )
     }
 
     /// Stages 1 to 5; returns the address's IP. `in_use` (the backend locks) is released once
     /// the URL map refers to the backends.
+    /// `switches`: the Service ports the URL map routes to the other kind of backend; those
+    /// whose new backend has no healthy member yet stay there, and go to `switching` with the
+    /// backend service still serving them.
     #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,
@@ -86,6 +182,8 @@ impl GceProvider {
         owner: Owner<'_>,
         wrote: &mut bool,
         in_use: Vec<tokio::sync::OwnedRwLockReadGuard<()>>,
+        switches: &[Switch],
+        switching: &mut Vec<(BackendKey, String)>,
     ) -> Result<Option<String>, Error> {
         // Stage 1.
         let backends = join_all(desired.backends.iter().map(|b| self.ensure_backend(view, b)));
@@ -125,13 +223,29 @@ impl GceProvider {
         };
         *wrote |= stage.iter().any(|r| matches!(r, Ok(true)));
         combine(stage)?;
+        // A switch moves the URL map only once the new backend serves.
+        let mut keep = BTreeMap::new();
+        for s in switches {
+            let Some(b) = desired.backends.iter().find(|b| b.service.name == s.new) else {
+                continue;
+            };
+            if !self.serves_healthy(b).await {
+                tracing::info!(backend = %s.key, from = %s.old, to = %s.new, "switch waits for a healthy member");
+                keep.insert(s.key.clone(), s.old.clone());
+                switching.push((s.key.clone(), s.old.clone()));
+            }
+        }
+        let routed;
+        let url_map = if keep.is_empty() {
+            &desired.url_map
+        } else {
+            let (groups, zones) = self.groups()?;
+            routed = super::desired::build_serving(self.context(&groups, &zones), lb, &keep).url_map;
+            &routed
+        };
         // Stage 2.
         *wrote |= self
-            .ensure_updatable(
-                view.url_maps.items.get(&desired.url_map.name),
-                &desired.url_map,
-                owner,
-            )
+            .ensure_updatable(view.url_maps.items.get(&url_map.name), url_map, owner)
             .await?;
         drop(in_use);
         // Stage 3.
@@ -153,8 +267,9 @@ impl GceProvider {
         Ok(ip)
     }
 
-    /// A health check and its backend service. Passes of several load balancers sharing the
-    /// backend take turns, so only one of them creates it.
+    /// A health check and its backend service (and an endpoint backend's NEGs, beside the
+    /// health check). Passes of several load balancers sharing the backend take turns, so only
+    /// one of them creates it.
     async fn ensure_backend(&self, view: &View, b: &DesiredBackend) -> Result<bool, Error> {
         let name = &b.service.name;
         let _one_pass_at_a_time = self.locks.lock(name).await;
@@ -187,9 +302,36 @@ impl GceProvider {
         }
         let mut wrote = false;
         let result = async {
-            if let Some(hc) = &b.health_check {
-                wrote |= self.ensure_updatable(hc_now.as_ref(), hc, Owner::Cluster).await?;
-            }
+            // NEGs the backend service does not have yet are created beside the health check
+            // (a NEG cannot change: present means right, once checked to be ours).
+            let missing: Vec<&DesiredNeg> = b
+                .negs
+                .iter()
+                .filter(|n| {
+                    let link = self.links().link(
+                        &Scope::Zone(n.zone.clone()),
+                        Collection::NetworkEndpointGroups,
+                        &n.neg.name,
+                    );
+                    !bs_now.as_ref().is_some_and(|bs| {
+                        bs.backends
+                            .iter()
+                            .any(|g| super::links::same_resource(&g.group, &link))
+                    })
+                })
+                .collect();
+            let health_check = async {
+                match &b.health_check {
+                    Some(hc) => self.ensure_updatable(hc_now.as_ref(), hc, Owner::Cluster).await,
+                    None => Ok(false),
+                }
+            };
+            let negs = join_all(missing.iter().map(|n| self.ensure_neg(n)));
+            let (hc, negs) = tokio::join!(health_check, negs);
+            let mut results = vec![hc];
+            results.extend(negs);
+            wrote |= results.iter().any(|r| matches!(r, Ok(true)));
+            combine(results)?;
             wrote |= self
                 .ensure_updatable(bs_now.as_ref(), &b.service, Owner::Cluster)
                 .await?;
@@ -581,6 +723,7 @@ impl GceProvider {
         desired: &Desired,
         ip: Option<String>,
         changed: bool,
+        switching: &[(BackendKey, String)],
     ) -> LoadBalancerStatus {
         let mut resources: BTreeMap<ResourceKind, Vec<String>> = BTreeMap::new();
         let mut add = |kind, name: &str| resources.entry(kind).or_default().push(name.to_owned());
@@ -589,6 +732,17 @@ impl GceProvider {
                 add(ResourceKind::HealthCheck, &hc.name);
             }
             add(ResourceKind::BackendService, &b.service.name);
+            for n in &b.negs {
+                add(
+                    ResourceKind::NetworkEndpointGroup,
+                    &format!("{}/{}", n.zone, n.neg.name),
+                );
+            }
+        }
+        // The backends still serving a switching Service port (health check of the same name).
+        for (_, old) in switching {
+            add(ResourceKind::HealthCheck, old);
+            add(ResourceKind::BackendService, old);
         }
         add(ResourceKind::UrlMap, &desired.url_map.name);
         if let Some(m) = &desired.redirect_map {
@@ -616,30 +770,55 @@ impl GceProvider {
         if let Some(r) = &desired.https_rule {
             add(ResourceKind::HttpsForwardingRule, &r.name);
         }
-        let mut warnings = Vec::new();
-        if self.infra_state().groups.is_empty() {
-            warnings.push(
-                "the cluster has no nodes the load balancer can reach: every backend is empty".to_owned(),
-            );
+        for names in resources.values_mut() {
+            let mut seen = BTreeSet::new();
+            names.retain(|n| seen.insert(n.clone()));
         }
-        // The names are the namer's, from the model's keys (the default backend has no key).
-        let backend_ports = lb
+        let mut warnings = Vec::new();
+        {
+            let state = self.infra_state();
+            let node_ports = lb.backends.iter().any(|b| b.node_port().is_some());
+            let endpoints = lb.backends.iter().any(|b| b.target == BackendTarget::Endpoints);
+            if (node_ports && state.groups.is_empty()) || (endpoints && state.zones.is_empty()) {
+                warnings.push(
+                    "the cluster has no nodes the load balancer can reach: every backend is empty".to_owned(),
+                );
+            }
+        }
+        // The names are the namer's, from the model's keys (the default backend has no key);
+        // a switching Service port is served by both its backends until the switch is done.
+        let mut backend_ports: BTreeMap<String, BackendKey> = lb
             .backends
             .iter()
             .map(|b| {
-                let name = self.namer.backend(&b.key.namespace, &b.key.service, b.key.port);
+                let name = self
+                    .namer
+                    .backend_for(&b.key, b.target == BackendTarget::Endpoints);
                 (name, b.key.clone())
             })
             .collect();
+        for (key, old) in switching {
+            backend_ports.insert(old.clone(), key.clone());
+        }
         LoadBalancerStatus {
             address: ip.unwrap_or_default(),
             resources,
             warnings,
             changed,
             backend_ports,
-            switching: Vec::new(),
+            switching: switching.iter().map(|(k, _)| k.clone()).collect(),
         }
     }
+}
+
+/// A Service port whose live URL map routes it to the other kind of backend than the model's.
+#[derive(Clone, Debug)]
+struct Switch {
+    key: BackendKey,
+    /// The backend service of the model's target.
+    new: String,
+    /// The one the URL map routes to now.
+    old: String,
 }
 
 /// Every backend service a URL map refers to.

@@ -119,7 +119,7 @@ impl GceProvider {
     }
 
     /// `getHealth` of one group of one backend service.
-    async fn group_health(&self, service: &str, group: &str) -> Result<GroupHealth, GroupError> {
+    pub(super) async fn group_health(&self, service: &str, group: &str) -> Result<GroupHealth, GroupError> {
         let url = self
             .links()
             .method_url(&Scope::Global, Collection::BackendServices, service, "getHealth");

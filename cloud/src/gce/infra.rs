@@ -1,6 +1,12 @@
 //! The cluster-wide resources: an unmanaged instance group per zone holding the nodes, with a
 //! named port per node port in use, and the firewall rule that lets Google's health checkers
-//! and proxies reach those ports.
+//! and proxies reach those ports and the pod ports of endpoint backends (pods are reached on
+//! their alias IPs on the node VMs the rule targets).
+//!
+//! With endpoint backends only (no node port in use), no instance group is created, and
+//! those left are deleted: nothing needs them, and a VM may be in one load-balanced group only,
+//! so another controller of the nodes (GKE's) keeps its own. The zones of the nodes are
+//! remembered all the same: each endpoint backend has a NEG per zone.
 
 use super::apply::{Owner, combine};
 use super::desired::named_port;
@@ -46,23 +52,31 @@ impl GceProvider {
         // A pass that only adds (every port our rule allows is still asked for) needs no read of
         // what uses the ports: the usual case, a new load balancer on a new node port. Named
         // ports of the groups are then only added, never removed.
-        let grow_only =
-            ours.is_some() && !infra.node_ports.is_empty() && configured.is_subset(&infra.node_ports);
+        let asked: BTreeSet<u16> = infra.node_ports.union(&infra.endpoint_ports).copied().collect();
+        let grow_only = ours.is_some() && !infra.node_ports.is_empty() && configured.is_subset(&asked);
         let in_use = if grow_only {
             InUse::default()
         } else {
             self.infra_in_use().await?
         };
-        let needed: BTreeSet<u16> = infra.node_ports.union(&in_use.ports).copied().collect();
+        let needed_nodes: BTreeSet<u16> = infra.node_ports.union(&in_use.ports).copied().collect();
+        let needed: BTreeSet<u16> = needed_nodes.union(&infra.endpoint_ports).copied().collect();
         let grace = self.config.removal_grace;
         let now = tokio::time::Instant::now();
-        let (node_ports, teardown, recheck_after) = {
+        let (fw_ports, node_ports, teardown, recheck_after) = {
             let mut lingering = self.lingering.lock().unwrap_or_else(|p| p.into_inner());
             let (ports, ports_recheck) = lingering.ports(&configured, &needed, grace, now);
             let idle = needed.is_empty() && !in_use.load_balancers;
             let (teardown, teardown_recheck) = lingering.teardown(idle, grace, now);
             let recheck = [ports_recheck, teardown_recheck].into_iter().flatten().min();
-            (ports, teardown, recheck)
+            let node_ports = lingering.node_ports(&ports, &infra.endpoint_ports, &needed_nodes);
+            (ports, node_ports, teardown, recheck)
+        };
+        // Groups are made only for node ports in use; those there stay while a node port does
+        // (one lingering for the grace too).
+        let groups = Groups {
+            create: !needed_nodes.is_empty(),
+            keep: !node_ports.is_empty(),
         };
         let ports: Vec<wire::NamedPort> = node_ports
             .iter()
@@ -72,11 +86,10 @@ impl GceProvider {
             })
             .collect();
 
-        let zones =
-            join_all(by_zone.iter().map(|(zone, instances)| {
-                self.ensure_group(zone, &ig, instances, &ports, teardown, grow_only)
-            }));
-        let (zones, firewall) = tokio::join!(zones, self.ensure_firewall(firewall, &node_ports, teardown));
+        let zones = join_all(by_zone.iter().map(|(zone, instances)| {
+            self.ensure_group(zone, &ig, instances, &ports, teardown, grow_only, groups)
+        }));
+        let (zones, firewall) = tokio::join!(zones, self.ensure_firewall(firewall, &fw_ports, teardown));
         let mut groups = BTreeMap::new();
         let mut warnings = Vec::new();
         let mut errors: Vec<Result<(), Error>> = Vec::new();
@@ -103,6 +116,12 @@ impl GceProvider {
         {
             // Load balancers use the groups that exist, whatever failed in other zones.
             let mut state = self.infra_state();
+            state.zones = infra
+                .nodes
+                .iter()
+                .map(|n| n.zone.clone())
+                .chain(groups.keys().cloned())
+                .collect();
             state.groups = groups.clone();
             state.ensured = true;
         }
@@ -164,7 +183,9 @@ impl GceProvider {
     }
 
     /// Makes the zone's group hold exactly `instances`, with `ports` named (and, when
-    /// `grow_only`, those it names already); or, on `teardown`, deletes it.
+    /// `grow_only`, those it names already); or, on `teardown` or when no group is wanted,
+    /// deletes it.
+    #[allow(clippy::too_many_arguments)]
     async fn ensure_group(
         &self,
         zone: &str,
@@ -173,14 +194,16 @@ impl GceProvider {
         ports: &[wire::NamedPort],
         teardown: bool,
         grow_only: bool,
+        wanted: Groups,
     ) -> Result<Group, Error> {
+        let teardown = teardown || !wanted.keep;
         let scope = Scope::Zone(zone.to_owned());
         let links = self.links();
         let what = "instance group";
         let current: Option<wire::InstanceGroup> =
             self.read(Collection::InstanceGroups, &scope, name).await?;
         let Some(current) = current else {
-            if teardown || instances.is_empty() {
+            if teardown || instances.is_empty() || !wanted.create {
                 return Ok(Group::default());
             }
             let desired = wire::InstanceGroup {
@@ -278,8 +301,9 @@ impl GceProvider {
              controller or another controller of the nodes), and Compute lets a VM be in one \
              load-balanced instance group only, so this cluster's group {} cannot be a backend. Ways \
              out: let the controller that owns {which} serve these Ingresses (or take the nodes out \
-             of its groups), or use container-native load balancing (network endpoint groups), which \
-             needs no instance group but is not offered by this controller yet (Compute: {})",
+             of its groups), or serve the Services straight at their pods (container-native load balancing: \
+             network endpoint groups, annotation cloud.google.com/neg), which needs no instance group \
+             (Compute: {})",
             self.namer.instance_group(),
             error.message
         );
@@ -520,9 +544,37 @@ pub(super) struct Lingering {
     unneeded: BTreeMap<u16, Instant>,
     /// Since when no load balancer needs anything.
     idle_since: Option<Instant>,
+    /// Ports asked for as endpoint ports and not as node ports (in this process): the firewall
+    /// keeps them, the instance groups do not name them.
+    endpoint_only: BTreeSet<u16>,
+}
+
+/// Whether the zones' instance groups may be created, and may stay.
+#[derive(Clone, Copy, Debug)]
+struct Groups {
+    create: bool,
+    keep: bool,
 }
 
 impl Lingering {
+    /// Of the firewall's `ports`, those the instance groups name: all but the endpoint ports
+    /// (asked for now, or earlier and lingering) that no node port in use shares.
+    fn node_ports(
+        &mut self,
+        ports: &BTreeSet<u16>,
+        endpoint_ports: &BTreeSet<u16>,
+        needed_nodes: &BTreeSet<u16>,
+    ) -> BTreeSet<u16> {
+        self.endpoint_only.extend(endpoint_ports.iter().copied());
+        self.endpoint_only
+            .retain(|p| ports.contains(p) && !needed_nodes.contains(p));
+        ports
+            .iter()
+            .filter(|p| !self.endpoint_only.contains(p))
+            .copied()
+            .collect()
+    }
+
     /// The ports to configure: the needed ones, and configured ones unneeded for less than
     /// `grace`; and when one of those may go.
     fn ports(

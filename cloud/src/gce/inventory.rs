@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The resources of one kind at one moment, by name.
+/// The resources of one kind at one moment, by name (by `zone/name` for zonal kinds).
 #[derive(Debug)]
 pub struct Snapshot<T> {
     /// When the list that produced it started: it reflects every write finished before.
@@ -25,6 +25,8 @@ pub struct Snapshot<T> {
 /// The latest snapshot of one kind, refreshed by one list at a time.
 struct Cache<T> {
     collection: Collection,
+    /// For a zonal kind: listed with one aggregated list, whose scopes hold this field.
+    aggregated: Option<&'static str>,
     current: Mutex<Option<Arc<Snapshot<T>>>>,
     refresh: tokio::sync::Mutex<()>,
 }
@@ -33,6 +35,7 @@ impl<T: Resource> Cache<T> {
     fn new(collection: Collection) -> Self {
         Self {
             collection,
+            aggregated: None,
             current: Mutex::new(None),
             refresh: tokio::sync::Mutex::new(()),
         }
@@ -58,12 +61,21 @@ impl<T: Resource> Cache<T> {
             return Ok(s);
         }
         let taken_at = Instant::now();
-        let op = format!("{}.list", self.collection.segment());
-        let url = compute.links().collection_url(&Scope::Global, self.collection);
-        let items: Vec<T> = compute.list(&op, &url, Some(filter)).await?;
+        let items: Vec<T> = match self.aggregated {
+            None => {
+                let op = format!("{}.list", self.collection.segment());
+                let url = compute.links().collection_url(&Scope::Global, self.collection);
+                compute.list(&op, &url, Some(filter)).await?
+            }
+            Some(field) => {
+                let op = format!("{}.aggregatedList", self.collection.segment());
+                let url = compute.links().aggregated_url(self.collection);
+                compute.aggregated(&op, &url, Some(filter), field).await?
+            }
+        };
         let snapshot = Arc::new(Snapshot {
             taken_at,
-            items: items.into_iter().map(|i| (i.name().to_owned(), i)).collect(),
+            items: items.into_iter().map(|i| (i.key(), i)).collect(),
         });
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot.clone());
         Ok(snapshot)
@@ -81,6 +93,7 @@ pub struct Inventory {
     https_proxies: Cache<wire::TargetHttpsProxy>,
     certificates: Cache<wire::SslCertificate>,
     forwarding_rules: Cache<wire::ForwardingRule>,
+    negs: Cache<wire::NetworkEndpointGroup>,
 }
 
 /// One consistent-enough view of everything, for one pass.
@@ -158,6 +171,8 @@ pub struct BackendView {
     pub health_checks: Arc<Snapshot<wire::HealthCheck>>,
     pub backend_services: Arc<Snapshot<wire::BackendService>>,
     pub url_maps: Arc<Snapshot<wire::UrlMap>>,
+    /// Every zone's NEGs of this cluster's names, by `zone/name`.
+    pub negs: Arc<Snapshot<wire::NetworkEndpointGroup>>,
 }
 
 impl Inventory {
@@ -173,6 +188,10 @@ impl Inventory {
             https_proxies: Cache::new(Collection::TargetHttpsProxies),
             certificates: Cache::new(Collection::SslCertificates),
             forwarding_rules: Cache::new(Collection::ForwardingRules),
+            negs: Cache {
+                aggregated: Some("networkEndpointGroups"),
+                ..Cache::new(Collection::NetworkEndpointGroups)
+            },
         }
     }
 
@@ -217,15 +236,17 @@ impl Inventory {
         not_before: Instant,
     ) -> Result<BackendView, ApiError> {
         let f = self.filter.as_str();
-        let (health_checks, backend_services, url_maps) = tokio::try_join!(
+        let (health_checks, backend_services, url_maps, negs) = tokio::try_join!(
             self.health_checks.get(compute, f, not_before),
             self.backend_services.get(compute, f, not_before),
             self.url_maps.get(compute, f, not_before),
+            self.negs.get(compute, f, not_before),
         )?;
         Ok(BackendView {
             health_checks,
             backend_services,
             url_maps,
+            negs,
         })
     }
 }

@@ -276,6 +276,8 @@ mod tests {
             controller: None,
             scheme: SCHEME,
             groups: &[],
+            zones: &[],
+            network: "",
         })
     }
 

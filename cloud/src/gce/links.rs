@@ -21,6 +21,7 @@ pub enum Collection {
     SslPolicies,
     ForwardingRules,
     InstanceGroups,
+    NetworkEndpointGroups,
     Instances,
     Firewalls,
     Networks,
@@ -40,6 +41,7 @@ impl Collection {
             Collection::SslPolicies => "sslPolicies",
             Collection::ForwardingRules => "forwardingRules",
             Collection::InstanceGroups => "instanceGroups",
+            Collection::NetworkEndpointGroups => "networkEndpointGroups",
             Collection::Instances => "instances",
             Collection::Firewalls => "firewalls",
             Collection::Networks => "networks",
@@ -98,6 +100,16 @@ impl Links {
     /// The request URL of a collection.
     pub fn collection_url(&self, scope: &Scope, collection: Collection) -> String {
         format!("{}{}", self.endpoint, self.collection_path(scope, collection))
+    }
+
+    /// The request URL of the aggregated list of a zonal collection (every zone at once).
+    pub fn aggregated_url(&self, collection: Collection) -> String {
+        format!(
+            "{}projects/{}/aggregated/{}",
+            self.endpoint,
+            self.project,
+            collection.segment()
+        )
     }
 
     /// The request URL of a resource.
@@ -164,6 +176,11 @@ pub fn same_resource(a: &str, b: &str) -> bool {
 /// The last segment of a link: the resource's name.
 pub fn name_of(link: &str) -> &str {
     link.rsplit('/').next().unwrap_or(link)
+}
+
+/// Whether a backend's group link names a network endpoint group (not an instance group).
+pub fn is_neg(link: &str) -> bool {
+    path_of(link).contains("/networkEndpointGroups/")
 }
 
 /// The zone named in a link such as an operation's `zone` field, if any.

@@ -33,6 +33,7 @@ pub mod limiter;
 pub mod limits;
 pub mod links;
 pub mod names;
+mod negs;
 pub mod owner;
 mod teardown;
 pub mod token;
@@ -45,14 +46,16 @@ pub use limits::Limits;
 pub use token::{GoogleTokens, StaticToken, TokenSource};
 
 use crate::Error;
-use crate::model::{ClusterInfra, LoadBalancer, LoadBalancerKey};
-use crate::provider::{BackendHealth, InfraStatus, LimitViolation, LoadBalancerStatus, Provider};
+use crate::model::{BackendKey, ClusterInfra, Endpoint, EndpointSet, LoadBalancer, LoadBalancerKey};
+use crate::provider::{
+    BackendHealth, EndpointHealth, EndpointSync, InfraStatus, LimitViolation, LoadBalancerStatus, Provider,
+};
 use async_trait::async_trait;
 use compute::Compute;
 use inventory::{Freshness, Inventory};
 use links::{Collection, Links, Scope};
 use names::Namer;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -134,13 +137,17 @@ impl GceConfig {
     }
 }
 
-/// The instance groups known to exist, from the last infrastructure pass.
+/// The instance groups known to exist, and the zones of the nodes, from the last
+/// infrastructure pass.
 #[derive(Debug, Default)]
 struct InfraState {
     /// Whether an infrastructure pass has completed in this process.
     ensured: bool,
     /// Zone → instance-group link, for every zone that has our group.
     groups: BTreeMap<String, String>,
+    /// The zones of the cluster's nodes (and of our groups): where endpoint backends have a
+    /// NEG each. Known even when no group is needed (only endpoint backends).
+    zones: BTreeSet<String>,
 }
 
 /// The GCE implementation of [`Provider`].
@@ -160,6 +167,11 @@ pub struct GceProvider {
     lingering: Mutex<infra::Lingering>,
     /// The health poller's current pass (one list of the backend services per pass).
     health_pass: Mutex<health::HealthPass>,
+    /// The link of the nodes' network.
+    network_link: String,
+    /// Backends being switched to (see `ensure`): built but not yet in a URL map, so that no
+    /// sweep takes them for unused meanwhile. Backend name → the load balancers switching.
+    switch_targets: Mutex<BTreeMap<String, BTreeSet<String>>>,
 }
 
 impl GceProvider {
@@ -172,8 +184,15 @@ impl GceProvider {
         }
         let links = Links::new(&config.endpoint, &config.project);
         let namer = Namer::new(&config.cluster_uid).for_controller(config.controller.as_deref());
+        let network_scope = match &config.network_project {
+            Some(p) if p != &config.project => Scope::GlobalIn(p.clone()),
+            _ => Scope::Global,
+        };
+        let network_link = links.link(&network_scope, Collection::Networks, &config.network);
         let compute = Compute::new(links, tokens, config.compute.clone())?;
         Ok(Self {
+            network_link,
+            switch_targets: Mutex::new(BTreeMap::new()),
             compute,
             inventory: Inventory::new(namer.cluster_filter()),
             freshness: Freshness::new(config.max_staleness),
@@ -197,7 +216,7 @@ impl GceProvider {
         self.compute.links()
     }
 
-    fn context<'a>(&'a self, groups: &'a [String]) -> desired::Context<'a> {
+    fn context<'a>(&'a self, groups: &'a [String], zones: &'a [String]) -> desired::Context<'a> {
         desired::Context {
             links: self.links(),
             namer: &self.namer,
@@ -205,6 +224,8 @@ impl GceProvider {
             controller: self.config.controller.as_deref(),
             scheme: self.config.scheme.as_str(),
             groups,
+            zones,
+            network: &self.network_link,
         }
     }
 
@@ -218,22 +239,26 @@ impl GceProvider {
     /// [`Provider::check`]: the URL map and proxies of `lb`, built as `ensure` builds them
     /// (the instance groups play no part), measured against [`GceProvider::limits`].
     fn check_limits(&self, lb: &LoadBalancer) -> Result<(), Vec<LimitViolation>> {
-        limits::check(&self.limits(), self.context(&[]), lb)
+        limits::check(&self.limits(), self.context(&[], &[]), lb)
     }
 
     fn infra_state(&self) -> std::sync::MutexGuard<'_, InfraState> {
         self.infra.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The instance groups backend services point at, once the infrastructure is in place.
-    fn groups(&self) -> Result<Vec<String>, Error> {
+    /// The instance groups backend services point at, and the zones of the nodes (where
+    /// endpoint backends have their NEGs), once the infrastructure is in place.
+    fn groups(&self) -> Result<(Vec<String>, Vec<String>), Error> {
         let state = self.infra_state();
         if !state.ensured {
             return Err(Error::transient(
                 "the cluster's instance groups are not ensured yet",
             ));
         }
-        Ok(state.groups.values().cloned().collect())
+        Ok((
+            state.groups.values().cloned().collect(),
+            state.zones.iter().cloned().collect(),
+        ))
     }
 
     /// Where the network and its firewall rules live: this project, or the Shared VPC host.
@@ -246,8 +271,7 @@ impl GceProvider {
 
     /// The link to the nodes' network.
     fn network_link(&self) -> String {
-        self.links()
-            .link(&self.network_scope(), Collection::Networks, &self.config.network)
+        self.network_link.clone()
     }
 
     fn global_link(&self, collection: Collection, name: &str) -> String {
@@ -273,6 +297,14 @@ impl Provider for GceProvider {
         self.owned_lbs().await
     }
 
+    async fn sync_endpoints(&self, set: &EndpointSet) -> Result<EndpointSync, Error> {
+        self.sync_negs(set).await
+    }
+
+    async fn endpoint_health(&self, key: &BackendKey) -> Result<BTreeMap<Endpoint, EndpointHealth>, Error> {
+        self.neg_health(key).await
+    }
+
     async fn collect_garbage(&self) -> Result<(), Error> {
         self.sweep_backends().await
     }
@@ -286,19 +318,25 @@ impl Provider for GceProvider {
     }
 
     fn plan(&self, lb: &LoadBalancer) -> Result<serde_json::Value, Error> {
-        let groups = {
+        let (groups, zones) = {
             let state = self.infra_state();
             if state.ensured {
-                state.groups.values().cloned().collect()
+                (
+                    state.groups.values().cloned().collect(),
+                    state.zones.iter().cloned().collect(),
+                )
             } else {
-                // Offline: the zones are not known; show where the groups would be.
-                vec![self.links().link(
-                    &Scope::Zone("ZONE".into()),
-                    Collection::InstanceGroups,
-                    &self.namer.instance_group(),
-                )]
+                // Offline: the zones are not known; show where the groups and NEGs would be.
+                (
+                    vec![self.links().link(
+                        &Scope::Zone("ZONE".into()),
+                        Collection::InstanceGroups,
+                        &self.namer.instance_group(),
+                    )],
+                    vec!["ZONE".to_owned()],
+                )
             }
         };
-        Ok(desired::build(self.context(&groups), lb).to_plan())
+        Ok(desired::build(self.context(&groups, &zones), lb).to_plan())
     }
 }

@@ -7,6 +7,7 @@
 //! | per load balancer | `clb-<c8>-<kind>-<namespace>-<name>-<h8>`, kind `um` URL map, `rm` redirect URL map, `tp` HTTP proxy, `ts` HTTPS proxy, `fr` HTTP rule, `fs` HTTPS rule, `ad` address |
 //! | certificate | `clb-<c8>-cr-<h8>-<certificate sha256, 16 hex>` |
 //! | backend service and its health check | `clb-<c8>-be-<namespace>-<service>-<port>-<b8>` |
+//! | endpoint backend: backend service, health check and zonal NEGs | `clb-<c8>-ne-<namespace>-<service>-<port>-<b8>` |
 //! | backend for unmatched requests | `clb-<c8>-be-default` |
 //! | instance group (one per zone) | `clb-<c8>-ig` |
 //! | firewall rule | `clb-<c8>-fw` |
@@ -109,10 +110,35 @@ impl Namer {
         format!("{PREFIX}-{}-cr-{lb}-{content}", self.cluster)
     }
 
-    /// The name of the backend service (and health check) of a Service port.
+    /// The name of the backend service (and health check) of a Service port reached through
+    /// its node port (instance groups).
     pub fn backend(&self, namespace: &str, service: &str, port: u16) -> String {
+        self.service_port("be", namespace, service, port)
+    }
+
+    /// The name of the backend service, health check and zonal network endpoint groups (one
+    /// per zone, all of this name) of a Service port reached straight at its endpoints. Apart
+    /// from [`Namer::backend`] (`ne` for `be`), so that switching a Service port between node
+    /// port and endpoints builds a second backend service and moves the URL map to it, never
+    /// turning one backend service from one kind of backend into the other (Compute refuses a
+    /// backend service mixing instance groups and NEGs). The NEGs share the backend service's
+    /// name, as ingress-gce's do (`pkg/utils/namer`, `NEG`).
+    pub fn endpoint_backend(&self, namespace: &str, service: &str, port: u16) -> String {
+        self.service_port("ne", namespace, service, port)
+    }
+
+    /// The name of the backend of a Service port for the given kind of target.
+    pub fn backend_for(&self, key: &crate::model::BackendKey, endpoints: bool) -> String {
+        if endpoints {
+            self.endpoint_backend(&key.namespace, &key.service, key.port)
+        } else {
+            self.backend(&key.namespace, &key.service, key.port)
+        }
+    }
+
+    fn service_port(&self, code: &str, namespace: &str, service: &str, port: u16) -> String {
         let hash = hash8(&format!("{namespace}/{service}:{port}"));
-        let head = format!("{PREFIX}-{}-be-", self.cluster);
+        let head = format!("{PREFIX}-{}-{code}-", self.cluster);
         let port = port.to_string();
         let room = MAX_LEN - head.len() - 1 - port.len() - 1 - hash.len() - 1;
         let (ns, svc) = fit_pair(&sanitize(namespace), &sanitize(service), room);
@@ -228,6 +254,9 @@ mod tests {
             assert!(is_valid(&cert), "{cert}");
             let be = namer.backend(ns, name, 65535);
             assert!(is_valid(&be), "{be}");
+            let ne = namer.endpoint_backend(ns, name, 65535);
+            assert!(is_valid(&ne), "{ne}");
+            assert_ne!(be, ne);
         }
     }
 
@@ -271,6 +300,20 @@ mod tests {
             a.backend("default", "echo", 80),
             a.backend("default", "echo", 8080)
         );
+        // The two kinds of backend of one Service port never share a name, nor with anything else.
+        let ne = a.endpoint_backend("default", "echo", 80);
+        assert!(
+            ne.starts_with(&format!("clb-{}-ne-default-echo-80-", a.cluster_tag())),
+            "{ne}"
+        );
+        for other in [
+            a.backend("default", "echo", 80),
+            a.default_backend(),
+            a.instance_group(),
+            a.firewall(),
+        ] {
+            assert_ne!(ne, other);
+        }
     }
 
     #[test]

@@ -11,6 +11,10 @@ use serde_json::{Map, Value};
 pub trait Resource: Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static {
     fn name(&self) -> &str;
     fn description(&self) -> &str;
+    /// What a snapshot keys it by: its name, unique among global resources of its kind.
+    fn key(&self) -> String {
+        self.name().to_owned()
+    }
 }
 
 macro_rules! resource {
@@ -34,6 +38,24 @@ resource!(
     InstanceGroup,
     Firewall
 );
+
+impl Resource for NetworkEndpointGroup {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn description(&self) -> &str {
+        &self.description
+    }
+    /// NEGs of one name live in several zones: `zone/name`.
+    fn key(&self) -> String {
+        let zone = self
+            .zone
+            .as_deref()
+            .map(super::links::name_of)
+            .unwrap_or_default();
+        format!("{zone}/{}", self.name)
+    }
+}
 
 /// A global address.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -135,7 +157,7 @@ pub struct BackendService {
     pub extra: Map<String, Value>,
 }
 
-/// One instance group behind a backend service.
+/// One instance group or network endpoint group behind a backend service.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BackendGroup {
@@ -144,6 +166,9 @@ pub struct BackendGroup {
     pub balancing_mode: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_scaler: Option<f64>,
+    /// With `balancingMode: RATE` on a NEG: the requests per second each endpoint takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rate_per_endpoint: Option<f64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -316,6 +341,44 @@ pub struct InstanceGroup {
     pub extra: Map<String, Value>,
 }
 
+/// A zonal network endpoint group (`GCE_VM_IP_PORT`: pod IP and port on a node VM).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkEndpointGroup {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_endpoint_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Output only: the zone's link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One endpoint of a `GCE_VM_IP_PORT` NEG, as attach, detach and list carry it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkEndpoint {
+    /// The VM's name (reads may give its link).
+    #[serde(default)]
+    pub instance: String,
+    #[serde(default)]
+    pub ip_address: String,
+    #[serde(default)]
+    pub port: u16,
+}
+
+/// An item of `networkEndpointGroups.listNetworkEndpoints`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkEndpointWithHealthStatus {
+    pub network_endpoint: NetworkEndpoint,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NamedPort {
     pub name: String,
@@ -445,6 +508,11 @@ pub struct BackendServiceGroupHealth {
 pub struct HealthStatus {
     #[serde(default)]
     pub instance: Option<String>,
+    /// The member's IP (an endpoint's pod IP).
+    #[serde(default)]
+    pub ip_address: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
     /// `HEALTHY` or `UNHEALTHY` (anything else counts as not healthy).
     #[serde(default)]
     pub health_state: Option<String>,

@@ -183,10 +183,14 @@ pub fn unhealthy_shown(ingress: &Ingress) -> BTreeSet<String> {
 /// backend named with the Service port it serves) or the cluster-wide resources are not all in
 /// place (the problem's reason), the message telling both. A backend whose health is unknown
 /// degrades nothing.
+///
+/// An endpoint backend with no endpoint that may take traffic (`empty`) comes first: reason
+/// [`events::NO_READY_ENDPOINTS`], each named by its Service port.
 pub fn serving_state(
     serving: &str,
     problem: Option<&InfraProblem>,
     backends: &[BackendReport],
+    empty: &BTreeSet<BackendKey>,
     observed: &Observed,
 ) -> State {
     let unhealthy: Vec<String> = backends
@@ -195,6 +199,22 @@ pub fn serving_state(
         .map(BackendReport::describe)
         .collect();
     let infra = |p: &InfraProblem| format!("the cluster-wide resources are not all in place: {}", p.message);
+    if !empty.is_empty() {
+        let described: Vec<String> = empty.iter().map(super::endpoints::describe_empty).collect();
+        let mut message = format!(
+            "{serving}, but requests to a Service port with no ready endpoint fail: {}",
+            described.join("; ")
+        );
+        if !unhealthy.is_empty() {
+            message.push_str("; and requests to a backend with no healthy instance fail: ");
+            message.push_str(&unhealthy.join("; "));
+        }
+        if let Some(p) = problem {
+            message.push_str("; and ");
+            message.push_str(&infra(p));
+        }
+        return State::new("Degraded", events::NO_READY_ENDPOINTS, message, observed);
+    }
     if unhealthy.is_empty() {
         return match problem {
             None => State::new("Ready", "Synced", serving, observed),
@@ -405,7 +425,7 @@ mod tests {
                 Some(annotation),
                 "{what}"
             );
-            let st = serving_state(serving, problem, &backends, &obs);
+            let st = serving_state(serving, problem, &backends, &BTreeSet::new(), &obs);
             assert_eq!(
                 (st.state.as_str(), st.reason.as_str(), st.message.as_str()),
                 (state, reason, message),
@@ -425,7 +445,8 @@ mod tests {
             "no write after a restart"
         );
         assert_eq!(unhealthy_shown(&ing), BTreeSet::from(["be-web".to_owned()]));
-        let st = serving_state("serving", None, &carried, &observed(&ing));
+        let none = BTreeSet::new();
+        let st = serving_state("serving", None, &carried, &none, &observed(&ing));
         assert_eq!(st.state, "Degraded");
         assert!(
             st.message
@@ -440,6 +461,7 @@ mod tests {
             "serving",
             None,
             &backend_reports(&two_backends(), &ing, read, true),
+            &none,
             &obs,
         );
         let restarted = ingress(&[
@@ -455,7 +477,7 @@ mod tests {
             [Some((0, 3)), Some((0, 2))]
         );
         assert_eq!(
-            serving_state("serving", None, &carried, &obs),
+            serving_state("serving", None, &carried, &none, &obs),
             written,
             "no write of the state after a restart"
         );

@@ -3,6 +3,7 @@
 //! and the status address. What of the backends' health is shown and told (their annotation,
 //! `Degraded`, the Events) is in [`health`].
 
+pub mod endpoints;
 pub mod health;
 
 pub use health::{
@@ -45,6 +46,10 @@ pub struct State {
     /// The address the load balancer serves at, when it serves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// Where each backend's health check comes from, as last told in an Event (backend →
+    /// digest, see [`endpoints::origin_digest`]); backends using the plain defaults are absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub health_checks: BTreeMap<String, String>,
 }
 
 /// What a state is about: the inputs judged and the controller judging them.
@@ -76,7 +81,21 @@ impl State {
             observed_inputs: observed.inputs.clone(),
             controller: observed.controller.clone(),
             address: None,
+            health_checks: BTreeMap::new(),
         }
+    }
+
+    /// The same, remembering these health-check origins.
+    pub fn told(mut self, health_checks: BTreeMap<String, String>) -> Self {
+        self.health_checks = health_checks;
+        self
+    }
+
+    /// The same, remembering the health-check origins `ingress`'s state remembers (a state
+    /// written between two reports must not make the next one tell them again).
+    pub fn carrying(self, ingress: &Ingress) -> Self {
+        let told = State::of(ingress).map(|s| s.health_checks).unwrap_or_default();
+        self.told(told)
     }
 
     /// The same, serving at `address`.

@@ -37,7 +37,7 @@ fn ann_errors<const N: usize>(rows: [(&str, &str); N]) -> Expect {
 fn ann_ok<const N: usize>(rows: [(&str, &str); N], check: fn(&LoadBalancer)) -> Expect {
     Expect::Ok {
         warnings: rows.iter().map(|(k, m)| (ann(k), (*m).to_owned())).collect(),
-        check,
+        check: Check::Model(check),
     }
 }
 

@@ -104,7 +104,7 @@ fn backend_cases() {
             default_to(svc("internal", 80)),
             errors([(
                 NAME,
-                "Service default/internal is of type ClusterIP; it must be NodePort or LoadBalancer (the load balancer reaches Services through node ports)",
+                r#"Service default/internal is of type ClusterIP; it must be NodePort or LoadBalancer (the load balancer reaches Services through node ports), or serve its pods directly with the Service annotation cloud.google.com/neg: '{"ingress": true}'"#,
             )]),
         ),
         case(
@@ -162,7 +162,7 @@ fn backend_cases() {
                 default_to(svc("nonode", 80)),
                 errors([(
                     PORT_NUMBER,
-                    "Service default/nonode port 80 has no nodePort (is allocateLoadBalancerNodePorts false?)",
+                    r#"Service default/nonode port 80 has no nodePort (is allocateLoadBalancerNodePorts false?); or serve its pods directly with the Service annotation cloud.google.com/neg: '{"ingress": true}'"#,
                 )]),
             )
         },

@@ -6,13 +6,16 @@ mod annotation_cases;
 mod backend_cases;
 mod class_cases;
 mod golden;
+mod neg_cases;
 mod other;
+mod probe_cases;
 mod routing_cases;
 mod tls_cases;
 
-use super::{Config, Snapshot, translate};
+use super::{Config, Snapshot, Translation, translate};
 use cloud::model::LoadBalancer;
 use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use rcgen::{CertificateParams, DnType, IsCa, Issuer, KeyPair, date_time_ymd};
 use serde_json::{Value, json};
@@ -48,8 +51,16 @@ pub(super) enum Expect {
     /// Translation succeeds with exactly these warnings, and the model passes `check`.
     Ok {
         warnings: Vec<(String, String)>,
-        check: fn(&LoadBalancer),
+        check: Check,
     },
+}
+
+/// What a successful row checks.
+pub(super) enum Check {
+    /// The load balancer.
+    Model(fn(&LoadBalancer)),
+    /// The whole translation (health-check origins too).
+    Translation(fn(&Translation)),
 }
 
 /// A row with the default world and configuration.
@@ -79,7 +90,18 @@ pub(super) fn ok<const N: usize>(warnings: [(&str, &str); N], check: fn(&LoadBal
             .iter()
             .map(|(f, m)| ((*f).to_owned(), (*m).to_owned()))
             .collect(),
-        check,
+        check: Check::Model(check),
+    }
+}
+
+/// Expect success with exactly these warnings and a translation passing `check`.
+pub(super) fn ok_translation<const N: usize>(warnings: [(&str, &str); N], check: fn(&Translation)) -> Expect {
+    Expect::Ok {
+        warnings: warnings
+            .iter()
+            .map(|(f, m)| ((*f).to_owned(), (*m).to_owned()))
+            .collect(),
+        check: Check::Translation(check),
     }
 }
 
@@ -144,8 +166,12 @@ pub(super) fn run(cases: Vec<Case>) -> usize {
                         case.name
                     ));
                 }
+                let checked = std::panic::catch_unwind(|| match check {
+                    Check::Model(check) => check(&t.load_balancer),
+                    Check::Translation(check) => check(&t),
+                });
                 let lb = t.load_balancer;
-                if let Err(panic) = std::panic::catch_unwind(|| check(&lb)) {
+                if let Err(panic) = checked {
                     let message = panic
                         .downcast_ref::<String>()
                         .cloned()
@@ -262,6 +288,51 @@ pub(super) fn service_with(name: &str, kind: &str, ports: Value, annotations: Va
         "metadata": {"name": name, "namespace": "default", "annotations": annotations},
         "spec": {"type": kind, "ports": ports},
     }))
+}
+
+/// A pod `default/name` created at `created` (RFC 3339), controlled by ReplicaSet `rs-1`, with
+/// these containers; a JSON value, to adjust before [`from_json`].
+pub(super) fn pod_json(name: &str, created: &str, containers: Value) -> Value {
+    json!({
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "creationTimestamp": created,
+            "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs-1", "uid": "u", "controller": true},
+            ],
+        },
+        "spec": {"containers": containers},
+    })
+}
+
+/// An IPv4 EndpointSlice `default/name` of Service `service` with these ports and endpoints.
+pub(super) fn endpoint_slice(name: &str, service: &str, ports: Value, endpoints: Value) -> EndpointSlice {
+    from_json(json!({
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "labels": {"kubernetes.io/service-name": service},
+        },
+        "addressType": "IPv4",
+        "ports": ports,
+        "endpoints": endpoints,
+    }))
+}
+
+/// One EndpointSlice endpoint of pod `default/pod` on `node`; `ready: None` leaves the
+/// condition out.
+pub(super) fn endpoint(ip: &str, node: &str, pod: &str, ready: Option<bool>) -> Value {
+    let mut value = json!({
+        "addresses": [ip],
+        "nodeName": node,
+        "targetRef": {"kind": "Pod", "namespace": "default", "name": pod},
+        "conditions": {},
+    });
+    if let Some(ready) = ready {
+        value["conditions"]["ready"] = json!(ready);
+    }
+    value
 }
 
 /// A TLS Secret in `default`.

@@ -1,0 +1,767 @@
+//! Endpoint backends (container-native load balancing): keeps the endpoints the cloud sends a
+//! Service port's traffic to in line with its ready pods, and the pods' load-balancer readiness
+//! gate in line with what the cloud says of their endpoints.
+//!
+//! ```text
+//!  enqueue(BackendKey): after an ensure that uses it (forced), on EndpointSlice, Pod and Node
+//!  changes, every resync (forced), and every second while a gated pod waits for its endpoint
+//!    ─► in use by a served load balancer as an endpoint backend? (else forget it)
+//!    ─► translate::endpoint_plan ─► Provider::sync_endpoints (only when the set changed, or forced)
+//!    ─► Provider::endpoint_health (only while a gated pod is not True yet)
+//!    ─► gate_writes (pure) ─► patch pods/status, paced by --pod-status-qps
+//! ```
+//!
+//! One key never blocks another: keys are synced concurrently (at most [`CONCURRENCY`] at
+//! once), a key at most once at a time, and a key whose sync failed waits out its own backoff.
+//! A key whose backend does not exist yet in the cloud ([`EndpointSync::NoBackend`]) is not
+//! retried on a timer: the next ensure of a load balancer using it enqueues it again.
+//!
+//! A pod's condition turns True once its endpoint is attached and healthy, and then stays True
+//! for the pod's life, as ingress-gce's readiness reflector does: taking it back would make the
+//! pod unready for the whole cluster because of a load balancer's health check.
+
+use super::context::Context;
+use crate::translate::{self, GatedPod, NEG_READY_GATE};
+use cloud::model::{BackendKey, Endpoint, EndpointSet};
+use cloud::{EndpointHealth, EndpointSync};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Keys synced at once.
+pub const CONCURRENCY: usize = 8;
+
+/// How soon a key is looked at again while one of its gated pods waits for the load balancer.
+pub const GATE_POLL: Duration = Duration::from_secs(1);
+
+/// Reason of the condition once the endpoint is attached and healthy (ingress-gce's).
+pub const GATE_READY: &str = "LoadBalancerNegReady";
+/// Reason of the condition while it is not (ingress-gce's).
+pub const GATE_NOT_READY: &str = "LoadBalancerNegNotReady";
+
+/// The queue of endpoint backends to sync, and what is remembered of each.
+pub struct EndpointQueue {
+    state: Mutex<QueueState>,
+    wake: Notify,
+    /// The pace of pod status writes.
+    pacer: Pacer,
+}
+
+#[derive(Default)]
+struct QueueState {
+    /// Keys waiting, with when they are due and whether the sync must reach the cloud.
+    pending: HashMap<BackendKey, Pending>,
+    /// Keys being synced now.
+    running: BTreeSet<BackendKey>,
+    /// Per key, what is remembered across syncs.
+    keys: HashMap<BackendKey, KeyState>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    due: Instant,
+    force: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct KeyState {
+    /// The set the cloud held after the last sync that reached it.
+    synced: Option<EndpointSet>,
+    /// The cloud has no backend for it: wait for an ensure.
+    awaiting_ensure: bool,
+    failures: u32,
+    /// After a failure, nothing syncs it before this (changes meanwhile wait too).
+    retry_at: Option<Instant>,
+    /// The pod ports of its endpoints, as last planned (for the firewall).
+    ports: BTreeSet<u16>,
+}
+
+impl EndpointQueue {
+    /// A queue writing pod statuses at most `pod_status_qps` times a second.
+    pub fn new(pod_status_qps: f64) -> Self {
+        Self {
+            state: Mutex::new(QueueState::default()),
+            wake: Notify::new(),
+            pacer: Pacer::new(pod_status_qps),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Syncs `key` soon; `force`: reach the cloud even if the set looks unchanged (after an
+    /// ensure, which may have created its groups).
+    pub fn enqueue(&self, key: &BackendKey, force: bool) {
+        self.enqueue_at(key, Instant::now(), force);
+    }
+
+    fn enqueue_at(&self, key: &BackendKey, due: Instant, force: bool) {
+        let mut state = self.lock();
+        let due = match state.keys.get(key).and_then(|k| k.retry_at) {
+            Some(at) => due.max(at),
+            None => due,
+        };
+        let entry = state.pending.entry(key.clone()).or_insert(Pending { due, force });
+        entry.due = entry.due.min(due);
+        entry.force |= force;
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    /// Syncs every key of a served Service `namespace/service` (an EndpointSlice or a pod of
+    /// it changed).
+    pub fn enqueue_service(&self, in_use: &BTreeSet<BackendKey>, namespace: &str, service: &str) {
+        for key in in_use
+            .iter()
+            .filter(|k| k.namespace == namespace && k.service == service)
+        {
+            self.enqueue(key, false);
+        }
+    }
+
+    /// The pod ports of every endpoint backend known, for the firewall.
+    pub fn ports(&self) -> BTreeSet<u16> {
+        self.lock()
+            .keys
+            .values()
+            .flat_map(|k| k.ports.iter().copied())
+            .collect()
+    }
+
+    /// Takes the first due key not being synced, or says how long until one is due.
+    fn next(&self, now: Instant) -> Result<(BackendKey, bool), Option<Instant>> {
+        let mut state = self.lock();
+        let QueueState { pending, running, .. } = &mut *state;
+        let due = pending
+            .iter()
+            .filter(|(k, _)| !running.contains(*k))
+            .min_by_key(|(_, p)| p.due)
+            .map(|(k, p)| (k.clone(), *p));
+        match due {
+            Some((key, p)) if p.due <= now => {
+                pending.remove(&key);
+                running.insert(key.clone());
+                Ok((key, p.force))
+            }
+            Some((_, p)) => Err(Some(p.due)),
+            None => Err(None),
+        }
+    }
+
+    fn finish(&self, key: &BackendKey, outcome: Outcome) {
+        let mut state = self.lock();
+        state.running.remove(key);
+        let retry = match outcome {
+            Outcome::Forget => {
+                state.keys.remove(key);
+                None
+            }
+            Outcome::Done { again } => {
+                let k = state.keys.entry(key.clone()).or_default();
+                k.failures = 0;
+                k.retry_at = None;
+                again.map(|d| (d, false))
+            }
+            Outcome::AwaitEnsure => {
+                let k = state.keys.entry(key.clone()).or_default();
+                k.failures = 0;
+                k.retry_at = None;
+                k.awaiting_ensure = true;
+                k.synced = None;
+                None
+            }
+            Outcome::Failed => {
+                let k = state.keys.entry(key.clone()).or_default();
+                k.failures = k.failures.saturating_add(1);
+                k.synced = None;
+                let delay = retry_delay(k.failures);
+                k.retry_at = Some(Instant::now() + delay);
+                let retry_at = k.retry_at;
+                // A change queued meanwhile waits for the retry too.
+                if let (Some(p), Some(at)) = (state.pending.get_mut(key), retry_at) {
+                    p.due = p.due.max(at);
+                }
+                Some((delay, true))
+            }
+        };
+        drop(state);
+        if let Some((delay, force)) = retry {
+            self.enqueue_at(key, Instant::now() + delay, force);
+        } else {
+            // Another key may be waiting for this one's slot.
+            self.wake.notify_one();
+        }
+    }
+
+    fn key_state(&self, key: &BackendKey) -> KeyState {
+        self.lock().keys.get(key).cloned().unwrap_or_default()
+    }
+
+    fn update(&self, key: &BackendKey, f: impl FnOnce(&mut KeyState)) {
+        f(self.lock().keys.entry(key.clone()).or_default());
+    }
+}
+
+/// 1 s, 2 s, 4 s… up to 5 min.
+fn retry_delay(failures: u32) -> Duration {
+    Duration::from_secs(1)
+        .saturating_mul(1 << failures.saturating_sub(1).min(9))
+        .min(Duration::from_secs(300))
+}
+
+/// What came of one key's sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// No served load balancer uses it as an endpoint backend.
+    Forget,
+    /// Synced; look again after this long (a gated pod waits for its endpoint's health).
+    Done { again: Option<Duration> },
+    /// The cloud has no backend for it yet: the next ensure enqueues it.
+    AwaitEnsure,
+    /// Retry with backoff.
+    Failed,
+}
+
+/// Syncs queued keys until `cancel`; syncs under way then are finished first. Also enqueues
+/// every key in use once per `ctx.resync`.
+pub async fn run(ctx: Arc<Context>, cancel: CancellationToken) {
+    let primed = tokio::select! {
+        _ = cancel.cancelled() => return,
+        primed = ctx.prime() => primed,
+    };
+    if primed.is_err() {
+        return;
+    }
+    let queue = ctx.endpoints.clone();
+    let mut running = FuturesUnordered::new();
+    let mut resync = tokio::time::interval_at(
+        Instant::now() + ctx.resync,
+        ctx.resync.max(Duration::from_secs(1)),
+    );
+    loop {
+        // Start what is due, within the bound.
+        let mut wait_until = None;
+        while running.len() < CONCURRENCY {
+            match queue.next(Instant::now()) {
+                Ok((key, force)) => {
+                    let ctx = ctx.clone();
+                    running.push(async move {
+                        let outcome = sync_key(&ctx, &key, force).await;
+                        ctx.endpoints.finish(&key, outcome);
+                    });
+                }
+                Err(due) => {
+                    wait_until = due;
+                    break;
+                }
+            }
+        }
+        let sleep = async {
+            match wait_until {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            Some(()) = running.next(), if !running.is_empty() => {}
+            _ = queue.wake.notified() => {}
+            _ = sleep => {}
+            _ = resync.tick() => {
+                // Every key in use, and every key known (one no longer in use is forgotten).
+                let known: Vec<BackendKey> = queue.lock().keys.keys().cloned().collect();
+                for key in ctx.endpoint_backends_in_use().into_iter().chain(known) {
+                    queue.enqueue(&key, true);
+                }
+            }
+        }
+    }
+    // Writes under way finish.
+    while running.next().await.is_some() {}
+}
+
+/// One sync of one key.
+async fn sync_key(ctx: &Context, key: &BackendKey, force: bool) -> Outcome {
+    if !ctx.endpoint_backends_in_use().contains(key) {
+        if ctx.endpoints.key_state(key).ports.is_empty() {
+            return Outcome::Forget;
+        }
+        ctx.endpoints.finish_ports(key, &ctx.infra, BTreeSet::new());
+        return Outcome::Forget;
+    }
+    let nodes = ctx.infra.cloud_nodes();
+    let plan = translate::endpoint_plan(key, &ctx.stores, &nodes);
+    for note in &plan.notes {
+        tracing::debug!(backend = %key, note, "endpoints");
+    }
+    let ports: BTreeSet<u16> = plan.set.endpoints.iter().map(|e| e.port).collect();
+    ctx.endpoints.finish_ports(key, &ctx.infra, ports.clone());
+    let known = ctx.endpoints.key_state(key);
+    if known.awaiting_ensure && !force {
+        // Nothing is attached in the cloud: every gated pod waits.
+        write_gates(ctx, key, &plan.gated, None).await;
+        return Outcome::AwaitEnsure;
+    }
+    if force || known.synced.as_ref() != Some(&plan.set) {
+        // The firewall lets the load balancer reach new pod ports before they take traffic.
+        ctx.infra.ensure_covers_endpoint_ports(&ports).await;
+        match ctx.provider.sync_endpoints(&plan.set).await {
+            Ok(EndpointSync::Synced { attached, detached }) => {
+                ctx.metrics.endpoints_synced("ok", attached, detached);
+                if attached + detached > 0 {
+                    tracing::info!(backend = %key, attached, detached, "endpoints synced");
+                }
+                ctx.endpoints.update(key, |k| {
+                    k.synced = Some(plan.set.clone());
+                    k.awaiting_ensure = false;
+                });
+            }
+            Ok(EndpointSync::NoBackend) => {
+                ctx.metrics.endpoints_synced("no-backend", 0, 0);
+                tracing::debug!(backend = %key, "no backend in the cloud yet: waiting for an ensure");
+                write_gates(ctx, key, &plan.gated, None).await;
+                return Outcome::AwaitEnsure;
+            }
+            Err(e) if e.category == cloud::ErrorCategory::Fenced => return Outcome::Failed,
+            Err(e) => {
+                ctx.metrics.endpoints_synced(e.category.as_str(), 0, 0);
+                tracing::warn!(backend = %key, error = %e, "syncing endpoints");
+                return Outcome::Failed;
+            }
+        }
+    }
+    let waiting = plan.gated.iter().any(|p| p.condition != Some(true) && p.attached);
+    let health = if waiting {
+        match ctx.provider.endpoint_health(key).await {
+            Ok(health) => Some(health),
+            Err(e) => {
+                tracing::debug!(backend = %key, error = %e, "reading endpoint health");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let pending = write_gates(ctx, key, &plan.gated, health.as_ref()).await;
+    Outcome::Done {
+        again: (pending > 0).then_some(GATE_POLL),
+    }
+}
+
+impl EndpointQueue {
+    /// Records the pod ports of `key`; a change makes the infrastructure follow (debounced).
+    fn finish_ports(&self, key: &BackendKey, infra: &super::infra::InfraSync, ports: BTreeSet<u16>) {
+        let changed = {
+            let mut state = self.lock();
+            let k = state.keys.entry(key.clone()).or_default();
+            let changed = k.ports != ports;
+            k.ports = ports;
+            changed
+        };
+        if changed {
+            infra.set_endpoint_ports(self.ports());
+        }
+    }
+}
+
+/// The pod's current condition of the gate, as the store holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Current {
+    pub status: String,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+/// One condition to write on a pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GateWrite {
+    pub namespace: String,
+    pub name: String,
+    pub ready: bool,
+    pub reason: &'static str,
+    pub message: String,
+    /// The status differs from the pod's (the transition time moves).
+    pub transition: bool,
+}
+
+/// Which gated pods to patch, to what: True once attached and seen healthy (`health`, when it
+/// was read), False with the reason otherwise; nothing for a pod whose condition already says
+/// so, nor for one already True (it stays so). Also how many pods still wait (not True after
+/// these writes) while attached: those are worth polling health for.
+pub fn gate_writes(
+    gated: &[GatedPod],
+    health: Option<&BTreeMap<Endpoint, EndpointHealth>>,
+    current: impl Fn(&GatedPod) -> Option<Current>,
+) -> (Vec<GateWrite>, usize) {
+    let mut writes = Vec::new();
+    let mut waiting = 0;
+    for pod in gated {
+        let now = current(pod);
+        if now.as_ref().is_some_and(|c| c.status == "True") {
+            continue;
+        }
+        let seen = health.and_then(|h| {
+            h.get(&pod.endpoint).copied().or_else(|| {
+                h.iter()
+                    .find(|(e, _)| e.ip == pod.endpoint.ip && e.port == pod.endpoint.port)
+                    .map(|(_, h)| *h)
+            })
+        });
+        let (ready, message) = match (pod.attached, seen) {
+            (false, _) => (
+                false,
+                format!(
+                    "endpoint {} is not attached to the load balancer: the pod is not ready or has no endpoint yet",
+                    pod.endpoint
+                ),
+            ),
+            (true, Some(EndpointHealth::Healthy)) => (
+                true,
+                format!(
+                    "endpoint {} is attached and healthy in the load balancer",
+                    pod.endpoint
+                ),
+            ),
+            (true, Some(EndpointHealth::Unhealthy)) => (
+                false,
+                format!(
+                    "endpoint {} is attached but fails the load balancer's health check",
+                    pod.endpoint
+                ),
+            ),
+            (true, _) => (
+                false,
+                format!(
+                    "endpoint {} is not healthy in the load balancer yet",
+                    pod.endpoint
+                ),
+            ),
+        };
+        if !ready && pod.attached {
+            waiting += 1;
+        }
+        let reason = if ready { GATE_READY } else { GATE_NOT_READY };
+        let same = now.as_ref().is_some_and(|c| {
+            c.status == "False"
+                && c.reason.as_deref() == Some(reason)
+                && c.message.as_deref() == Some(&message)
+        });
+        if same {
+            continue;
+        }
+        writes.push(GateWrite {
+            namespace: pod.namespace.clone(),
+            name: pod.name.clone(),
+            ready,
+            reason,
+            transition: now.is_none_or(|c| c.status != if ready { "True" } else { "False" }),
+            message,
+        });
+    }
+    (writes, waiting)
+}
+
+/// The pod's condition of the gate, as `pod` holds it.
+pub fn current_condition(pod: &Pod) -> Option<Current> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == NEG_READY_GATE)
+        .map(|c| Current {
+            status: c.status.clone(),
+            reason: c.reason.clone(),
+            message: c.message.clone(),
+        })
+}
+
+/// Writes what [`gate_writes`] decides, paced; returns how many gated pods still wait for their
+/// endpoint's health.
+async fn write_gates(
+    ctx: &Context,
+    key: &BackendKey,
+    gated: &[GatedPod],
+    health: Option<&BTreeMap<Endpoint, EndpointHealth>>,
+) -> usize {
+    if gated.is_empty() {
+        return 0;
+    }
+    let (writes, waiting) = gate_writes(gated, health, |p| {
+        use crate::translate::Objects;
+        ctx.stores
+            .pod(&p.namespace, &p.name)
+            .and_then(|pod| current_condition(&pod))
+    });
+    for w in writes {
+        if ctx.fence.check("writing a pod's readiness condition").is_err() {
+            return waiting;
+        }
+        ctx.endpoints.pacer.wait().await;
+        let result = patch_condition(ctx, &w).await;
+        ctx.metrics
+            .pod_condition_written(if result.is_ok() { "ok" } else { "error" });
+        match result {
+            Ok(()) => tracing::debug!(backend = %key, pod = %w.name, ready = w.ready, "readiness gate"),
+            // Gone meanwhile: the next sync plans without it.
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => tracing::warn!(backend = %key, pod = %w.name, error = %e, "writing the readiness gate"),
+        }
+    }
+    waiting
+}
+
+async fn patch_condition(ctx: &Context, w: &GateWrite) -> Result<(), kube::Error> {
+    let mut condition = serde_json::json!({
+        "type": NEG_READY_GATE,
+        "status": if w.ready { "True" } else { "False" },
+        "reason": w.reason,
+        "message": w.message,
+    });
+    if w.transition {
+        condition["lastTransitionTime"] = serde_json::json!(jiff::Timestamp::now().to_string());
+    }
+    let patch = serde_json::json!({ "status": { "conditions": [condition] } });
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &w.namespace);
+    api.patch_status(&w.name, &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .map(|_| ())
+}
+
+/// Spaces writes at least `1 / qps` apart.
+pub struct Pacer {
+    interval: Duration,
+    next: tokio::sync::Mutex<Instant>,
+}
+
+impl Pacer {
+    pub fn new(qps: f64) -> Self {
+        Self {
+            interval: Duration::from_secs_f64(1.0 / qps.max(0.01)),
+            next: tokio::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits for this caller's turn.
+    pub async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let at = (*next).max(now);
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(ip: &str) -> Endpoint {
+        Endpoint {
+            zone: "us-central1-a".into(),
+            instance: "node-a1".into(),
+            ip: ip.into(),
+            port: 8080,
+        }
+    }
+
+    fn gated(name: &str, ip: &str, attached: bool) -> GatedPod {
+        GatedPod {
+            namespace: "default".into(),
+            name: name.into(),
+            endpoint: endpoint(ip),
+            attached,
+            condition: None,
+        }
+    }
+
+    fn current(status: &str, reason: &str, message: &str) -> Option<Current> {
+        Some(Current {
+            status: status.into(),
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+        })
+    }
+
+    #[test]
+    fn which_pods_to_patch_to_what() {
+        use EndpointHealth::*;
+        let not_healthy_yet = "endpoint 10.0.0.5:8080 is not healthy in the load balancer yet";
+        // (what, attached, health read, current condition, written (ready, reason), waiting)
+        type Case<'a> = (
+            &'a str,
+            bool,
+            Option<EndpointHealth>,
+            Option<Current>,
+            Option<(bool, &'a str)>,
+            usize,
+        );
+        let cases: [Case; 9] = [
+            (
+                "no condition, not attached",
+                false,
+                None,
+                None,
+                Some((false, GATE_NOT_READY)),
+                0,
+            ),
+            (
+                "attached, health not read",
+                true,
+                None,
+                None,
+                Some((false, GATE_NOT_READY)),
+                1,
+            ),
+            (
+                "attached, not probed yet",
+                true,
+                Some(Unknown),
+                None,
+                Some((false, GATE_NOT_READY)),
+                1,
+            ),
+            (
+                "attached and healthy",
+                true,
+                Some(Healthy),
+                None,
+                Some((true, GATE_READY)),
+                0,
+            ),
+            (
+                "healthy after waiting",
+                true,
+                Some(Healthy),
+                current("False", GATE_NOT_READY, not_healthy_yet),
+                Some((true, GATE_READY)),
+                0,
+            ),
+            (
+                "still waiting, told already: no write",
+                true,
+                Some(Unknown),
+                current("False", GATE_NOT_READY, not_healthy_yet),
+                None,
+                1,
+            ),
+            (
+                "unhealthy: told why",
+                true,
+                Some(Unhealthy),
+                current("False", GATE_NOT_READY, not_healthy_yet),
+                Some((false, GATE_NOT_READY)),
+                1,
+            ),
+            (
+                "True stays True",
+                false,
+                Some(Unhealthy),
+                current("True", GATE_READY, "x"),
+                None,
+                0,
+            ),
+            (
+                "True stays True, attached",
+                true,
+                Some(Unhealthy),
+                current("True", GATE_READY, "x"),
+                None,
+                0,
+            ),
+        ];
+        for (what, attached, health, now, want, want_waiting) in cases {
+            let pods = [gated("p", "10.0.0.5", attached)];
+            let health: Option<BTreeMap<Endpoint, EndpointHealth>> =
+                health.map(|h| BTreeMap::from([(endpoint("10.0.0.5"), h)]));
+            let (writes, waiting) = gate_writes(&pods, health.as_ref(), |_| now.clone());
+            assert_eq!(
+                writes.first().map(|w| (w.ready, w.reason)),
+                want,
+                "{what}: {writes:?}"
+            );
+            assert!(writes.len() <= 1, "{what}");
+            assert_eq!(waiting, want_waiting, "{what}");
+        }
+    }
+
+    #[test]
+    fn health_is_matched_to_pods_by_endpoint_and_transitions_are_marked() {
+        let pods = [
+            gated("a", "10.0.0.5", true),
+            gated("b", "10.0.0.6", true),
+            gated("c", "10.0.0.7", false),
+        ];
+        // The cloud may name the instance differently: the address decides.
+        let mut elsewhere = endpoint("10.0.0.6");
+        elsewhere.instance = "other".into();
+        let health = BTreeMap::from([
+            (endpoint("10.0.0.5"), EndpointHealth::Healthy),
+            (elsewhere, EndpointHealth::Healthy),
+        ]);
+        let (writes, waiting) = gate_writes(&pods, Some(&health), |p| {
+            (p.name == "a").then(|| Current {
+                status: "False".into(),
+                reason: None,
+                message: None,
+            })
+        });
+        let got: Vec<(&str, bool, bool)> = writes
+            .iter()
+            .map(|w| (w.name.as_str(), w.ready, w.transition))
+            .collect();
+        assert_eq!(got, [("a", true, true), ("b", true, true), ("c", false, true)]);
+        assert_eq!(waiting, 0);
+        assert!(
+            writes[2].message.contains("10.0.0.7:8080 is not attached"),
+            "{}",
+            writes[2].message
+        );
+        // A message change alone keeps the transition time.
+        let (writes, _) = gate_writes(&pods[2..], None, |_| {
+            current("False", GATE_NOT_READY, "older words")
+        });
+        assert_eq!(writes.len(), 1);
+        assert!(!writes[0].transition);
+    }
+
+    #[test]
+    fn the_queue_hands_out_due_keys_once_at_a_time() {
+        let q = EndpointQueue::new(10.0);
+        let a = BackendKey::new("default", "web", 80);
+        let b = BackendKey::new("default", "api", 80);
+        let now = Instant::now();
+        q.enqueue(&a, false);
+        q.enqueue(&a, true);
+        let (key, force) = q.next(now + Duration::from_millis(1)).unwrap();
+        assert_eq!((&key, force), (&a, true), "merged, forced");
+        q.enqueue(&a, false);
+        assert_eq!(
+            q.next(Instant::now()).unwrap_err(),
+            None,
+            "a is running: not handed out twice"
+        );
+        q.enqueue(&b, false);
+        let (key, _) = q.next(Instant::now()).unwrap();
+        assert_eq!(key, b, "a is running: b goes meanwhile");
+        q.finish(&a, Outcome::Failed);
+        assert!(q.lock().pending[&a].due > Instant::now(), "a failure backs off");
+        q.finish(&b, Outcome::AwaitEnsure);
+        assert!(!q.lock().pending.contains_key(&b), "no retry without an ensure");
+        assert!(q.key_state(&b).awaiting_ensure);
+        q.finish(&b, Outcome::Forget);
+        assert!(!q.lock().keys.contains_key(&b));
+    }
+}

@@ -1,0 +1,460 @@
+//! Endpoint backends (container-native load balancing) through both fakes over HTTP, with the
+//! controller in-process: fake-kube plays the kubelets and the EndpointSlice controller,
+//! fake-gce holds the network endpoint groups. A ClusterIP Service annotated
+//! `cloud.google.com/neg: '{"ingress": true}'` becomes NEGs holding exactly its ready endpoints;
+//! the pods' load-balancer readiness gate follows their endpoints' health; an Ingress whose
+//! Service has no ready endpoint is `Degraded`; a malformed annotation is a Warning.
+
+mod common;
+
+use cloud_lb_controller::annotations as keys;
+use common::*;
+use fake_gce::{FakeGce, InstanceSeed};
+use fake_kube::FakeKube;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::{Api, Client};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The pods' addresses: fake-kube hands them out from here, and every node's alias range
+/// holds them all, so an endpoint is valid on whichever node its pod runs.
+const POD_RANGE: &str = "10.244.0.0/16";
+
+const GATE: &str = "cloud.google.com/load-balancer-neg-ready";
+
+/// A harness whose fake-kube runs pods (kubelets, EndpointSlice controller) and whose nodes'
+/// VMs take the pods' addresses as NEG endpoints.
+async fn start() -> Harness {
+    if std::env::var("NEGS_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                std::env::var("NEGS_LOG").unwrap(),
+            ))
+            .with_test_writer()
+            .try_init();
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let gce = FakeGce::start(fake_gce::Config {
+        project_id: PROJECT.into(),
+        require_token: Some(TOKEN.into()),
+        instances: NODES
+            .iter()
+            .map(|(z, n)| InstanceSeed {
+                alias_ip_ranges: vec![POD_RANGE.into()],
+                ..InstanceSeed::new(z, n)
+            })
+            .collect(),
+        ..fake_gce::Config::default()
+    })
+    .await
+    .expect("fake-gce");
+    let kube = FakeKube::start(fake_kube::Config {
+        simulate_pods: Some(fake_kube::PodSimulation::default()),
+        ..fake_kube::Config::default()
+    })
+    .await
+    .expect("fake-kube");
+    static N: AtomicU32 = AtomicU32::new(0);
+    let kubeconfig = std::env::temp_dir().join(format!(
+        "clc-negs-{}-{}.kubeconfig",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    kube.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let client = Client::try_from(kube::Config::new(kube.url().parse().expect("url"))).expect("client");
+    let h = Harness {
+        kube,
+        gce,
+        client,
+        kubeconfig,
+        serving: None,
+    };
+    for (zone, name) in NODES {
+        h.apply(&format!(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{topology.kubernetes.io/zone: {zone}}}\nspec:\n  providerID: gce://{PROJECT}/{zone}/{name}\n"
+        ))
+        .await;
+    }
+    h
+}
+
+fn controller(h: &Harness, extra: &[&str]) -> Running {
+    let mut args = vec!["--leader-elect=false", "--cluster-uid", CLUSTER_UID];
+    args.extend_from_slice(extra);
+    h.spawn_controller(&args)
+}
+
+/// A ClusterIP Service `web` (port 80 → container port 8080 of pods `app: web`) served
+/// through NEGs.
+const WEB: &str = r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: default
+  annotations: {cloud.google.com/neg: '{"ingress": true}'}
+spec:
+  type: ClusterIP
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: 8080, protocol: TCP}
+"#;
+
+fn web_ingress(name: &str) -> String {
+    ingress(name).replace("name: echo", "name: web")
+}
+
+fn pods(h: &Harness) -> Api<Pod> {
+    Api::namespaced(h.client.clone(), "default")
+}
+
+/// A pod of `web` on `node`, with the load balancer's readiness gate when `gated`.
+async fn add_pod(h: &Harness, name: &str, node: &str, gated: bool) {
+    let gates = if gated {
+        format!("\n  readinessGates: [{{conditionType: {GATE}}}]")
+    } else {
+        String::new()
+    };
+    let yaml = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: default, labels: {{app: web}}}}
+spec:
+  nodeName: {node}{gates}
+  containers:
+  - name: web
+    image: web:1
+    ports: [{{name: http, containerPort: 8080}}]
+    readinessProbe:
+      httpGet: {{path: /healthz, port: 8080}}
+      periodSeconds: 5
+"#
+    );
+    let doc: Value = serde_saphyr::from_str(&yaml).expect("yaml");
+    pods(h)
+        .patch(name, &PatchParams::apply("test").force(), &Patch::Apply(&doc))
+        .await
+        .unwrap_or_else(|e| panic!("apply pod {name}: {e}"));
+}
+
+/// The pod's IP once the kubelet gave it one.
+async fn pod_ip(h: &Harness, name: &str) -> String {
+    eventually(&format!("{name}'s IP"), WAIT, || async {
+        pods(h).get_opt(name).await.ok()??.status?.pod_ip
+    })
+    .await
+}
+
+/// Every endpoint attached to a NEG of the fake: (NEG path, ip, port).
+fn attached(h: &Harness) -> BTreeSet<(String, String, u64)> {
+    let state = h.gce.state();
+    let mut out = BTreeSet::new();
+    for (neg, eps) in state["endpoints"].as_object().into_iter().flatten() {
+        for e in eps.as_array().into_iter().flatten() {
+            out.insert((
+                neg.clone(),
+                e["ipAddress"].as_str().unwrap_or_default().to_owned(),
+                e["port"].as_u64().unwrap_or_default(),
+            ));
+        }
+    }
+    out
+}
+
+/// The attached endpoints as `ip:port`.
+fn attached_addresses(h: &Harness) -> BTreeSet<String> {
+    attached(h)
+        .into_iter()
+        .map(|(_, ip, port)| format!("{ip}:{port}"))
+        .collect()
+}
+
+async fn wait_attached(h: &Harness, what: &str, want: &BTreeSet<String>) {
+    eventually(what, WAIT, || async {
+        (attached_addresses(h) == *want).then_some(())
+    })
+    .await;
+}
+
+/// The pod's readiness-gate condition: (status, message).
+async fn gate(h: &Harness, name: &str) -> Option<(String, String)> {
+    let pod = pods(h).get_opt(name).await.ok()??;
+    pod.status?
+        .conditions?
+        .into_iter()
+        .find(|c| c.type_ == GATE)
+        .map(|c| (c.status, c.message.unwrap_or_default()))
+}
+
+/// The state annotation, parsed.
+async fn state_of(h: &Harness, name: &str) -> Value {
+    h.annotation(name, keys::STATE)
+        .await
+        .and_then(|raw| serde_json::from_str(&raw).ok())
+        .unwrap_or_default()
+}
+
+/// How many times an Event with `reason` was published about `ingress` (repeats folded into a
+/// series count).
+async fn times_told(h: &Harness, ingress: &str, reason: &str) -> i32 {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(h.client.clone(), "default");
+    api.list(&Default::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(ingress)
+                && e.reason.as_deref() == Some(reason)
+        })
+        .map(|e| e.series.map_or(1, |s| s.count))
+        .sum()
+}
+
+async fn wait_event(h: &Harness, ingress: &str, reason: &str) -> (String, String, String) {
+    eventually(&format!("a {reason} Event about {ingress}"), WAIT, || async {
+        h.events(ingress).await.into_iter().find(|(_, r, _)| r == reason)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_neg_service_is_served_by_exactly_its_ready_endpoints() {
+    let h = start().await;
+    h.apply(WEB).await;
+    for (name, node) in [("web-1", "node-a1"), ("web-2", "node-a2"), ("web-3", "node-b1")] {
+        add_pod(&h, name, node, false).await;
+    }
+    let mut ips = Vec::new();
+    for name in ["web-1", "web-2", "web-3"] {
+        ips.push(pod_ip(&h, name).await);
+    }
+    h.apply(&web_ingress("web")).await;
+    let c = controller(&h, &[]);
+    eventually("web's address", WAIT, || h.address("web")).await;
+
+    let all: BTreeSet<String> = ips.iter().map(|ip| format!("{ip}:8080")).collect();
+    wait_attached(&h, "the three pods attached", &all).await;
+    // One NEG per zone holding the pods of that zone.
+    let negs: BTreeSet<String> = attached(&h).into_iter().map(|(neg, _, _)| neg).collect();
+    assert_eq!(negs.len(), 2, "{negs:?}");
+    assert!(
+        negs.iter()
+            .any(|n| n.contains("/zones/us-central1-b/networkEndpointGroups/")),
+        "{negs:?}"
+    );
+    // No instance group is needed for a backend served at its endpoints.
+    assert!(
+        !h.gce_paths().iter().any(|p| p.contains("/instanceGroups/")),
+        "{:?}",
+        h.gce_paths()
+    );
+    eventually("Ready", WAIT, || async {
+        (state_of(&h, "web").await["state"] == "Ready").then_some(())
+    })
+    .await;
+    // The health checkers may reach the pods' port.
+    eventually("the firewall rule opens the pod port", WAIT, || async {
+        h.gce_names("firewalls")
+            .iter()
+            .filter_map(|n| h.gce_resource("firewalls", n))
+            .any(|fw| {
+                fw["allowed"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|a| a["ports"].as_array().cloned().unwrap_or_default())
+                    .any(|p| p == "8080")
+            })
+            .then_some(())
+    })
+    .await;
+
+    // A pod that is no longer ready is detached.
+    h.kube
+        .set_containers_ready("default", "web-2", false)
+        .expect("web-2 unready");
+    let two: BTreeSet<String> = [&ips[0], &ips[2]].iter().map(|ip| format!("{ip}:8080")).collect();
+    wait_attached(&h, "web-2 detached once unready", &two).await;
+
+    // Scaling down: a deleted pod is detached while it terminates.
+    pods(&h)
+        .delete("web-3", &DeleteParams::default())
+        .await
+        .expect("delete web-3");
+    let one: BTreeSet<String> = [format!("{}:8080", ips[0])].into();
+    wait_attached(&h, "web-3 detached while terminating", &one).await;
+
+    // Ready again: attached again.
+    h.kube
+        .set_containers_ready("default", "web-2", true)
+        .expect("web-2 ready");
+    let back: BTreeSet<String> = [&ips[0], &ips[1]].iter().map(|ip| format!("{ip}:8080")).collect();
+    wait_attached(&h, "web-2 attached again", &back).await;
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn the_readiness_gate_follows_the_endpoints_health_in_the_load_balancer() {
+    let h = start().await;
+    h.apply(WEB).await;
+    add_pod(&h, "web-1", "node-a1", true).await;
+    let ip = pod_ip(&h, "web-1").await;
+    h.apply(&web_ingress("web")).await;
+    let c = controller(&h, &["--pod-status-qps", "100"]);
+
+    // The pod is not Ready (its gate holds it), yet its endpoint is attached: the load
+    // balancer's health check decides.
+    let endpoint = format!("{ip}:8080");
+    wait_attached(&h, "the gated pod attached", &[endpoint.clone()].into()).await;
+    let (neg, _, _) = attached(&h).into_iter().next().expect("a NEG");
+    // Forced unhealthy first: the gate says so.
+    let neg_name = neg.rsplit('/').next().unwrap().to_owned();
+    assert!(
+        h.gce
+            .set_endpoint_health("us-central1-a", &neg_name, &ip, 8080, false)
+    );
+    let (status, message) = eventually("the gate False", WAIT, || async {
+        gate(&h, "web-1")
+            .await
+            .filter(|(s, m)| s == "False" && m.contains("health check"))
+    })
+    .await;
+    assert_eq!(status, "False");
+    assert!(message.contains(&endpoint), "{message}");
+
+    // Healthy: the gate turns True, and the pod Ready.
+    assert!(
+        h.gce
+            .set_endpoint_health("us-central1-a", &neg_name, &ip, 8080, true)
+    );
+    eventually("the gate True", WAIT, || async {
+        gate(&h, "web-1").await.filter(|(s, _)| s == "True")
+    })
+    .await;
+    eventually("the pod Ready", WAIT, || async {
+        let pod = pods(&h).get_opt("web-1").await.ok()??;
+        pod.status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "Ready" && c.status == "True")
+    })
+    .await;
+
+    // A pod without the gate is never written to.
+    add_pod(&h, "web-2", "node-a2", false).await;
+    let ip2 = pod_ip(&h, "web-2").await;
+    wait_attached(
+        &h,
+        "both attached",
+        &[endpoint.clone(), format!("{ip2}:8080")].into(),
+    )
+    .await;
+    assert_eq!(gate(&h, "web-2").await, None);
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn no_ready_endpoint_degrades_the_ingress_until_one_comes() {
+    let h = start().await;
+    h.apply(WEB).await;
+    h.apply(&web_ingress("web")).await;
+    let c = controller(&h, &[]);
+    eventually("web's address", WAIT, || h.address("web")).await;
+    let state = eventually("Degraded NoReadyEndpoints", WAIT, || async {
+        let st = state_of(&h, "web").await;
+        (st["state"] == "Degraded" && st["reason"] == "NoReadyEndpoints").then_some(st)
+    })
+    .await;
+    assert!(
+        state["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Service default/web port 80 has no ready endpoint"),
+        "{state}"
+    );
+    let (kind, _, note) = wait_event(&h, "web", "NoReadyEndpoints").await;
+    assert_eq!(kind, "Warning");
+    assert!(note.contains("Service default/web port 80"), "{note}");
+
+    add_pod(&h, "web-1", "node-b1", false).await;
+    pod_ip(&h, "web-1").await;
+    eventually("Ready again", WAIT, || async {
+        (state_of(&h, "web").await["state"] == "Ready").then_some(())
+    })
+    .await;
+    let (kind, _, _) = wait_event(&h, "web", "EndpointsReady").await;
+    assert_eq!(kind, "Normal");
+    assert_eq!(times_told(&h, "web", "NoReadyEndpoints").await, 1, "told once");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_neg_annotation_is_a_warning_naming_it_and_the_service() {
+    let h = start().await;
+    h.apply(&ECHO.replace(
+        "metadata: {name: echo, namespace: default}",
+        "metadata: {name: echo, namespace: default, annotations: {cloud.google.com/neg: '{\"ingress\": tru'}}",
+    ))
+    .await;
+    h.apply(&ingress("echo")).await;
+    let c = controller(&h, &[]);
+    // The load balancer is still built, through the node port.
+    eventually("echo's address", WAIT, || h.address("echo")).await;
+    let (kind, _, note) = eventually("a Warning about the annotation", WAIT, || async {
+        h.events("echo")
+            .await
+            .into_iter()
+            .find(|(k, _, n)| k == "Warning" && n.contains("cloud.google.com/neg"))
+    })
+    .await;
+    assert_eq!(kind, "Warning");
+    assert!(note.contains("echo"), "names the Service: {note}");
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn the_health_check_follows_the_readiness_probe_and_is_told_once() {
+    let h = start().await;
+    h.apply(WEB).await;
+    add_pod(&h, "web-1", "node-a1", false).await;
+    pod_ip(&h, "web-1").await;
+    h.apply(&web_ingress("web")).await;
+    let c = controller(&h, &[]);
+    eventually("web's address", WAIT, || h.address("web")).await;
+    let (kind, _, note) = wait_event(&h, "web", "HealthCheckFromProbe").await;
+    assert_eq!(kind, "Normal");
+    assert!(
+        note.contains("readinessProbe of container web in pod default/web-1") && note.contains("/healthz"),
+        "{note}"
+    );
+    let checks = h.gce_names("healthChecks");
+    assert!(
+        checks.iter().any(|n| h
+            .gce_resource("healthChecks", n)
+            .is_some_and(|hc| hc.to_string().contains("/healthz"))),
+        "{checks:?}"
+    );
+    // A restart tells nothing again.
+    c.stop().await;
+    let c = controller(&h, &[]);
+    add_pod(&h, "web-2", "node-a2", false).await;
+    pod_ip(&h, "web-2").await;
+    eventually("web-2 attached", WAIT, || async {
+        (attached(&h).len() == 2).then_some(())
+    })
+    .await;
+    eventually("Ready", WAIT, || async {
+        (state_of(&h, "web").await["state"] == "Ready").then_some(())
+    })
+    .await;
+    assert_eq!(
+        times_told(&h, "web", "HealthCheckFromProbe").await,
+        1,
+        "told once, not again after a restart"
+    );
+    c.stop().await;
+}
