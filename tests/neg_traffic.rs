@@ -5,26 +5,7 @@
 mod common;
 
 use common::*;
-use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
 use std::time::Duration;
-
-/// A pod of `app: web` on `node`, serving 8080.
-fn pod(name: &str, node: &str) -> String {
-    format!(
-        r#"
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}, namespace: default, labels: {{app: web}}}}
-spec:
-  nodeName: {node}
-  containers:
-  - name: web
-    image: echo
-    ports: [{{containerPort: 8080, name: http}}]
-"#
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_get_addresses_in_their_nodes_alias_ranges_and_serve() {
@@ -33,12 +14,8 @@ async fn pods_get_addresses_in_their_nodes_alias_ranges_and_serve() {
         ..Default::default()
     })
     .await;
-    h.apply(&pod("web-1", "node-a2")).await;
-    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
-    let ip = eventually("web-1 has an address", WAIT, || async {
-        pods.get("web-1").await.ok()?.status?.pod_ip
-    })
-    .await;
+    h.apply(&web_pod("web-1", "node-a2", WebPod::default())).await;
+    let ip = h.pod_ip("web-1").await;
     // node-a2 is the second node: its range is .80/28, hosts .81 to .94.
     let ip: std::net::Ipv4Addr = ip.parse().expect("IPv4");
     assert!(
@@ -63,122 +40,9 @@ async fn pods_get_addresses_in_their_nodes_alias_ranges_and_serve() {
     );
 }
 
-const NEG_READY: &str = "cloud.google.com/load-balancer-neg-ready";
-
-/// A ClusterIP Service `web` served through NEGs, and an Ingress `web` to it.
-const WEB: &str = r#"
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: default
-  annotations: {cloud.google.com/neg: '{"ingress": true}'}
-spec:
-  type: ClusterIP
-  selector: {app: web}
-  ports:
-  - {name: http, port: 80, targetPort: http, protocol: TCP}
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: web, namespace: default}
-spec:
-  ingressClassName: gce
-  defaultBackend:
-    service: {name: web, port: {number: 80}}
-"#;
-
-/// A pod of `app: web` on `node` carrying the NEG readiness gate, serving 8080 (named `http`),
-/// with an HTTP readiness probe of `probe_path` every 2 s.
-fn gated_pod(name: &str, node: &str, probe_path: &str) -> String {
-    format!(
-        r#"
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}, namespace: default, labels: {{app: web}}}}
-spec:
-  nodeName: {node}
-  readinessGates: [{{conditionType: {NEG_READY}}}]
-  containers:
-  - name: web
-    image: echo
-    ports: [{{containerPort: 8080, name: http}}]
-    readinessProbe:
-      httpGet: {{path: {probe_path}, port: http}}
-      periodSeconds: 2
-      timeoutSeconds: 1
-"#
-    )
-}
-
-/// Every endpoint of every NEG, as Compute lists it with health (`ip:port` → HEALTHY or not).
-async fn neg_endpoints(h: &Harness) -> std::collections::BTreeMap<String, bool> {
-    let http = reqwest::Client::new();
-    let base = format!("{}projects/{PROJECT}", h.gce.base_url());
-    let negs: serde_json::Value = http
-        .get(format!("{base}/aggregated/networkEndpointGroups"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("aggregated list")
-        .json()
-        .await
-        .expect("json");
-    let mut out = std::collections::BTreeMap::new();
-    for scoped in negs["items"].as_object().into_iter().flat_map(|m| m.values()) {
-        for neg in scoped["networkEndpointGroups"].as_array().into_iter().flatten() {
-            let link = neg["selfLink"].as_str().expect("selfLink");
-            let url = format!(
-                "{}/listNetworkEndpoints",
-                link.replace("https://www.googleapis.com/compute/v1/", &h.gce.base_url())
-            );
-            let list: serde_json::Value = http
-                .post(url)
-                .bearer_auth(TOKEN)
-                .json(&serde_json::json!({"healthStatus": "SHOW"}))
-                .send()
-                .await
-                .expect("listNetworkEndpoints")
-                .json()
-                .await
-                .expect("json");
-            for item in list["items"].as_array().into_iter().flatten() {
-                let ep = &item["networkEndpoint"];
-                let healthy = item["healths"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|h| h["healthState"] == "HEALTHY");
-                out.insert(
-                    format!("{}:{}", ep["ipAddress"].as_str().unwrap_or(""), ep["port"]),
-                    healthy,
-                );
-            }
-        }
-    }
-    out
-}
-
-/// The pod's address.
-async fn pod_ip(h: &Harness, name: &str) -> String {
-    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
-    eventually(&format!("{name} has an address"), WAIT, || async {
-        pods.get(name).await.ok()?.status?.pod_ip
-    })
-    .await
-}
-
 /// Whether the pod's NEG readiness condition is True.
 async fn gate_true(h: &Harness, name: &str) -> bool {
-    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
-    let Ok(pod) = pods.get(name).await else {
-        return false;
-    };
-    pod.status
-        .and_then(|s| s.conditions)
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == NEG_READY && c.status == "True")
+    h.gate(name).await.is_some_and(|(status, _)| status == "True")
 }
 
 fn client() -> reqwest::Client {
@@ -227,9 +91,14 @@ async fn a_rolling_update_behind_negs_never_fails_a_request() {
         termination: fake_kube::Termination::Manual,
     })
     .await;
-    h.apply(&gated_pod("web-old-1", "node-a1", "/healthz")).await;
-    h.apply(&gated_pod("web-old-2", "node-b1", "/healthz")).await;
-    h.apply(WEB).await;
+    let gated = WebPod {
+        gated: true,
+        ..Default::default()
+    };
+    h.apply(&web_pod("web-old-1", "node-a1", gated)).await;
+    h.apply(&web_pod("web-old-2", "node-b1", gated)).await;
+    h.apply(WEB_NEG).await;
+    h.apply(&web_ingress("web")).await;
     let controller = h.spawn_controller(&["--cluster-uid", CLUSTER_UID, "--health-interval", "1s"]);
 
     eventually("web is Ready", WAIT, || async {
@@ -263,7 +132,7 @@ async fn a_rolling_update_behind_negs_never_fails_a_request() {
         async move {
             let mut samples = 0;
             while !stop.is_cancelled() {
-                let endpoints = neg_endpoints(h).await;
+                let endpoints = h.neg_health().await;
                 assert!(
                     endpoints.values().any(|healthy| *healthy),
                     "no healthy endpoint attached: {endpoints:?}"
@@ -281,22 +150,29 @@ async fn a_rolling_update_behind_negs_never_fails_a_request() {
             ("web-old-1", "web-new-1", "node-a2"),
             ("web-old-2", "web-new-2", "node-b1"),
         ] {
-            h.apply(&gated_pod(new, node, "/ready")).await;
-            let new_ip = pod_ip(&h, new).await;
+            h.apply(&web_pod(
+                new,
+                node,
+                WebPod {
+                    probe_path: "/ready",
+                    ..gated
+                },
+            ))
+            .await;
+            let new_ip = h.pod_ip(new).await;
             eventually(&format!("{new}'s gate is True"), WAIT, || async {
                 gate_true(&h, new).await.then_some(())
             })
             .await;
             assert_eq!(
-                neg_endpoints(&h).await.get(&format!("{new_ip}:8080")),
+                h.neg_health().await.get(&format!("{new_ip}:8080")),
                 Some(&true),
                 "the gate went True before the endpoint was healthy"
             );
-            let old_ip = pod_ip(&h, old).await;
-            let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
-            pods.delete(old, &Default::default()).await.expect("delete");
+            let old_ip = h.pod_ip(old).await;
+            h.pods().delete(old, &Default::default()).await.expect("delete");
             eventually(&format!("{old} is detached"), WAIT, || async {
-                (!neg_endpoints(&h).await.contains_key(&format!("{old_ip}:8080"))).then_some(())
+                (!h.neg_health().await.contains_key(&format!("{old_ip}:8080"))).then_some(())
             })
             .await;
             h.kube.finish_termination("default", old).expect("finish");
@@ -338,30 +214,16 @@ async fn switching_a_service_from_node_ports_to_negs_keeps_the_address_and_every
         ..Default::default()
     })
     .await;
-    h.apply(&pod("web-1", "node-a1")).await;
-    h.apply(&pod("web-2", "node-b1")).await;
+    h.apply(&web_pod("web-1", "node-a1", WebPod::default())).await;
+    h.apply(&web_pod("web-2", "node-b1", WebPod::default())).await;
     // First through node ports: the same Service, type NodePort, no NEG annotation.
-    h.apply(
-        r#"
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec:
-  type: NodePort
-  selector: {app: web}
-  ports:
-  - {name: http, port: 80, targetPort: http, protocol: TCP}
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: web, namespace: default}
-spec:
-  ingressClassName: gce
-  defaultBackend:
-    service: {name: web, port: {number: 80}}
-"#,
-    )
-    .await;
+    let node_port_web = WEB_NEG.replace("type: ClusterIP", "type: NodePort").replace(
+        "\n  annotations: {cloud.google.com/neg: '{\"ingress\": true}'}",
+        "",
+    );
+    assert!(!node_port_web.contains("cloud.google.com/neg"));
+    h.apply(&node_port_web).await;
+    h.apply(&web_ingress("web")).await;
     let controller = h.spawn_controller(&["--cluster-uid", CLUSTER_UID, "--health-interval", "1s"]);
     let client = client();
     let served_by = |addr: std::net::SocketAddr| {
@@ -383,22 +245,8 @@ spec:
 
     let stop = tokio_util::sync::CancellationToken::new();
     let load = load(http, stop.clone());
-    h.apply(
-        r#"
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: default
-  annotations: {cloud.google.com/neg: '{"ingress": true}'}
-spec:
-  type: NodePort
-  selector: {app: web}
-  ports:
-  - {name: http, port: 80, targetPort: http, protocol: TCP}
-"#,
-    )
-    .await;
+    h.apply(&WEB_NEG.replace("type: ClusterIP", "type: NodePort"))
+        .await;
     eventually("pods serve web straight", WAIT, || async {
         served_by(http).await.filter(|b| b.starts_with("pod "))
     })

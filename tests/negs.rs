@@ -9,184 +9,25 @@ mod common;
 
 use cloud_lb_controller::annotations as keys;
 use common::*;
-use fake_gce::{FakeGce, InstanceSeed};
-use fake_kube::FakeKube;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::{Api, Client};
+use kube::Api;
+use kube::api::DeleteParams;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-/// The pods' addresses: fake-kube hands them out from here, and every node's alias range
-/// holds them all, so an endpoint is valid on whichever node its pod runs.
-const POD_RANGE: &str = "10.244.0.0/16";
-
-const GATE: &str = "cloud.google.com/load-balancer-neg-ready";
-
-/// A harness whose fake-kube runs pods (kubelets, EndpointSlice controller) and whose nodes'
-/// VMs take the pods' addresses as NEG endpoints.
+/// A harness whose fake-kube runs pods (kubelets, EndpointSlice controller) on nodes whose VMs
+/// take the pods' addresses (their alias ranges), deleted pods terminating for their grace period.
 async fn start() -> Harness {
-    if std::env::var("NEGS_LOG").is_ok() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                std::env::var("NEGS_LOG").unwrap(),
-            ))
-            .with_test_writer()
-            .try_init();
-    }
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let gce = FakeGce::start(fake_gce::Config {
-        project_id: PROJECT.into(),
-        require_token: Some(TOKEN.into()),
-        instances: NODES
-            .iter()
-            .map(|(z, n)| InstanceSeed {
-                alias_ip_ranges: vec![POD_RANGE.into()],
-                ..InstanceSeed::new(z, n)
-            })
-            .collect(),
-        ..fake_gce::Config::default()
+    Harness::start_pods(PodCluster {
+        termination: fake_kube::Termination::GracePeriod,
+        ..Default::default()
     })
     .await
-    .expect("fake-gce");
-    let kube = FakeKube::start(fake_kube::Config {
-        simulate_pods: Some(fake_kube::PodSimulation::default()),
-        ..fake_kube::Config::default()
-    })
-    .await
-    .expect("fake-kube");
-    static N: AtomicU32 = AtomicU32::new(0);
-    let kubeconfig = std::env::temp_dir().join(format!(
-        "clc-negs-{}-{}.kubeconfig",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    kube.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let client = Client::try_from(kube::Config::new(kube.url().parse().expect("url"))).expect("client");
-    let h = Harness {
-        kube,
-        gce,
-        client,
-        kubeconfig,
-        serving: None,
-    };
-    for (zone, name) in NODES {
-        h.apply(&format!(
-            "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{topology.kubernetes.io/zone: {zone}}}\nspec:\n  providerID: gce://{PROJECT}/{zone}/{name}\n"
-        ))
-        .await;
-    }
-    h
 }
 
 fn controller(h: &Harness, extra: &[&str]) -> Running {
     let mut args = vec!["--leader-elect=false", "--cluster-uid", CLUSTER_UID];
     args.extend_from_slice(extra);
     h.spawn_controller(&args)
-}
-
-/// A ClusterIP Service `web` (port 80 → container port 8080 of pods `app: web`) served
-/// through NEGs.
-const WEB: &str = r#"
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: default
-  annotations: {cloud.google.com/neg: '{"ingress": true}'}
-spec:
-  type: ClusterIP
-  selector: {app: web}
-  ports:
-  - {name: http, port: 80, targetPort: 8080, protocol: TCP}
-"#;
-
-fn web_ingress(name: &str) -> String {
-    ingress(name).replace("name: echo", "name: web")
-}
-
-fn pods(h: &Harness) -> Api<Pod> {
-    Api::namespaced(h.client.clone(), "default")
-}
-
-/// A pod of `web` on `node`, with the load balancer's readiness gate when `gated`.
-async fn add_pod(h: &Harness, name: &str, node: &str, gated: bool) {
-    let gates = if gated {
-        format!("\n  readinessGates: [{{conditionType: {GATE}}}]")
-    } else {
-        String::new()
-    };
-    let yaml = format!(
-        r#"
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}, namespace: default, labels: {{app: web}}}}
-spec:
-  nodeName: {node}{gates}
-  containers:
-  - name: web
-    image: web:1
-    ports: [{{name: http, containerPort: 8080}}]
-    readinessProbe:
-      httpGet: {{path: /healthz, port: 8080}}
-      periodSeconds: 5
-"#
-    );
-    let doc: Value = serde_saphyr::from_str(&yaml).expect("yaml");
-    pods(h)
-        .patch(name, &PatchParams::apply("test").force(), &Patch::Apply(&doc))
-        .await
-        .unwrap_or_else(|e| panic!("apply pod {name}: {e}"));
-}
-
-/// The pod's IP once the kubelet gave it one.
-async fn pod_ip(h: &Harness, name: &str) -> String {
-    eventually(&format!("{name}'s IP"), WAIT, || async {
-        pods(h).get_opt(name).await.ok()??.status?.pod_ip
-    })
-    .await
-}
-
-/// Every endpoint attached to a NEG of the fake: (NEG path, ip, port).
-fn attached(h: &Harness) -> BTreeSet<(String, String, u64)> {
-    let state = h.gce.state();
-    let mut out = BTreeSet::new();
-    for (neg, eps) in state["endpoints"].as_object().into_iter().flatten() {
-        for e in eps.as_array().into_iter().flatten() {
-            out.insert((
-                neg.clone(),
-                e["ipAddress"].as_str().unwrap_or_default().to_owned(),
-                e["port"].as_u64().unwrap_or_default(),
-            ));
-        }
-    }
-    out
-}
-
-/// The attached endpoints as `ip:port`.
-fn attached_addresses(h: &Harness) -> BTreeSet<String> {
-    attached(h)
-        .into_iter()
-        .map(|(_, ip, port)| format!("{ip}:{port}"))
-        .collect()
-}
-
-async fn wait_attached(h: &Harness, what: &str, want: &BTreeSet<String>) {
-    eventually(what, WAIT, || async {
-        (attached_addresses(h) == *want).then_some(())
-    })
-    .await;
-}
-
-/// The pod's readiness-gate condition: (status, message).
-async fn gate(h: &Harness, name: &str) -> Option<(String, String)> {
-    let pod = pods(h).get_opt(name).await.ok()??;
-    pod.status?
-        .conditions?
-        .into_iter()
-        .find(|c| c.type_ == GATE)
-        .map(|c| (c.status, c.message.unwrap_or_default()))
 }
 
 /// The state annotation, parsed.
@@ -224,22 +65,22 @@ async fn wait_event(h: &Harness, ingress: &str, reason: &str) -> (String, String
 #[tokio::test]
 async fn a_neg_service_is_served_by_exactly_its_ready_endpoints() {
     let h = start().await;
-    h.apply(WEB).await;
+    h.apply(WEB_NEG).await;
     for (name, node) in [("web-1", "node-a1"), ("web-2", "node-a2"), ("web-3", "node-b1")] {
-        add_pod(&h, name, node, false).await;
+        h.apply(&web_pod(name, node, WebPod::default())).await;
     }
     let mut ips = Vec::new();
     for name in ["web-1", "web-2", "web-3"] {
-        ips.push(pod_ip(&h, name).await);
+        ips.push(h.pod_ip(name).await);
     }
     h.apply(&web_ingress("web")).await;
     let c = controller(&h, &[]);
     eventually("web's address", WAIT, || h.address("web")).await;
 
     let all: BTreeSet<String> = ips.iter().map(|ip| format!("{ip}:8080")).collect();
-    wait_attached(&h, "the three pods attached", &all).await;
+    h.wait_attached("the three pods attached", &all).await;
     // One NEG per zone holding the pods of that zone.
-    let negs: BTreeSet<String> = attached(&h).into_iter().map(|(neg, _, _)| neg).collect();
+    let negs: BTreeSet<String> = h.attached().into_iter().map(|(neg, _, _)| neg).collect();
     assert_eq!(negs.len(), 2, "{negs:?}");
     assert!(
         negs.iter()
@@ -278,39 +119,48 @@ async fn a_neg_service_is_served_by_exactly_its_ready_endpoints() {
         .set_containers_ready("default", "web-2", false)
         .expect("web-2 unready");
     let two: BTreeSet<String> = [&ips[0], &ips[2]].iter().map(|ip| format!("{ip}:8080")).collect();
-    wait_attached(&h, "web-2 detached once unready", &two).await;
+    h.wait_attached("web-2 detached once unready", &two).await;
 
     // Scaling down: a deleted pod is detached while it terminates.
-    pods(&h)
+    h.pods()
         .delete("web-3", &DeleteParams::default())
         .await
         .expect("delete web-3");
     let one: BTreeSet<String> = [format!("{}:8080", ips[0])].into();
-    wait_attached(&h, "web-3 detached while terminating", &one).await;
+    h.wait_attached("web-3 detached while terminating", &one).await;
 
     // Ready again: attached again.
     h.kube
         .set_containers_ready("default", "web-2", true)
         .expect("web-2 ready");
     let back: BTreeSet<String> = [&ips[0], &ips[1]].iter().map(|ip| format!("{ip}:8080")).collect();
-    wait_attached(&h, "web-2 attached again", &back).await;
+    h.wait_attached("web-2 attached again", &back).await;
     c.stop().await;
 }
 
 #[tokio::test]
 async fn the_readiness_gate_follows_the_endpoints_health_in_the_load_balancer() {
     let h = start().await;
-    h.apply(WEB).await;
-    add_pod(&h, "web-1", "node-a1", true).await;
-    let ip = pod_ip(&h, "web-1").await;
+    h.apply(WEB_NEG).await;
+    h.apply(&web_pod(
+        "web-1",
+        "node-a1",
+        WebPod {
+            gated: true,
+            ..Default::default()
+        },
+    ))
+    .await;
+    let ip = h.pod_ip("web-1").await;
     h.apply(&web_ingress("web")).await;
     let c = controller(&h, &["--pod-status-qps", "100"]);
 
     // The pod is not Ready (its gate holds it), yet its endpoint is attached: the load
     // balancer's health check decides.
     let endpoint = format!("{ip}:8080");
-    wait_attached(&h, "the gated pod attached", &[endpoint.clone()].into()).await;
-    let (neg, _, _) = attached(&h).into_iter().next().expect("a NEG");
+    h.wait_attached("the gated pod attached", &[endpoint.clone()].into())
+        .await;
+    let (neg, _, _) = h.attached().into_iter().next().expect("a NEG");
     // Forced unhealthy first: the gate says so.
     let neg_name = neg.rsplit('/').next().unwrap().to_owned();
     assert!(
@@ -318,7 +168,7 @@ async fn the_readiness_gate_follows_the_endpoints_health_in_the_load_balancer() 
             .set_endpoint_health("us-central1-a", &neg_name, &ip, 8080, false)
     );
     let (status, message) = eventually("the gate False", WAIT, || async {
-        gate(&h, "web-1")
+        h.gate("web-1")
             .await
             .filter(|(s, m)| s == "False" && m.contains("health check"))
     })
@@ -332,11 +182,11 @@ async fn the_readiness_gate_follows_the_endpoints_health_in_the_load_balancer() 
             .set_endpoint_health("us-central1-a", &neg_name, &ip, 8080, true)
     );
     eventually("the gate True", WAIT, || async {
-        gate(&h, "web-1").await.filter(|(s, _)| s == "True")
+        h.gate("web-1").await.filter(|(s, _)| s == "True")
     })
     .await;
     eventually("the pod Ready", WAIT, || async {
-        let pod = pods(&h).get_opt("web-1").await.ok()??;
+        let pod = h.pods().get_opt("web-1").await.ok()??;
         pod.status?
             .conditions?
             .into_iter()
@@ -345,22 +195,26 @@ async fn the_readiness_gate_follows_the_endpoints_health_in_the_load_balancer() 
     .await;
 
     // A pod without the gate is never written to.
-    add_pod(&h, "web-2", "node-a2", false).await;
-    let ip2 = pod_ip(&h, "web-2").await;
-    wait_attached(
-        &h,
-        "both attached",
-        &[endpoint.clone(), format!("{ip2}:8080")].into(),
-    )
+    h.apply(&web_pod(
+        "web-2",
+        "node-a2",
+        WebPod {
+            gated: false,
+            ..Default::default()
+        },
+    ))
     .await;
-    assert_eq!(gate(&h, "web-2").await, None);
+    let ip2 = h.pod_ip("web-2").await;
+    h.wait_attached("both attached", &[endpoint.clone(), format!("{ip2}:8080")].into())
+        .await;
+    assert_eq!(h.gate("web-2").await, None);
     c.stop().await;
 }
 
 #[tokio::test]
 async fn no_ready_endpoint_degrades_the_ingress_until_one_comes() {
     let h = start().await;
-    h.apply(WEB).await;
+    h.apply(WEB_NEG).await;
     h.apply(&web_ingress("web")).await;
     let c = controller(&h, &[]);
     eventually("web's address", WAIT, || h.address("web")).await;
@@ -380,8 +234,16 @@ async fn no_ready_endpoint_degrades_the_ingress_until_one_comes() {
     assert_eq!(kind, "Warning");
     assert!(note.contains("Service default/web port 80"), "{note}");
 
-    add_pod(&h, "web-1", "node-b1", false).await;
-    pod_ip(&h, "web-1").await;
+    h.apply(&web_pod(
+        "web-1",
+        "node-b1",
+        WebPod {
+            gated: false,
+            ..Default::default()
+        },
+    ))
+    .await;
+    h.pod_ip("web-1").await;
     eventually("Ready again", WAIT, || async {
         (state_of(&h, "web").await["state"] == "Ready").then_some(())
     })
@@ -419,9 +281,17 @@ async fn a_malformed_neg_annotation_is_a_warning_naming_it_and_the_service() {
 #[tokio::test]
 async fn the_health_check_follows_the_readiness_probe_and_is_told_once() {
     let h = start().await;
-    h.apply(WEB).await;
-    add_pod(&h, "web-1", "node-a1", false).await;
-    pod_ip(&h, "web-1").await;
+    h.apply(WEB_NEG).await;
+    h.apply(&web_pod(
+        "web-1",
+        "node-a1",
+        WebPod {
+            gated: false,
+            ..Default::default()
+        },
+    ))
+    .await;
+    h.pod_ip("web-1").await;
     h.apply(&web_ingress("web")).await;
     let c = controller(&h, &[]);
     eventually("web's address", WAIT, || h.address("web")).await;
@@ -441,10 +311,18 @@ async fn the_health_check_follows_the_readiness_probe_and_is_told_once() {
     // A restart tells nothing again.
     c.stop().await;
     let c = controller(&h, &[]);
-    add_pod(&h, "web-2", "node-a2", false).await;
-    pod_ip(&h, "web-2").await;
+    h.apply(&web_pod(
+        "web-2",
+        "node-a2",
+        WebPod {
+            gated: false,
+            ..Default::default()
+        },
+    ))
+    .await;
+    h.pod_ip("web-2").await;
     eventually("web-2 attached", WAIT, || async {
-        (attached(&h).len() == 2).then_some(())
+        (h.attached().len() == 2).then_some(())
     })
     .await;
     eventually("Ready", WAIT, || async {

@@ -5,6 +5,9 @@
 #[path = "../support/wait.rs"]
 mod wait;
 pub use wait::eventually;
+mod pods;
+#[allow(unused_imports)] // not every test file runs pods
+pub use pods::*;
 #[path = "../support/journal.rs"]
 mod journal;
 #[allow(unused_imports)] // not every test file replays the journal
