@@ -39,8 +39,14 @@ use tokio_util::sync::CancellationToken;
 /// Keys synced at once.
 pub const CONCURRENCY: usize = 8;
 
-/// How soon a key is looked at again while one of its gated pods waits for the load balancer.
+/// How soon a key is looked at again while one of its gated pods waits for the load balancer,
+/// at first (see [`gate_poll_delay`]).
 pub const GATE_POLL: Duration = Duration::from_secs(1);
+/// The longest wait between two reads of a key's endpoint health while the same pods wait.
+pub const GATE_POLL_MAX: Duration = Duration::from_secs(16);
+/// Reads at [`GATE_POLL`] before slowing down: a new endpoint needs one health-check interval
+/// (15 s by default) times the healthy threshold to pass.
+const GATE_POLLS_FAST: u32 = 20;
 
 /// Reason of the condition once the endpoint is attached and healthy (ingress-gce's).
 pub const GATE_READY: &str = "LoadBalancerNegReady";
@@ -82,6 +88,10 @@ struct KeyState {
     retry_at: Option<Instant>,
     /// The pod ports of its endpoints, as last planned (for the firewall).
     ports: BTreeSet<u16>,
+    /// The gated pods that waited for their endpoint's health at the last read, and how many
+    /// reads in a row found the same ones waiting (the poll slows down while nothing moves).
+    waiting: BTreeSet<(String, String)>,
+    idle_polls: u32,
 }
 
 impl EndpointQueue {
@@ -209,6 +219,16 @@ impl EndpointQueue {
     fn update(&self, key: &BackendKey, f: impl FnOnce(&mut KeyState)) {
         f(self.lock().keys.entry(key.clone()).or_default());
     }
+}
+
+/// When to read a key's endpoint health again, after `idle_polls` reads in a row found the same
+/// pods waiting: every second at first, then slower and slower up to [`GATE_POLL_MAX`], so that a
+/// pod that never passes the load balancer's health check (a wrong probe path) costs little, and
+/// its reads do not crowd out the health poller's (both go through `--gce-health-qps`). A pod
+/// that starts or stops waiting starts over at once.
+pub fn gate_poll_delay(idle_polls: u32) -> Duration {
+    let slow = idle_polls.saturating_sub(GATE_POLLS_FAST);
+    GATE_POLL.saturating_mul(1 << slow.min(4)).min(GATE_POLL_MAX)
 }
 
 /// 1 s, 2 s, 4 s… up to 5 min.
@@ -339,8 +359,23 @@ async fn sync_key(ctx: &Context, key: &BackendKey, force: bool) -> Outcome {
             }
         }
     }
-    let waiting = plan.gated.iter().any(|p| p.condition != Some(true) && p.attached);
-    let health = if waiting {
+    let waiting: BTreeSet<(String, String)> = plan
+        .gated
+        .iter()
+        .filter(|p| p.condition != Some(true) && p.attached)
+        .map(|p| (p.namespace.clone(), p.name.clone()))
+        .collect();
+    let mut idle_polls = 0;
+    ctx.endpoints.update(key, |k| {
+        k.idle_polls = if k.waiting == waiting {
+            k.idle_polls.saturating_add(1)
+        } else {
+            0
+        };
+        idle_polls = k.idle_polls;
+        k.waiting = waiting.clone();
+    });
+    let health = if !waiting.is_empty() {
         match ctx.provider.endpoint_health(key).await {
             Ok(health) => Some(health),
             Err(e) => {
@@ -353,7 +388,7 @@ async fn sync_key(ctx: &Context, key: &BackendKey, force: bool) -> Outcome {
     };
     let pending = write_gates(ctx, key, &plan.gated, health.as_ref()).await;
     Outcome::Done {
-        again: (pending > 0).then_some(GATE_POLL),
+        again: (pending > 0).then(|| gate_poll_delay(idle_polls)),
     }
 }
 
@@ -735,6 +770,28 @@ mod tests {
         });
         assert_eq!(writes.len(), 1);
         assert!(!writes[0].transition);
+    }
+
+    #[test]
+    fn the_gate_poll_slows_down_while_nothing_moves() {
+        let table = [
+            (0, 1),
+            (19, 1),
+            (20, 1),
+            (21, 2),
+            (22, 4),
+            (23, 8),
+            (24, 16),
+            (25, 16),
+            (1000, 16),
+        ];
+        for (idle, secs) in table {
+            assert_eq!(
+                gate_poll_delay(idle),
+                Duration::from_secs(secs),
+                "after {idle} idle polls"
+            );
+        }
     }
 
     #[test]
