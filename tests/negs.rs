@@ -336,3 +336,34 @@ async fn the_health_check_follows_the_readiness_probe_and_is_told_once() {
     );
     c.stop().await;
 }
+
+#[tokio::test]
+async fn an_exec_readiness_probe_keeps_the_default_health_check_and_says_why() {
+    let h = start().await;
+    h.apply(WEB_NEG).await;
+    let exec_pod = web_pod("web-1", "node-a1", WebPod::default()).replace(
+        "      httpGet: {path: /healthz, port: http}",
+        "      exec: {command: [cat, /tmp/ready]}",
+    );
+    assert!(exec_pod.contains("exec:"), "{exec_pod}");
+    h.apply(&exec_pod).await;
+    h.pod_ip("web-1").await;
+    h.apply(&web_ingress("web")).await;
+    let c = controller(&h, &[]);
+    eventually("web's address", WAIT, || h.address("web")).await;
+    let (kind, _, note) = wait_event(&h, "web", "HealthCheckProbeIgnored").await;
+    assert_eq!(kind, "Warning");
+    assert!(
+        note.contains("default/web-1") && note.contains("exec") && note.contains("Service default/web"),
+        "names the pod, the probe's kind and the Service: {note}"
+    );
+    // The health check probes the default path.
+    let paths: Vec<String> = h
+        .gce_names("healthChecks")
+        .iter()
+        .filter_map(|n| h.gce_resource("healthChecks", n))
+        .filter_map(|hc| hc["httpHealthCheck"]["requestPath"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(paths, ["/"]);
+    c.stop().await;
+}
