@@ -135,6 +135,23 @@ async fn a_neg_service_is_served_by_exactly_its_ready_endpoints() {
         .expect("web-2 ready");
     let back: BTreeSet<String> = [&ips[0], &ips[1]].iter().map(|ip| format!("{ip}:8080")).collect();
     h.wait_attached("web-2 attached again", &back).await;
+
+    // A restarted controller reads the NEGs again (one list per zone) and writes nothing.
+    c.stop().await;
+    h.gce.reset_stats();
+    let c = controller(&h, &[]);
+    eventually(
+        "the restarted controller re-read both zones' NEGs",
+        WAIT,
+        || async { (h.gce.stats().kind("networkEndpointGroups").lists >= 2).then_some(()) },
+    )
+    .await;
+    assert_eq!(h.attached_addresses(), back);
+    let stats = h.gce.stats();
+    assert_eq!(
+        stats.total.mutations, 0,
+        "nothing changed, nothing written: {stats:?}"
+    );
     c.stop().await;
 }
 
