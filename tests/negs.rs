@@ -384,3 +384,50 @@ async fn an_exec_readiness_probe_keeps_the_default_health_check_and_says_why() {
     assert_eq!(paths, ["/"]);
     c.stop().await;
 }
+
+#[tokio::test]
+async fn deleting_the_ingress_lets_its_gated_pods_go() {
+    let h = start().await;
+    h.apply(WEB_NEG).await;
+    let gated = WebPod {
+        gated: true,
+        ..Default::default()
+    };
+    h.apply(&web_pod("web-1", "node-a1", gated)).await;
+    let ip = h.pod_ip("web-1").await;
+    h.apply(&web_ingress("web")).await;
+    let c = controller(&h, &[]);
+    h.wait_attached("the gated pod attached", &[format!("{ip}:8080")].into())
+        .await;
+    // The load balancer never sees it healthy: the gate holds the pod.
+    let (neg, _, _) = h.attached().into_iter().next().expect("a NEG");
+    let neg_name = neg.rsplit('/').next().expect("a name").to_owned();
+    assert!(
+        h.gce
+            .set_endpoint_health("us-central1-a", &neg_name, &ip, 8080, false)
+    );
+    eventually("the gate False", WAIT, || async {
+        h.gate("web-1").await.filter(|(s, _)| s == "False")
+    })
+    .await;
+
+    // No load balancer of ours serves the Service any more: nothing will set the gate, so it
+    // is let go.
+    h.ingresses()
+        .delete("web", &Default::default())
+        .await
+        .expect("delete");
+    let (_, message) = eventually("the gate True once the Ingress is gone", WAIT, || async {
+        h.gate("web-1").await.filter(|(s, _)| s == "True")
+    })
+    .await;
+    assert!(
+        message.contains("Service default/web port 80 is no longer served"),
+        "{message}"
+    );
+    eventually("the NEGs gone", WAIT, || async {
+        h.attached().is_empty().then_some(())
+    })
+    .await;
+    c.stop().await;
+}

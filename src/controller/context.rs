@@ -313,6 +313,24 @@ impl Context {
             .insert(key.to_owned(), told);
     }
 
+    /// Whether a load balancer this process serves (as its last ensure had it) uses `key` as an
+    /// endpoint backend.
+    pub fn serves_endpoint_backend(&self, key: &BackendKey) -> bool {
+        let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        memo.values()
+            .any(|m| m.model.endpoint_backends().any(|k| k == key))
+    }
+
+    /// The fixed port the health check of the endpoint backend `key` probes, when the Service
+    /// sets one (`cloud-lb-controller.io/health-check-port`): the firewall must open it too.
+    pub fn endpoint_health_check_port(&self, key: &BackendKey) -> Option<u16> {
+        let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        memo.values()
+            .flat_map(|m| m.model.backends.iter())
+            .find(|b| b.key == *key)
+            .and_then(|b| b.health_check.port)
+    }
+
     /// Forgets everything about an Ingress no longer served. Its endpoint backends are looked at
     /// again: one no other load balancer uses is forgotten too (and its pod ports leave the
     /// firewall).

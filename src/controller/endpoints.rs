@@ -52,6 +52,13 @@ const GATE_POLLS_FAST: u32 = 20;
 pub const GATE_READY: &str = "LoadBalancerNegReady";
 /// Reason of the condition while it is not (ingress-gce's).
 pub const GATE_NOT_READY: &str = "LoadBalancerNegNotReady";
+/// Reason of the condition set True because the pod waited [`GATE_TIMEOUT`] (ingress-gce's).
+pub const GATE_TIMED_OUT: &str = "LoadBalancerNegTimeout";
+/// How long after its creation a gated pod waits for the load balancer at most: then its
+/// condition is set True anyway, so that a pod the load balancer never sees healthy (a wrong
+/// probe path, a node outside the load balancer) cannot hold up a rollout for ever. ingress-gce's
+/// readiness reflector does the same after the same time (`unreadyTimeout`, 15 minutes).
+pub const GATE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// The queue of endpoint backends to sync, and what is remembered of each.
 pub struct EndpointQueue {
@@ -125,6 +132,16 @@ impl EndpointQueue {
         entry.force |= force;
         drop(state);
         self.wake.notify_one();
+    }
+
+    /// A load balancer using `key` was just ensured: its backend exists in the cloud now. Its
+    /// endpoints are synced soon, reaching the cloud even if they look unchanged when the ensure
+    /// `changed` something (it may have created the groups).
+    pub fn ensured(&self, key: &BackendKey, changed: bool) {
+        if let Some(k) = self.lock().keys.get_mut(key) {
+            k.awaiting_ensure = false;
+        }
+        self.enqueue(key, changed);
     }
 
     /// Syncs every key of a served Service `namespace/service` (an EndpointSlice or a pod of
@@ -311,19 +328,26 @@ pub async fn run(ctx: Arc<Context>, cancel: CancellationToken) {
 
 /// One sync of one key.
 async fn sync_key(ctx: &Context, key: &BackendKey, force: bool) -> Outcome {
+    let nodes = ctx.infra.cloud_nodes();
     if !ctx.endpoint_backends_in_use().contains(key) {
-        if ctx.endpoints.key_state(key).ports.is_empty() {
-            return Outcome::Forget;
+        if !ctx.endpoints.key_state(key).ports.is_empty() {
+            ctx.endpoints.finish_ports(key, &ctx.infra, BTreeSet::new());
         }
-        ctx.endpoints.finish_ports(key, &ctx.infra, BTreeSet::new());
+        release_gates(ctx, key, &nodes).await;
         return Outcome::Forget;
     }
-    let nodes = ctx.infra.cloud_nodes();
     let plan = translate::endpoint_plan(key, &ctx.stores, &nodes);
     for note in &plan.notes {
         tracing::debug!(backend = %key, note, "endpoints");
     }
-    let ports: BTreeSet<u16> = plan.set.endpoints.iter().map(|e| e.port).collect();
+    // The pods' serving ports, and the health check's own port when the Service sets one.
+    let ports: BTreeSet<u16> = plan
+        .set
+        .endpoints
+        .iter()
+        .map(|e| e.port)
+        .chain(ctx.endpoint_health_check_port(key))
+        .collect();
     ctx.endpoints.finish_ports(key, &ctx.infra, ports.clone());
     let known = ctx.endpoints.key_state(key);
     if known.awaiting_ensure && !force {
@@ -347,6 +371,11 @@ async fn sync_key(ctx: &Context, key: &BackendKey, force: bool) -> Outcome {
             }
             Ok(EndpointSync::NoBackend) => {
                 ctx.metrics.endpoints_synced("no-backend", 0, 0);
+                if !ctx.serves_endpoint_backend(key) {
+                    // Gone from the cloud, and no load balancer of this process wants it.
+                    release_gates(ctx, key, &nodes).await;
+                    return Outcome::Forget;
+                }
                 tracing::debug!(backend = %key, "no backend in the cloud yet: waiting for an ensure");
                 write_gates(ctx, key, &plan.gated, None).await;
                 return Outcome::AwaitEnsure;
@@ -408,6 +437,15 @@ impl EndpointQueue {
     }
 }
 
+/// What [`gate_writes`] reads of a gated pod in the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodGate {
+    /// Its current condition of the gate, if it has one.
+    pub condition: Option<Current>,
+    /// `metadata.creationTimestamp`, for [`GATE_TIMEOUT`].
+    pub created: Option<jiff::Timestamp>,
+}
+
 /// The pod's current condition of the gate, as the store holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Current {
@@ -429,21 +467,47 @@ pub struct GateWrite {
 }
 
 /// Which gated pods to patch, to what: True once attached and seen healthy (`health`, when it
-/// was read), False with the reason otherwise; nothing for a pod whose condition already says
-/// so, nor for one already True (it stays so). Also how many pods still wait (not True after
-/// these writes) while attached: those are worth polling health for.
+/// was read), or once the pod has waited [`GATE_TIMEOUT`] since its creation (at `now`); False
+/// with the reason otherwise; nothing for a pod whose condition already says so, nor for one
+/// already True (it stays so). Also how many pods still wait (not True after these writes)
+/// while attached: those are worth polling health for.
 pub fn gate_writes(
     gated: &[GatedPod],
     health: Option<&BTreeMap<Endpoint, EndpointHealth>>,
-    current: impl Fn(&GatedPod) -> Option<Current>,
+    now: jiff::Timestamp,
+    read: impl Fn(&GatedPod) -> PodGate,
 ) -> (Vec<GateWrite>, usize) {
     let mut writes = Vec::new();
     let mut waiting = 0;
     for pod in gated {
-        let now = current(pod);
-        if now.as_ref().is_some_and(|c| c.status == "True") {
+        let PodGate { condition, created } = read(pod);
+        let now_condition = condition;
+        if now_condition.as_ref().is_some_and(|c| c.status == "True") {
             continue;
         }
+        let timed_out = created.is_some_and(|c| {
+            jiff::SignedDuration::try_from(GATE_TIMEOUT)
+                .ok()
+                .and_then(|t| c.checked_add(t).ok())
+                .is_some_and(|deadline| now >= deadline)
+        });
+        if timed_out {
+            writes.push(GateWrite {
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+                ready: true,
+                reason: GATE_TIMED_OUT,
+                message: format!(
+                    "endpoint {} was not seen healthy in the load balancer within {} minutes of the \
+                     pod's creation: set True so that the rollout is not held up for ever",
+                    pod.endpoint,
+                    GATE_TIMEOUT.as_secs() / 60
+                ),
+                transition: true,
+            });
+            continue;
+        }
+        let now = now_condition;
         let seen = health.and_then(|h| {
             h.get(&pod.endpoint).copied().or_else(|| {
                 h.iter()
@@ -505,6 +569,40 @@ pub fn gate_writes(
     (writes, waiting)
 }
 
+/// The gated pods of an endpoint backend no load balancer of ours serves any more (its
+/// Ingress deleted, or the Service back on node ports): nothing will ever make them healthy in
+/// it, so the condition this controller set False (or never set) is set True — as
+/// ingress-gce's reflector does for a pod in no NEG. A condition another writer set (its reason
+/// is not ours) is left to it.
+pub fn release_writes(
+    gated: &[GatedPod],
+    key: &BackendKey,
+    read: impl Fn(&GatedPod) -> PodGate,
+) -> Vec<GateWrite> {
+    gated
+        .iter()
+        .filter_map(|pod| {
+            let condition = read(pod).condition;
+            let ours_or_none = match &condition {
+                None => true,
+                Some(c) => c.status != "True" && c.reason.as_deref() == Some(GATE_NOT_READY),
+            };
+            ours_or_none.then(|| GateWrite {
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+                ready: true,
+                reason: GATE_READY,
+                message: format!(
+                    "Service {}/{} port {} is no longer served straight at its pods by a load balancer of \
+                     this controller: nothing to wait for",
+                    key.namespace, key.service, key.port
+                ),
+                transition: true,
+            })
+        })
+        .collect()
+}
+
 /// The pod's condition of the gate, as `pod` holds it.
 pub fn current_condition(pod: &Pod) -> Option<Current> {
     pod.status
@@ -531,17 +629,42 @@ async fn write_gates(
     if gated.is_empty() {
         return 0;
     }
-    let (writes, waiting) = gate_writes(gated, health, |p| {
-        use crate::translate::Objects;
-        ctx.stores
-            .pod(&p.namespace, &p.name)
-            .and_then(|pod| current_condition(&pod))
-    });
+    let (writes, waiting) = gate_writes(gated, health, jiff::Timestamp::now(), |p| read_pod(ctx, p));
+    patch_conditions(ctx, key, writes).await;
+    waiting
+}
+
+/// Sets True the gates of the pods of an endpoint backend no longer served (see
+/// [`release_writes`]).
+async fn release_gates(ctx: &Context, key: &BackendKey, nodes: &[cloud::model::Node]) {
+    let plan = translate::endpoint_plan(key, &ctx.stores, nodes);
+    let writes = release_writes(&plan.gated, key, |p| read_pod(ctx, p));
+    if !writes.is_empty() {
+        tracing::info!(backend = %key, pods = writes.len(), "releasing readiness gates of a backend no longer served");
+    }
+    patch_conditions(ctx, key, writes).await;
+}
+
+/// What the store holds of a gated pod.
+fn read_pod(ctx: &Context, p: &GatedPod) -> PodGate {
+    use crate::translate::Objects;
+    let Some(pod) = ctx.stores.pod(&p.namespace, &p.name) else {
+        return PodGate::default();
+    };
+    PodGate {
+        condition: current_condition(&pod),
+        created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
+    }
+}
+
+/// Writes the conditions, paced by `--pod-status-qps`, each only while this replica may write.
+async fn patch_conditions(ctx: &Context, key: &BackendKey, writes: Vec<GateWrite>) {
     for w in writes {
-        if ctx.fence.check("writing a pod's readiness condition").is_err() {
-            return waiting;
-        }
         ctx.endpoints.pacer.wait().await;
+        // Checked after the wait: the lease may have gone meanwhile.
+        if ctx.fence.check("writing a pod's readiness condition").is_err() {
+            return;
+        }
         let result = patch_condition(ctx, &w).await;
         ctx.metrics
             .pod_condition_written(if result.is_ok() { "ok" } else { "error" });
@@ -552,7 +675,6 @@ async fn write_gates(
             Err(e) => tracing::warn!(backend = %key, pod = %w.name, error = %e, "writing the readiness gate"),
         }
     }
-    waiting
 }
 
 async fn patch_condition(ctx: &Context, w: &GateWrite) -> Result<(), kube::Error> {
@@ -721,7 +843,10 @@ mod tests {
             let pods = [gated("p", "10.0.0.5", attached)];
             let health: Option<BTreeMap<Endpoint, EndpointHealth>> =
                 health.map(|h| BTreeMap::from([(endpoint("10.0.0.5"), h)]));
-            let (writes, waiting) = gate_writes(&pods, health.as_ref(), |_| now.clone());
+            let (writes, waiting) = gate_writes(&pods, health.as_ref(), t0(), |_| PodGate {
+                condition: now.clone(),
+                created: Some(t0()),
+            });
             assert_eq!(
                 writes.first().map(|w| (w.ready, w.reason)),
                 want,
@@ -746,12 +871,13 @@ mod tests {
             (endpoint("10.0.0.5"), EndpointHealth::Healthy),
             (elsewhere, EndpointHealth::Healthy),
         ]);
-        let (writes, waiting) = gate_writes(&pods, Some(&health), |p| {
-            (p.name == "a").then(|| Current {
+        let (writes, waiting) = gate_writes(&pods, Some(&health), t0(), |p| PodGate {
+            condition: (p.name == "a").then(|| Current {
                 status: "False".into(),
                 reason: None,
                 message: None,
-            })
+            }),
+            created: None,
         });
         let got: Vec<(&str, bool, bool)> = writes
             .iter()
@@ -765,11 +891,66 @@ mod tests {
             writes[2].message
         );
         // A message change alone keeps the transition time.
-        let (writes, _) = gate_writes(&pods[2..], None, |_| {
-            current("False", GATE_NOT_READY, "older words")
+        let (writes, _) = gate_writes(&pods[2..], None, t0(), |_| PodGate {
+            condition: current("False", GATE_NOT_READY, "older words"),
+            created: None,
         });
         assert_eq!(writes.len(), 1);
         assert!(!writes[0].transition);
+    }
+
+    fn t0() -> jiff::Timestamp {
+        "2026-12-01T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_pod_that_waited_too_long_is_let_go() {
+        let pods = [gated("p", "10.0.0.5", true), gated("q", "10.0.0.6", false)];
+        let created = t0();
+        let read = |_: &GatedPod| PodGate {
+            condition: current("False", GATE_NOT_READY, "x"),
+            created: Some(created),
+        };
+        let just_before = t0() + jiff::SignedDuration::from_secs(15 * 60 - 1);
+        let (writes, waiting) = gate_writes(&pods, None, just_before, read);
+        assert!(writes.iter().all(|w| !w.ready), "{writes:?}");
+        assert_eq!(waiting, 1);
+        let at = t0() + jiff::SignedDuration::from_secs(15 * 60);
+        let (writes, waiting) = gate_writes(&pods, None, at, read);
+        let got: Vec<(&str, bool, &str)> = writes
+            .iter()
+            .map(|w| (w.name.as_str(), w.ready, w.reason))
+            .collect();
+        assert_eq!(got, [("p", true, GATE_TIMED_OUT), ("q", true, GATE_TIMED_OUT)]);
+        assert_eq!(waiting, 0, "nothing left to poll for");
+        assert!(writes[0].message.contains("15 minutes"), "{}", writes[0].message);
+    }
+
+    #[test]
+    fn a_backend_no_longer_served_lets_its_pods_go_but_not_others_conditions() {
+        let key = BackendKey::new("default", "web", 80);
+        let pods = [
+            gated("ours", "10.0.0.5", true),
+            gated("none", "10.0.0.6", false),
+            gated("true", "10.0.0.7", true),
+            gated("theirs", "10.0.0.8", true),
+        ];
+        let writes = release_writes(&pods, &key, |p| PodGate {
+            condition: match p.name.as_str() {
+                "ours" => current("False", GATE_NOT_READY, "x"),
+                "true" => current("True", GATE_READY, "x"),
+                "theirs" => current("False", "SomeoneElsesReason", "x"),
+                _ => None,
+            },
+            created: None,
+        });
+        let got: Vec<(&str, bool)> = writes.iter().map(|w| (w.name.as_str(), w.ready)).collect();
+        assert_eq!(got, [("ours", true), ("none", true)]);
+        assert!(
+            writes[0].message.contains("Service default/web port 80"),
+            "{}",
+            writes[0].message
+        );
     }
 
     #[test]

@@ -156,9 +156,11 @@ async fn reconcile_inner(ingress: &Ingress, ctx: &Context, key: &str) -> Result<
             let status = ctx.provider.ensure(&lb).await?;
             ctx.memo_store(key, lb.clone(), status.clone());
             // The ensure may have created (or re-created) the groups of endpoint backends:
-            // their endpoints follow at once.
+            // their endpoints follow at once. An ensure that changed nothing found them in
+            // place: only a set that differs from the last sync reaches the cloud (the endpoint
+            // loop's own resync checks for drift).
             for backend in lb.endpoint_backends() {
-                ctx.endpoints.enqueue(backend, true);
+                ctx.endpoints.ensured(backend, status.changed);
             }
             status
         }
