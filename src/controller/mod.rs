@@ -5,7 +5,8 @@
 //! - [`reconcile`]: class filter → finalizer → translate → ensure → status, annotations, Events.
 //! - [`infra`]: nodes and node ports → the cluster-wide cloud resources, debounced.
 //! - [`health`]: backend health, polled in bulk, shown on the Ingresses using each backend.
-//! - [`endpoints`]: endpoint backends' endpoints and the pods' load-balancer readiness gate.
+//! - [`endpoints`]: endpoint backends' endpoints in the cloud; [`gates`]: the pods' load-balancer
+//!   readiness gate.
 //! - [`gc`]: load balancers whose Ingress is gone.
 //! - [`report`], [`events`]: what the user sees on the Ingress ([`report::health`]: what of
 //!   the backends' health is shown and told).
@@ -14,6 +15,7 @@ pub mod context;
 pub mod endpoints;
 pub mod error;
 pub mod events;
+pub mod gates;
 pub mod gc;
 pub mod health;
 pub mod infra;
