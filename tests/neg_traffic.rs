@@ -91,12 +91,8 @@ async fn a_rolling_update_behind_negs_never_fails_a_request() {
         termination: fake_kube::Termination::Manual,
     })
     .await;
-    let gated = WebPod {
-        gated: true,
-        ..Default::default()
-    };
-    h.apply(&web_pod("web-old-1", "node-a1", gated)).await;
-    h.apply(&web_pod("web-old-2", "node-b1", gated)).await;
+    h.apply(&web_pod("web-old-1", "node-a1", GATED)).await;
+    h.apply(&web_pod("web-old-2", "node-b1", GATED)).await;
     h.apply(WEB_NEG).await;
     h.apply(&web_ingress("web")).await;
     let controller = h.spawn_controller(&["--cluster-uid", CLUSTER_UID, "--health-interval", "1s"]);
@@ -155,7 +151,7 @@ async fn a_rolling_update_behind_negs_never_fails_a_request() {
                 node,
                 WebPod {
                     probe_path: "/ready",
-                    ..gated
+                    ..GATED
                 },
             ))
             .await;

@@ -159,15 +159,7 @@ async fn a_neg_service_is_served_by_exactly_its_ready_endpoints() {
 async fn the_readiness_gate_follows_the_endpoints_health_in_the_load_balancer() {
     let h = start().await;
     h.apply(WEB_NEG).await;
-    h.apply(&web_pod(
-        "web-1",
-        "node-a1",
-        WebPod {
-            gated: true,
-            ..Default::default()
-        },
-    ))
-    .await;
+    h.apply(&web_pod("web-1", "node-a1", GATED)).await;
     let ip = h.pod_ip("web-1").await;
     h.apply(&web_ingress("web")).await;
     let c = controller(&h, &["--pod-status-qps", "100"]);
@@ -212,15 +204,7 @@ async fn the_readiness_gate_follows_the_endpoints_health_in_the_load_balancer() 
     .await;
 
     // A pod without the gate is never written to.
-    h.apply(&web_pod(
-        "web-2",
-        "node-a2",
-        WebPod {
-            gated: false,
-            ..Default::default()
-        },
-    ))
-    .await;
+    h.apply(&web_pod("web-2", "node-a2", WebPod::default())).await;
     let ip2 = h.pod_ip("web-2").await;
     h.wait_attached("both attached", &[endpoint.clone(), format!("{ip2}:8080")].into())
         .await;
@@ -251,15 +235,7 @@ async fn no_ready_endpoint_degrades_the_ingress_until_one_comes() {
     assert_eq!(kind, "Warning");
     assert!(note.contains("Service default/web port 80"), "{note}");
 
-    h.apply(&web_pod(
-        "web-1",
-        "node-b1",
-        WebPod {
-            gated: false,
-            ..Default::default()
-        },
-    ))
-    .await;
+    h.apply(&web_pod("web-1", "node-b1", WebPod::default())).await;
     h.pod_ip("web-1").await;
     eventually("Ready again", WAIT, || async {
         (state_of(&h, "web").await["state"] == "Ready").then_some(())
@@ -299,15 +275,7 @@ async fn a_malformed_neg_annotation_is_a_warning_naming_it_and_the_service() {
 async fn the_health_check_follows_the_readiness_probe_and_is_told_once() {
     let h = start().await;
     h.apply(WEB_NEG).await;
-    h.apply(&web_pod(
-        "web-1",
-        "node-a1",
-        WebPod {
-            gated: false,
-            ..Default::default()
-        },
-    ))
-    .await;
+    h.apply(&web_pod("web-1", "node-a1", WebPod::default())).await;
     h.pod_ip("web-1").await;
     h.apply(&web_ingress("web")).await;
     let c = controller(&h, &[]);
@@ -328,15 +296,7 @@ async fn the_health_check_follows_the_readiness_probe_and_is_told_once() {
     // A restart tells nothing again.
     c.stop().await;
     let c = controller(&h, &[]);
-    h.apply(&web_pod(
-        "web-2",
-        "node-a2",
-        WebPod {
-            gated: false,
-            ..Default::default()
-        },
-    ))
-    .await;
+    h.apply(&web_pod("web-2", "node-a2", WebPod::default())).await;
     h.pod_ip("web-2").await;
     eventually("web-2 attached", WAIT, || async {
         (h.attached().len() == 2).then_some(())
@@ -389,11 +349,7 @@ async fn an_exec_readiness_probe_keeps_the_default_health_check_and_says_why() {
 async fn deleting_the_ingress_lets_its_gated_pods_go() {
     let h = start().await;
     h.apply(WEB_NEG).await;
-    let gated = WebPod {
-        gated: true,
-        ..Default::default()
-    };
-    h.apply(&web_pod("web-1", "node-a1", gated)).await;
+    h.apply(&web_pod("web-1", "node-a1", GATED)).await;
     let ip = h.pod_ip("web-1").await;
     h.apply(&web_ingress("web")).await;
     let c = controller(&h, &[]);

@@ -39,6 +39,12 @@ pub struct WebPod<'a> {
     pub probe_path: &'a str,
 }
 
+/// A [`WebPod`] carrying the readiness gate.
+pub const GATED: WebPod<'static> = WebPod {
+    gated: true,
+    probe_path: "/healthz",
+};
+
 impl Default for WebPod<'_> {
     fn default() -> Self {
         WebPod {
