@@ -7,7 +7,7 @@
 use super::Objects;
 use cloud::model::{BackendKey, Endpoint, EndpointSet, Node as CloudNode};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::discovery::v1::{Endpoint as SliceEndpoint, EndpointSlice};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -187,16 +187,7 @@ fn candidates(
                 let namespace = r.namespace.as_deref().unwrap_or(&key.namespace);
                 objects.pod(namespace, r.name.as_deref()?)
             });
-        let conditions = endpoint.conditions.as_ref();
-        let terminating = conditions.and_then(|c| c.terminating) == Some(true)
-            || pod
-                .as_ref()
-                .is_some_and(|p| p.metadata.deletion_timestamp.is_some());
-        let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
-        let held_by_gate = pod
-            .as_ref()
-            .is_some_and(|p| has_gate(p) && condition(p, "ContainersReady") == Some(true));
-        let may_serve = !terminating && (ready || held_by_gate);
+        let may_serve = may_serve(endpoint, pod.as_deref());
 
         let node_name = endpoint.node_name.as_deref().unwrap_or_default();
         let node = nodes.iter().find(|n| n.name == node_name);
@@ -236,6 +227,19 @@ fn candidates(
         });
     }
     out
+}
+
+/// Whether an EndpointSlice endpoint (of `pod`, when known) may take traffic: it is not
+/// terminating (`conditions.terminating` is not true and the pod has no `deletionTimestamp`),
+/// and either `conditions.ready` is true (absent counts as true) or the pod carries
+/// [`NEG_READY_GATE`] and its `ContainersReady` condition is `True` (held only by the gate).
+pub(crate) fn may_serve(endpoint: &SliceEndpoint, pod: Option<&Pod>) -> bool {
+    let conditions = endpoint.conditions.as_ref();
+    let terminating = conditions.and_then(|c| c.terminating) == Some(true)
+        || pod.is_some_and(|p| p.metadata.deletion_timestamp.is_some());
+    let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
+    let held_by_gate = pod.is_some_and(|p| has_gate(p) && condition(p, "ContainersReady") == Some(true));
+    !terminating && (ready || held_by_gate)
 }
 
 /// Whether the pod lists [`NEG_READY_GATE`] in `spec.readinessGates`.

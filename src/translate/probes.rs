@@ -7,9 +7,16 @@
 //! `isSimpleHTTPProbe`, `getProbeScheme`; `pkg/healthchecks` / `pkg/translator/healthchecks.go`:
 //! `ApplyProbeSettingsToHC`), with three differences, each written down where it is made:
 //! - the pods are the Service's endpoints (EndpointSlice `targetRef`s), not a selector match;
-//! - the **newest** pod wins (ingress-gce sorts by creation time and takes the oldest), so a
-//!   rollout that changes the probe changes the health check — and it is derived again at every
-//!   translation, where ingress-gce reads the probe only when it creates the health check;
+//! - the pod is chosen among those that may take traffic (not terminating; Ready, or held only
+//!   by the load balancer's readiness gate with `ContainersReady`, as for the endpoints): the
+//!   template (controller) with the most such pods wins, ties to the one holding the newest pod,
+//!   and its newest pod decides; only when none may take traffic (a first rollout) does the
+//!   newest pod decide (ingress-gce takes the oldest pod). So a rollout that changes the probe
+//!   moves the health check once the new template serves as many pods as the old, not before:
+//!   a check following the newest pod would switch to a new path (say `/v2/ready`) at the first
+//!   new pod, even one crash-looping in a halted rollout, and the old pods, still serving, would
+//!   fail it (404) — every endpoint unhealthy. The probe is derived again at every translation,
+//!   where ingress-gce reads it only when it creates the health check;
 //! - a node-port backend probes at most every [`HealthCheck::default()`] interval instead of
 //!   ingress-gce's period + 60 s (see [`interval`]).
 //!
@@ -21,12 +28,14 @@
 //! balancer's).
 
 use super::service_settings::ServiceSettings;
-use super::{HealthCheckOrigin, Objects};
+use super::{HealthCheckOrigin, Objects, endpoints};
 use crate::annotations as keys;
 use cloud::model::{BackendProtocol, BackendTarget, HealthCheck};
 use k8s_openapi::api::core::v1::{Container, ContainerPort, Pod, Probe, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use std::collections::BTreeSet;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::sync::Arc;
 
 /// Kubernetes' defaults for a probe's `periodSeconds` and `timeoutSeconds` (the API server fills
@@ -58,7 +67,7 @@ pub(crate) fn health_check(
             HealthCheckOrigin::Defaults { why_not_probe: why },
         )
     };
-    let Some(found) = newest_pod(objects, cx) else {
+    let Some(found) = probe_pod(objects, cx) else {
         return defaults(None);
     };
     let container = &found.container;
@@ -246,16 +255,25 @@ impl Found {
     }
 }
 
-/// The newest pod (latest `creationTimestamp`, ties to the smallest name) among the Service's
-/// endpoints (any address type) whose container declares the port the Service port targets
-/// (`targetPort`, by number or by name; the port number when unset).
-fn newest_pod(objects: &dyn Objects, cx: &PortContext<'_>) -> Option<Found> {
+/// The pod whose readiness probe the health check follows, among the Service's endpoints (any
+/// address type) whose container declares the port the Service port targets (`targetPort`, by
+/// number or by name; the port number when unset):
+///
+/// - among the pods that may take traffic ([`endpoints::may_serve`], as for the endpoints the
+///   load balancer is given): the pods are grouped by template (their controller, see
+///   [`template`]; a pod without one is a group of its own), the group with the most such pods
+///   wins (ties to the group holding the newest pod), and within it the newest pod;
+/// - when none may take traffic (a first rollout), the newest pod.
+///
+/// "Newest": latest `creationTimestamp`, ties to the smallest name.
+fn probe_pod(objects: &dyn Objects, cx: &PortContext<'_>) -> Option<Found> {
     let target = cx
         .port
         .target_port
         .clone()
         .unwrap_or(IntOrString::Int(cx.port.port));
-    let mut names = BTreeSet::new();
+    // Pod name → whether one of its listings may take traffic.
+    let mut listed: BTreeMap<String, bool> = BTreeMap::new();
     for slice in objects.endpoint_slices(cx.namespace, cx.service) {
         for endpoint in &slice.endpoints {
             let Some(r) = endpoint.target_ref.as_ref() else {
@@ -263,18 +281,57 @@ fn newest_pod(objects: &dyn Objects, cx: &PortContext<'_>) -> Option<Found> {
             };
             let same_namespace = r.namespace.as_deref().is_none_or(|ns| ns == cx.namespace);
             if let (Some("Pod"), true, Some(name)) = (r.kind.as_deref(), same_namespace, r.name.as_deref()) {
-                names.insert(name.to_owned());
+                let pod = objects.pod(cx.namespace, name);
+                let serving = endpoints::may_serve(endpoint, pod.as_deref());
+                *listed.entry(name.to_owned()).or_default() |= serving;
             }
         }
     }
-    names
-        .iter()
-        .filter_map(|name| objects.pod(cx.namespace, name))
-        .filter_map(|pod| Found::new(pod, &target))
-        .max_by(|a, b| {
-            let created = |f: &Found| f.pod.metadata.creation_timestamp.clone();
-            created(a).cmp(&created(b)).then_with(|| b.name().cmp(a.name()))
+    let (serving, waiting): (Vec<_>, Vec<_>) = listed
+        .into_iter()
+        .filter_map(|(name, serving)| {
+            Some((Found::new(objects.pod(cx.namespace, &name)?, &target)?, serving))
         })
+        .partition(|(_, serving)| *serving);
+    if serving.is_empty() {
+        return waiting.into_iter().map(|(found, _)| found).max_by(newer);
+    }
+    let mut groups: BTreeMap<Group, (usize, Found)> = BTreeMap::new();
+    for (found, _) in serving {
+        let group = match template(&found.pod) {
+            Some(template) => Group::Template(template),
+            None => Group::Pod(found.name().to_owned()),
+        };
+        match groups.entry(group) {
+            Entry::Vacant(e) => {
+                e.insert((1, found));
+            }
+            Entry::Occupied(mut e) => {
+                let (count, newest) = e.get_mut();
+                *count += 1;
+                if newer(&found, newest).is_gt() {
+                    *newest = found;
+                }
+            }
+        }
+    }
+    groups
+        .into_values()
+        .max_by(|(a_count, a), (b_count, b)| a_count.cmp(b_count).then_with(|| newer(a, b)))
+        .map(|(_, found)| found)
+}
+
+/// The pods that stand for one template: those of one controller, or a pod without one.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    Template(String),
+    Pod(String),
+}
+
+/// `Greater` when `a` is newer than `b`: created later, or at the same time with a smaller name.
+fn newer(a: &Found, b: &Found) -> Ordering {
+    let created = |f: &Found| f.pod.metadata.creation_timestamp.clone();
+    created(a).cmp(&created(b)).then_with(|| b.name().cmp(a.name()))
 }
 
 /// The pod's controller as `Kind/name` (e.g. `ReplicaSet/web-7d9f`): the template the pod

@@ -86,6 +86,87 @@ fn api_pod(name: &str, created: &str, probe: Value) -> k8s_openapi::api::core::v
 
 const T1: &str = "2026-01-01T00:00:00Z";
 const T2: &str = "2026-02-01T00:00:00Z";
+const T3: &str = "2026-03-01T00:00:00Z";
+
+/// An `api` pod of template `ReplicaSet/<template>` (`None`: no controller) whose readiness
+/// probe checks `path`, as JSON to adjust with [`gated`] or [`deleting`].
+fn pod_of(name: &str, created: &str, template: Option<&str>, path: &str) -> Value {
+    let container = json!({
+        "name": "app",
+        "ports": [{"containerPort": 8080}],
+        "readinessProbe": http(path, json!(8080)),
+    });
+    let mut pod = pod_json(name, created, json!([container]));
+    match template {
+        Some(t) => pod["metadata"]["ownerReferences"][0]["name"] = json!(t),
+        None => pod["metadata"]["ownerReferences"] = json!([]),
+    }
+    pod
+}
+
+/// The pod carries the load balancer's readiness gate; its `ContainersReady` is `True` or not.
+fn gated(mut pod: Value, containers_ready: bool) -> Value {
+    pod["spec"]["readinessGates"] = json!([{"conditionType": "cloud.google.com/load-balancer-neg-ready"}]);
+    let status = if containers_ready { "True" } else { "False" };
+    pod["status"] = json!({"conditions": [
+        {"type": "ContainersReady", "status": status},
+        {"type": "cloud.google.com/load-balancer-neg-ready", "status": "False"},
+    ]});
+    pod
+}
+
+/// The pod is being deleted.
+fn deleting(mut pod: Value) -> Value {
+    pod["metadata"]["deletionTimestamp"] = json!("2026-05-01T00:00:00Z");
+    pod
+}
+
+/// How a pod is listed in `api`'s EndpointSlice.
+#[derive(Clone, Copy)]
+enum Listed {
+    Ready,
+    NotReady,
+    /// `ready: true` and `terminating: true` (as when kube-proxy's `serving` lingers).
+    Terminating,
+}
+
+/// `api`'s slice lists exactly these pods; each pod is inserted.
+fn api_pods(world: &mut Snapshot, pods: Vec<(Value, Listed)>) {
+    let mut endpoints = Vec::new();
+    for (i, (pod, listed)) in pods.into_iter().enumerate() {
+        let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        let mut endpoint = endpoint(
+            &format!("10.0.1.{}", i + 1),
+            "n1",
+            &name,
+            Some(!matches!(listed, Listed::NotReady)),
+        );
+        if matches!(listed, Listed::Terminating) {
+            endpoint["conditions"]["terminating"] = json!(true);
+        }
+        endpoints.push(endpoint);
+        world.insert_pod(from_json(pod));
+    }
+    world.insert_endpoint_slice(endpoint_slice(
+        "api-a",
+        "api",
+        json!([{"name": "http", "port": 8080}]),
+        json!(endpoints),
+    ));
+}
+
+/// The health check follows `pod` of `template` (`None`: no controller), path `path`.
+fn follows(t: &Translation, pod: &str, template: Option<&str>, path: &str) {
+    assert_eq!(hc(t).path, path);
+    assert_eq!(
+        *origin(t),
+        HealthCheckOrigin::ReadinessProbe {
+            pod: format!("default/{pod}"),
+            container: "app".into(),
+            template: template.map(|t| format!("ReplicaSet/{t}")),
+        }
+    );
+}
 
 /// An httpGet probe of `path` on `port`, every 5 s with a 2 s timeout.
 fn http(path: &str, port: Value) -> Value {
@@ -430,7 +511,7 @@ fn probe_cases() {
             }),
         ),
         row(
-            "the newest pod wins: a changed probe changes the health check",
+            "within a template, the newest pod decides",
             |w| {
                 services(w);
                 w.insert_pod(api_pod("a2", T1, http("/old", json!(8080))));
@@ -472,6 +553,145 @@ fn probe_cases() {
                 assert_eq!(hc(t).path, "/old");
                 assert_eq!(*origin(t), from_probe("a2"));
             }),
+        ),
+        row(
+            "a not-ready newest pod does not win (a halted rollout keeps the old path)",
+            |w| {
+                services(w);
+                api_pods(
+                    w,
+                    vec![
+                        (pod_of("a1", T1, Some("old"), "/ready"), Listed::Ready),
+                        (pod_of("a2", T2, Some("new"), "/v2/ready"), Listed::NotReady),
+                        (pod_of("a3", T3, Some("new"), "/v2/ready"), Listed::NotReady),
+                    ],
+                );
+            },
+            to("api", 80),
+            ok_translation([], |t| follows(t, "a1", Some("old"), "/ready")),
+        ),
+        row(
+            "terminating pods do not count (listed terminating, or with a deletionTimestamp)",
+            |w| {
+                services(w);
+                api_pods(
+                    w,
+                    vec![
+                        (pod_of("a1", T2, Some("old"), "/old"), Listed::Terminating),
+                        (deleting(pod_of("a2", T2, Some("old"), "/old")), Listed::Ready),
+                        (pod_of("a3", T1, Some("new"), "/new"), Listed::Ready),
+                    ],
+                );
+            },
+            to("api", 80),
+            ok_translation([], |t| follows(t, "a3", Some("new"), "/new")),
+        ),
+        row(
+            "the template with the most pods that may take traffic wins, then its newest pod",
+            |w| {
+                services(w);
+                api_pods(
+                    w,
+                    vec![
+                        (pod_of("a1", T1, Some("old"), "/old"), Listed::Ready),
+                        (pod_of("a2", T2, Some("old"), "/old"), Listed::Ready),
+                        (pod_of("a3", T3, Some("new"), "/new"), Listed::Ready),
+                    ],
+                );
+            },
+            to("api", 80),
+            ok_translation([], |t| follows(t, "a2", Some("old"), "/old")),
+        ),
+        row(
+            "templates as large: the one holding the newest pod wins",
+            |w| {
+                services(w);
+                api_pods(
+                    w,
+                    vec![
+                        (pod_of("a1", T1, Some("old"), "/old"), Listed::Ready),
+                        (pod_of("a2", T2, Some("new"), "/new"), Listed::Ready),
+                    ],
+                );
+            },
+            to("api", 80),
+            ok_translation([], |t| follows(t, "a2", Some("new"), "/new")),
+        ),
+        row(
+            "pods without a controller are each a template of their own",
+            |w| {
+                services(w);
+                api_pods(
+                    w,
+                    vec![
+                        (pod_of("a1", T2, None, "/bare"), Listed::Ready),
+                        (pod_of("a2", T2, None, "/bare"), Listed::Ready),
+                        (pod_of("a3", T3, Some("rs"), "/rs"), Listed::Ready),
+                    ],
+                );
+            },
+            to("api", 80),
+            ok_translation([], |t| follows(t, "a3", Some("rs"), "/rs")),
+        ),
+        row(
+            "a pod held only by the readiness gate, its containers ready, counts",
+            |w| {
+                services(w);
+                api_pods(
+                    w,
+                    vec![
+                        (pod_of("a1", T1, Some("old"), "/old"), Listed::Ready),
+                        (
+                            gated(pod_of("a2", T2, Some("new"), "/new"), true),
+                            Listed::NotReady,
+                        ),
+                        (
+                            gated(pod_of("a3", T2, Some("new"), "/new"), true),
+                            Listed::NotReady,
+                        ),
+                    ],
+                );
+            },
+            to("api", 80),
+            ok_translation([], |t| follows(t, "a2", Some("new"), "/new")),
+        ),
+        row(
+            "a gated pod whose containers are not ready does not count",
+            |w| {
+                services(w);
+                api_pods(
+                    w,
+                    vec![
+                        (pod_of("a1", T1, Some("old"), "/old"), Listed::Ready),
+                        (
+                            gated(pod_of("a2", T2, Some("new"), "/new"), false),
+                            Listed::NotReady,
+                        ),
+                        (
+                            gated(pod_of("a3", T2, Some("new"), "/new"), false),
+                            Listed::NotReady,
+                        ),
+                    ],
+                );
+            },
+            to("api", 80),
+            ok_translation([], |t| follows(t, "a1", Some("old"), "/old")),
+        ),
+        row(
+            "no pod may take traffic (a first rollout): the newest pod decides",
+            |w| {
+                services(w);
+                api_pods(
+                    w,
+                    vec![
+                        (pod_of("a1", T2, Some("old"), "/old"), Listed::NotReady),
+                        (pod_of("a2", T2, Some("old"), "/old"), Listed::NotReady),
+                        (pod_of("a3", T3, Some("new"), "/new"), Listed::NotReady),
+                    ],
+                );
+            },
+            to("api", 80),
+            ok_translation([], |t| follows(t, "a3", Some("new"), "/new")),
         ),
         row(
             "no pods: defaults, no reason",
