@@ -387,3 +387,81 @@ async fn deleting_the_ingress_lets_its_gated_pods_go() {
     .await;
     c.stop().await;
 }
+
+/// The requests to fake-gce since journal sequence `since` that wrote the firewall rule.
+fn firewall_writes(h: &Harness, since: u64) -> Vec<String> {
+    h.gce
+        .journal_since(since)
+        .entries
+        .into_iter()
+        .filter_map(|e| match e.event {
+            fake_gce::JournalEvent::Request(r) if r.path.contains("/firewalls") && r.method != "GET" => {
+                Some(format!("{} {}", r.method, r.path))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether the cluster's firewall rule lets the load balancer reach port 8080.
+fn firewall_opens_8080(h: &Harness) -> bool {
+    h.gce_resource("firewalls", &namer().firewall())
+        .is_some_and(|fw| {
+            fw["allowed"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|a| a["ports"].as_array().cloned().unwrap_or_default())
+                .any(|p| p == "8080")
+        })
+}
+
+#[tokio::test]
+async fn after_a_restart_the_endpoints_of_an_ingress_in_error_still_follow_its_pods() {
+    let h = start().await;
+    h.apply(WEB_NEG).await;
+    for (name, node) in [("web-1", "node-a1"), ("web-2", "node-b1")] {
+        h.apply(&web_pod(name, node, WebPod::default())).await;
+    }
+    let (ip1, ip2) = (h.pod_ip("web-1").await, h.pod_ip("web-2").await);
+    h.apply(&web_ingress("web")).await;
+    // Another load balancer, on a node port: the firewall rule never goes empty (which it never
+    // is written to be), so that a pod port dropped would show.
+    h.apply(ECHO).await;
+    h.apply(&ingress("echo")).await;
+    let c = controller(&h, &[]);
+    eventually("web's address", WAIT, || h.address("web")).await;
+    eventually("echo's address", WAIT, || h.address("echo")).await;
+    let both: BTreeSet<String> = [&ip1, &ip2].iter().map(|ip| format!("{ip}:8080")).collect();
+    h.wait_attached("both pods attached", &both).await;
+    eventually("the firewall rule opens the pod port", WAIT, || async {
+        firewall_opens_8080(&h).then_some(())
+    })
+    .await;
+
+    // A bad edit: the Ingress no longer translates, its load balancer keeps serving.
+    h.apply(&web_ingress("web").replace("number: 80", "number: 81"))
+        .await;
+    eventually("the Error state", WAIT, || async {
+        (h.state("web").await.as_deref() == Some("Error")).then_some(())
+    })
+    .await;
+
+    // A restart (removal grace 0 s), then a rollout: a new pod, an old one deleted.
+    c.stop().await;
+    let since = h.gce.journal().next_seq;
+    let c = controller(&h, &[]);
+    h.apply(&web_pod("web-3", "node-a2", WebPod::default())).await;
+    let ip3 = h.pod_ip("web-3").await;
+    h.pods()
+        .delete("web-1", &DeleteParams::default())
+        .await
+        .expect("delete web-1");
+    let rolled: BTreeSet<String> = [&ip2, &ip3].iter().map(|ip| format!("{ip}:8080")).collect();
+    h.wait_attached("the NEGs follow the rollout", &rolled).await;
+    assert_eq!(h.state("web").await.as_deref(), Some("Error"));
+    // The pod port never left the firewall: no pass of the restarted controller wrote it.
+    assert!(firewall_opens_8080(&h));
+    assert_eq!(firewall_writes(&h, since), Vec::<String>::new());
+    c.stop().await;
+}

@@ -66,6 +66,16 @@ pub trait Provider: Send + Sync {
         ))
     }
 
+    /// The endpoint backends of this cluster that exist in the cloud, whichever load balancer
+    /// (of whichever controller) built them, read from the resources themselves: those
+    /// [`Provider::sync_endpoints`] must keep in line even when no load balancer of this process
+    /// was ensured with them (after a restart, an Ingress that no longer translates still
+    /// serves through them; a load balancer switching to its node port still sends its traffic
+    /// there). Read-only. The default knows none.
+    async fn endpoint_backends(&self) -> Result<Vec<BackendKey>, Error> {
+        Ok(Vec::new())
+    }
+
     /// What the cloud's health checks say of each endpoint attached to the endpoint backend
     /// `key` (read-only, in bulk: one read per zone). Endpoints not attached are absent.
     async fn endpoint_health(&self, key: &BackendKey) -> Result<BTreeMap<Endpoint, EndpointHealth>, Error> {

@@ -567,6 +567,67 @@ async fn endpoint_ports_change_in_the_firewall_and_groups_follow_node_ports() {
     assert_eq!(env.get("firewalls", &fw)["allowed"][0]["ports"], json!(["9090"]));
 }
 
+/// The TCP ports the cluster's firewall rule allows, if it exists.
+fn firewall_ports(env: &Env) -> Option<Value> {
+    env.try_get("firewalls", &env.provider.namer().firewall())
+        .map(|fw| fw["allowed"][0]["ports"].clone())
+}
+
+#[tokio::test]
+async fn a_restarted_provider_keeps_the_pod_ports_of_the_endpoint_backends_in_the_cloud() {
+    let env = start(&[30080], &[8080]).await;
+    let key = BackendKey::new("default", "echo", 80);
+    let model = lb(
+        "default",
+        "pods",
+        vec![
+            endpoint_backend("default", "echo", 80),
+            backend("default", "node", 80, 30080),
+        ],
+    );
+    env.provider.ensure(&model).await.unwrap();
+    env.provider.sync_endpoints(&set(&key, &pods())).await.unwrap();
+    // Asked for the node port only (the endpoint ports are not known yet after a restart).
+    let mut infra = env.infra.clone();
+    infra.endpoint_ports.clear();
+    // The process that synced the endpoints knows their port without reading them.
+    let since = env.gce.journal().next_seq;
+    env.provider.ensure_infrastructure(&infra).await.unwrap();
+    assert_eq!(firewall_ports(&env), Some(json!(["8080", "30080"])));
+    assert_eq!(calls(&env, since, "/listNetworkEndpoints"), 0);
+
+    // A new process (a restart, another controller of the cluster) reads them, one list per
+    // zone's NEG, and keeps the port; the instance groups still name the node port only.
+    let restarted = new_provider(&env.gce, |_| {});
+    assert_eq!(restarted.endpoint_backends().await.unwrap(), vec![key.clone()]);
+    let since = env.gce.journal().next_seq;
+    restarted.ensure_infrastructure(&infra).await.unwrap();
+    assert_eq!(firewall_ports(&env), Some(json!(["8080", "30080"])));
+    assert_eq!(calls(&env, since, "/listNetworkEndpoints"), 2);
+    let ig = env.provider.namer().instance_group();
+    let group = env
+        .gce
+        .resource(&format!("projects/{PROJECT}/zones/{ZONE_A}/instanceGroups/{ig}"))
+        .expect("group");
+    assert_eq!(group["namedPorts"], json!([{"name": "port30080", "port": 30080}]));
+    // What it read holds for the removal grace.
+    let patient = new_provider(&env.gce, |c| {
+        c.removal_grace = std::time::Duration::from_secs(3600)
+    });
+    let since = env.gce.journal().next_seq;
+    patient.ensure_infrastructure(&infra).await.unwrap();
+    patient.ensure_infrastructure(&infra).await.unwrap();
+    assert_eq!(calls(&env, since, "/listNetworkEndpoints"), 2, "read once");
+    assert_eq!(firewall_ports(&env), Some(json!(["8080", "30080"])));
+
+    // The endpoint backend gone (the node-port one stays), the pod port goes.
+    let node_only = lb("default", "pods", vec![backend("default", "node", 80, 30080)]);
+    env.provider.ensure(&node_only).await.unwrap();
+    assert!(restarted.endpoint_backends().await.unwrap().is_empty());
+    restarted.ensure_infrastructure(&infra).await.unwrap();
+    assert_eq!(firewall_ports(&env), Some(json!(["30080"])));
+}
+
 fn name_of(link: &Value) -> String {
     name(link)
 }

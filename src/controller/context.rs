@@ -87,6 +87,9 @@ pub struct Context {
     /// [`super::report::endpoints`]), for the same reason.
     endpoints_told: Mutex<HashMap<String, Told>>,
     memo: Mutex<HashMap<String, Memo>>,
+    /// The endpoint backends of the cluster the cloud holds, as last read (see
+    /// [`Context::refresh_endpoint_backends`]).
+    cloud_endpoint_backends: Mutex<BTreeSet<BackendKey>>,
     failures: Mutex<HashMap<String, u32>>,
     primed: tokio::sync::OnceCell<()>,
     requeue: tokio::sync::mpsc::UnboundedSender<ObjectRef<Ingress>>,
@@ -160,6 +163,7 @@ impl Context {
             unhealthy_told: Mutex::new(HashMap::new()),
             endpoints_told: Mutex::new(HashMap::new()),
             memo: Mutex::new(HashMap::new()),
+            cloud_endpoint_backends: Mutex::new(BTreeSet::new()),
             failures: Mutex::new(HashMap::new()),
             primed: tokio::sync::OnceCell::new(),
             requeue,
@@ -181,9 +185,10 @@ impl Context {
     }
 
     /// Runs once, before the first reconcile: waits for every cache, then ensures the
-    /// infrastructure with the node ports of every Ingress at once (rather than growing it one
-    /// Ingress at a time). Ports of load balancers that exist but are not listed here (an Ingress
-    /// being deleted, one that does not translate now) are kept by the provider, which reads them.
+    /// infrastructure with the node ports and the endpoint backends' pod ports of every Ingress
+    /// at once (rather than growing it one Ingress at a time). Ports of load balancers that exist
+    /// but are not listed here (an Ingress being deleted, one that does not translate now) are
+    /// kept by the provider, which reads them.
     pub async fn prime(&self) -> Result<(), super::Error> {
         self.primed
             .get_or_try_init(|| async {
@@ -192,6 +197,7 @@ impl Context {
                     .await
                     .map_err(|_| super::Error::Cloud(cloud::Error::bug("a watch ended")))?;
                 let config = self.translate_config();
+                let mut endpoint_backends = BTreeSet::new();
                 for ingress in self.stores.ingresses.state() {
                     if ingress.metadata.deletion_timestamp.is_some()
                         || !translate::is_ours(&ingress, &self.stores, &config)
@@ -201,8 +207,17 @@ impl Context {
                     if let Ok(t) = translate::translate(&ingress, &self.stores, &config) {
                         let key = super::reconcile::key_of(&ingress);
                         self.infra.set_ports(&key, t.load_balancer.node_ports());
+                        endpoint_backends.extend(t.load_balancer.endpoint_backends().cloned());
                     }
                 }
+                // As the endpoint loop derives them (it takes over from here).
+                let nodes = self.infra.cloud_nodes();
+                let endpoint_ports: BTreeSet<u16> = endpoint_backends
+                    .iter()
+                    .flat_map(|key| translate::endpoint_plan(key, &self.stores, &nodes).set.endpoints)
+                    .map(|e| e.port)
+                    .collect();
+                self.infra.set_endpoint_ports(endpoint_ports);
                 self.infra.set_primed();
                 // A failure here is retried by the infrastructure loop and shown on the
                 // Ingresses; it must not keep every reconcile waiting.
@@ -270,12 +285,50 @@ impl Context {
         users
     }
 
-    /// The endpoint backends the served load balancers use (as their last ensure had them).
+    /// The endpoint backends to keep in sync: those the served load balancers use (as their
+    /// last ensure had them, including one a load balancer is switching away from, which serves
+    /// until the switch ends), and every one the cloud holds for the cluster (as last read): after
+    /// a restart, an Ingress that no longer translates is served by its old load balancer, whose
+    /// endpoint backends no ensure of this process names. One the cloud holds that no load
+    /// balancer uses is deleted by the provider's sweep, after which a sync finds no backend and
+    /// writes nothing.
     pub fn endpoint_backends_in_use(&self) -> BTreeSet<BackendKey> {
+        let mut keys: BTreeSet<BackendKey> = self
+            .cloud_endpoint_backends
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
-        memo.values()
-            .flat_map(|m| m.model.endpoint_backends().cloned())
-            .collect()
+        keys.extend(
+            memo.values()
+                .flat_map(|m| m.model.endpoint_backends().chain(&m.status.switching).cloned()),
+        );
+        keys
+    }
+
+    /// Reads which endpoint backends the cloud holds for the cluster (see
+    /// [`Context::endpoint_backends_in_use`]), and syncs those it did not hold before. On a
+    /// failure, the last read stands.
+    pub async fn refresh_endpoint_backends(&self) {
+        let keys: BTreeSet<BackendKey> = match self.provider.endpoint_backends().await {
+            Ok(keys) => keys.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the endpoint backends in the cloud");
+                return;
+            }
+        };
+        let new: Vec<BackendKey> = {
+            let mut known = self
+                .cloud_endpoint_backends
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let new = keys.difference(&known).cloned().collect();
+            *known = keys;
+            new
+        };
+        for key in &new {
+            self.endpoints.enqueue(key, true);
+        }
     }
 
     /// The backends last told to have no healthy instance on this Ingress, if this process

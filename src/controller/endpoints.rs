@@ -268,6 +268,7 @@ pub async fn run(ctx: Arc<Context>, cancel: CancellationToken) {
     if primed.is_err() {
         return;
     }
+    ctx.refresh_endpoint_backends().await;
     let queue = ctx.endpoints.clone();
     let mut running = FuturesUnordered::new();
     let mut resync = tokio::time::interval_at(
@@ -304,6 +305,7 @@ pub async fn run(ctx: Arc<Context>, cancel: CancellationToken) {
             _ = queue.wake.notified() => {}
             _ = sleep => {}
             _ = resync.tick() => {
+                ctx.refresh_endpoint_backends().await;
                 // Every key in use, and every key known (one no longer in use is forgotten).
                 let known: Vec<BackendKey> = queue.lock().keys.keys().cloned().collect();
                 for key in ctx.endpoint_backends_in_use().into_iter().chain(known) {

@@ -40,10 +40,12 @@ impl GceProvider {
             by_zone.entry(zone.clone()).or_default();
         }
         // What the cloud holds decides what may go, not the caller's bookkeeping (which, after
-        // a restart, may not know every load balancer still being deleted); and what goes, goes
-        // only once nothing has needed it for the removal grace: another writer of this
-        // cluster's resources (a controller of another class) may have opened a port for a
-        // backend service it is about to create.
+        // a restart, may not know every load balancer still being deleted nor every endpoint
+        // backend still serving): a node port stays while a backend service names it, a pod port
+        // while an endpoint backend's endpoints have it. And what goes, goes only once nothing
+        // has needed it for the removal grace: another writer of this cluster's resources (a
+        // controller of another class) may have opened a port for a backend service it is about
+        // to create.
         let firewall = self.read_firewall().await?;
         let ours = firewall
             .as_ref()
@@ -60,7 +62,12 @@ impl GceProvider {
             self.infra_in_use().await?
         };
         let needed_nodes: BTreeSet<u16> = infra.node_ports.union(&in_use.ports).copied().collect();
-        let needed: BTreeSet<u16> = needed_nodes.union(&infra.endpoint_ports).copied().collect();
+        let endpoint_ports: BTreeSet<u16> = infra
+            .endpoint_ports
+            .union(&in_use.endpoint_ports)
+            .copied()
+            .collect();
+        let needed: BTreeSet<u16> = needed_nodes.union(&endpoint_ports).copied().collect();
         let grace = self.config.removal_grace;
         let now = tokio::time::Instant::now();
         let (fw_ports, node_ports, teardown, recheck_after) = {
@@ -69,7 +76,7 @@ impl GceProvider {
             let idle = needed.is_empty() && !in_use.load_balancers;
             let (teardown, teardown_recheck) = lingering.teardown(idle, grace, now);
             let recheck = [ports_recheck, teardown_recheck].into_iter().flatten().min();
-            let node_ports = lingering.node_ports(&ports, &infra.endpoint_ports, &needed_nodes);
+            let node_ports = lingering.node_ports(&ports, &endpoint_ports, &needed_nodes);
             (ports, node_ports, teardown, recheck)
         };
         // Groups are made only for node ports in use; those there stay while a node port does
@@ -161,8 +168,8 @@ impl GceProvider {
         .await
     }
 
-    /// Reads, afresh, which node ports this cluster's backend services use and whether any of
-    /// its load balancers is left.
+    /// Reads, afresh, which node ports this cluster's backend services use, which pod ports
+    /// its endpoint backends' endpoints have, and whether any of its load balancers is left.
     async fn infra_in_use(&self) -> Result<InUse, Error> {
         let (services, rules) = self
             .inventory
@@ -178,6 +185,7 @@ impl GceProvider {
                 .iter()
                 .filter_map(|s| s.port_name.as_deref().and_then(port_of_name))
                 .collect(),
+            endpoint_ports: self.endpoint_pod_ports(&services).await?,
             load_balancers: !services.is_empty() || rules.items.values().any(|r| ours(&r.description)),
         })
     }
@@ -544,7 +552,8 @@ pub(super) struct Lingering {
     unneeded: BTreeMap<u16, Instant>,
     /// Since when no load balancer needs anything.
     idle_since: Option<Instant>,
-    /// Ports asked for as endpoint ports and not as node ports (in this process): the firewall
+    /// Ports asked for as endpoint ports, or found on endpoint backends' endpoints, and not as
+    /// node ports (in this process): the firewall
     /// keeps them, the instance groups do not name them.
     endpoint_only: BTreeSet<u16>,
 }
@@ -638,6 +647,8 @@ fn firewall_ports(rule: &wire::Firewall) -> BTreeSet<u16> {
 struct InUse {
     /// Node ports the backend services of this cluster send traffic to.
     ports: BTreeSet<u16>,
+    /// Pod ports the endpoint backends of this cluster send traffic to.
+    endpoint_ports: BTreeSet<u16>,
     /// Whether any backend service or forwarding rule of this cluster exists.
     load_balancers: bool,
 }

@@ -169,6 +169,9 @@ pub struct GceProvider {
     health_pass: Mutex<health::HealthPass>,
     /// The link of the nodes' network.
     network_link: String,
+    /// Per endpoint backend (by name): the pod ports of its endpoints, for the firewall (see
+    /// `infra`).
+    pod_ports: Mutex<BTreeMap<String, negs::PodPorts>>,
     /// Backends being switched to (see `ensure`): built but not yet in a URL map, so that no
     /// sweep takes them for unused meanwhile. Backend name → the load balancers switching.
     switch_targets: Mutex<BTreeMap<String, BTreeSet<String>>>,
@@ -193,6 +196,7 @@ impl GceProvider {
         Ok(Self {
             network_link,
             switch_targets: Mutex::new(BTreeMap::new()),
+            pod_ports: Mutex::new(BTreeMap::new()),
             compute,
             inventory: Inventory::new(namer.cluster_filter()),
             freshness: Freshness::new(config.max_staleness),
@@ -299,6 +303,10 @@ impl Provider for GceProvider {
 
     async fn sync_endpoints(&self, set: &EndpointSet) -> Result<EndpointSync, Error> {
         self.sync_negs(set).await
+    }
+
+    async fn endpoint_backends(&self) -> Result<Vec<BackendKey>, Error> {
+        self.listed_endpoint_backends().await
     }
 
     async fn endpoint_health(&self, key: &BackendKey) -> Result<BTreeMap<Endpoint, EndpointHealth>, Error> {

@@ -22,6 +22,7 @@ use crate::provider::{EndpointHealth, EndpointSync};
 use futures::future::join_all;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
+use tokio::time::Instant;
 
 /// At most this many endpoints per attach or detach call: Compute's limit, which ingress-gce
 /// (`MAX_NETWORK_ENDPOINTS_PER_BATCH = 500`, `pkg/neg/syncers/utils.go`) and Terraform
@@ -56,11 +57,31 @@ impl GceProvider {
     /// An endpoint in a zone whose NEG the backend service does not have yet (a node in a new
     /// zone) gets that zone's NEG created and added to the backend service first, and the zone
     /// is remembered for the next `ensure`.
+    ///
+    /// The pod ports the backend's endpoints have afterwards are remembered for the firewall;
+    /// after a failure (or with no backend) they are read from the cloud when needed.
     pub(super) async fn sync_negs(&self, set: &EndpointSet) -> Result<EndpointSync, Error> {
         let key = &set.key;
         let name = self
             .namer
             .endpoint_backend(&key.namespace, &key.service, key.port);
+        let result = self.sync_negs_of(&name, set).await;
+        let mut known = self.pod_ports_lock();
+        match &result {
+            Ok(EndpointSync::Synced { .. }) => {
+                let ports = set.endpoints.iter().map(|e| e.port).collect();
+                known.insert(name, PodPorts { ports, read_at: None });
+            }
+            _ => {
+                known.remove(&name);
+            }
+        }
+        result
+    }
+
+    async fn sync_negs_of(&self, name: &str, set: &EndpointSet) -> Result<EndpointSync, Error> {
+        let key = &set.key;
+        let name = name.to_owned();
         // Shared with passes building the backend, exclusive to the sweep deleting it.
         let _in_use = self.backend_locks.read(&name).await;
         let Some(service) = self.endpoint_service(&name).await? else {
@@ -167,6 +188,16 @@ impl GceProvider {
 
     /// The endpoints of the zone's NEG `name` (instances by name).
     async fn neg_endpoints(&self, zone: &str, name: &str) -> Result<BTreeSet<NetworkEndpoint>, Error> {
+        self.list_neg_endpoints(zone, name)
+            .await
+            .map_err(|e| e.into_error(&format!("listing the endpoints of {WHAT} {zone}/{name}")))
+    }
+
+    async fn list_neg_endpoints(
+        &self,
+        zone: &str,
+        name: &str,
+    ) -> Result<BTreeSet<NetworkEndpoint>, super::api_error::ApiError> {
         let scope = Scope::Zone(zone.to_owned());
         let url = self.links().method_url(
             &scope,
@@ -181,8 +212,7 @@ impl GceProvider {
                 &url,
                 &json!({ "healthStatus": "SKIP" }),
             )
-            .await
-            .map_err(|e| e.into_error(&format!("listing the endpoints of {WHAT} {zone}/{name}")))?;
+            .await?;
         Ok(items
             .into_iter()
             .map(|i| NetworkEndpoint {
@@ -215,6 +245,104 @@ impl GceProvider {
             .await?;
         }
         Ok(())
+    }
+
+    /// [`crate::Provider::endpoint_backends`]: one list of the backend services (as fresh as
+    /// any pass's).
+    pub(super) async fn listed_endpoint_backends(&self) -> Result<Vec<BackendKey>, Error> {
+        let not_before = self.freshness.required_shared(std::iter::empty::<&str>());
+        let services = self
+            .inventory
+            .backend_services(&self.compute, not_before)
+            .await
+            .map_err(|e| e.into_error("listing the cluster's backend services"))?;
+        Ok(services
+            .items
+            .values()
+            .filter_map(|s| self.endpoint_key(s))
+            .collect())
+    }
+
+    /// The Service port of `service` when it is an endpoint backend service of this cluster:
+    /// its ownership record names the port, whose endpoint-backend name is the service's.
+    pub(super) fn endpoint_key(&self, service: &wire::BackendService) -> Option<BackendKey> {
+        let key = owner::Owner::parse(&service.description)
+            .filter(|o| o.cluster == self.config.cluster_uid)?
+            .backend_key()?;
+        (self
+            .namer
+            .endpoint_backend(&key.namespace, &key.service, key.port)
+            == service.name)
+            .then_some(key)
+    }
+
+    /// The pod ports of the endpoints of the endpoint backend services among `services` (this
+    /// cluster's, as just listed), whoever attached them: as this process last synced them, or
+    /// else as the cloud holds them (`listNetworkEndpoints` of each zone's NEG, trusted for the
+    /// removal grace, so that a port another writer attached since is seen before the grace of
+    /// its removal runs out). Forgets the backends no longer there.
+    pub(super) async fn endpoint_pod_ports(
+        &self,
+        services: &[&wire::BackendService],
+    ) -> Result<BTreeSet<u16>, Error> {
+        let now = Instant::now();
+        let grace = self.config.removal_grace;
+        let endpoint_services: Vec<&wire::BackendService> = services
+            .iter()
+            .copied()
+            .filter(|s| self.endpoint_key(s).is_some())
+            .collect();
+        let mut ports = BTreeSet::new();
+        let mut unknown = Vec::new();
+        {
+            let mut known = self.pod_ports_lock();
+            known.retain(|name, _| endpoint_services.iter().any(|s| &s.name == name));
+            for service in &endpoint_services {
+                match known.get(&service.name) {
+                    Some(k) if k.read_at.is_none_or(|at| now.duration_since(at) < grace) => {
+                        ports.extend(k.ports.iter().copied());
+                    }
+                    _ => unknown.push(*service),
+                }
+            }
+        }
+        let reads = join_all(unknown.iter().map(|service| async move {
+            let name = service.name.as_str();
+            let zones = neg_zones(service, name);
+            let lists = join_all(zones.iter().map(|zone| async move {
+                match self.list_neg_endpoints(zone, name).await {
+                    Ok(endpoints) => Ok(endpoints),
+                    // Gone meanwhile: no endpoint.
+                    Err(e) if e.is_not_found() => Ok(BTreeSet::new()),
+                    Err(e) => Err(e.into_error(&format!("listing the endpoints of {WHAT} {zone}/{name}"))),
+                }
+            }))
+            .await;
+            let endpoints = combine(lists)?;
+            let ports: BTreeSet<u16> = endpoints.iter().flatten().map(|e| e.port).collect();
+            Ok::<_, Error>((name, ports))
+        }))
+        .await;
+        let read = combine(reads)?;
+        let mut known = self.pod_ports_lock();
+        for (name, read_ports) in read {
+            ports.extend(read_ports.iter().copied());
+            // A sync that finished meanwhile knows better.
+            if known.get(name).is_none_or(|k| k.read_at.is_some()) {
+                known.insert(
+                    name.to_owned(),
+                    PodPorts {
+                        ports: read_ports,
+                        read_at: Some(now),
+                    },
+                );
+            }
+        }
+        Ok(ports)
+    }
+
+    fn pod_ports_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PodPorts>> {
+        self.pod_ports.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// [`crate::Provider::endpoint_health`]: one `getHealth` per zonal NEG of the endpoint
@@ -278,6 +406,14 @@ impl GceProvider {
         }
         Ok(health)
     }
+}
+
+/// The pod ports of one endpoint backend's endpoints.
+#[derive(Debug)]
+pub(super) struct PodPorts {
+    ports: BTreeSet<u16>,
+    /// `None`: as this process last synced them (and keeps them); else when read from the cloud.
+    read_at: Option<Instant>,
 }
 
 /// The zones of the NEGs named `name` that the backend service has.

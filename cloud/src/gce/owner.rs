@@ -8,6 +8,7 @@
 //! every load balancer of the cluster shares (backends, groups, firewall rule) record no
 //! controller and are removed only when nothing in the cloud uses them.
 
+use crate::model::BackendKey;
 use serde::{Deserialize, Serialize};
 
 const MANAGED_BY: &str = "cloud-lb-controller";
@@ -79,6 +80,15 @@ impl Owner {
             .filter(|o| o.managed_by == MANAGED_BY)
     }
 
+    /// The Service port of a shared backend (what [`Owner::shared`] recorded with
+    /// `BackendKey::to_string`), when it names one.
+    pub fn backend_key(&self) -> Option<BackendKey> {
+        if self.ingress != SHARED {
+            return None;
+        }
+        parse_backend_key(self.backend.as_deref()?)
+    }
+
     /// The `(namespace, name)` of the Ingress, unless shared.
     pub fn ingress_key(&self) -> Option<(&str, &str)> {
         if self.ingress == SHARED {
@@ -109,9 +119,46 @@ pub fn owned_by_lb(
     })
 }
 
+/// Reads `namespace/service:port` (the `Display` of [`BackendKey`]).
+pub fn parse_backend_key(text: &str) -> Option<BackendKey> {
+    let (namespace, rest) = text.split_once('/')?;
+    let (service, port) = rest.rsplit_once(':')?;
+    if namespace.is_empty() || service.is_empty() || service.contains('/') {
+        return None;
+    }
+    let port: u16 = port.parse().ok().filter(|p| *p != 0)?;
+    Some(BackendKey::new(namespace, service, port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_service_port_of_a_shared_backend() {
+        let key = BackendKey::new("default", "echo", 80);
+        let shared = Owner::shared("c1", Some(key.to_string()));
+        assert_eq!(parse_backend_key(&key.to_string()), Some(key.clone()));
+        let parsed = Owner::parse(&shared.describe()).expect("ours");
+        assert_eq!(parsed.backend_key(), Some(key));
+        assert_eq!(Owner::shared("c1", None).backend_key(), None);
+        let lb = Owner::load_balancer("c1", None, "default", "test", "");
+        assert_eq!(lb.backend_key(), None);
+        for bad in [
+            "",
+            "default",
+            "default/echo",
+            "/echo:80",
+            "default/:80",
+            "default/echo:",
+            "default/echo:0",
+            "default/echo:http",
+            "default/echo:70000",
+            "a/b/c:80",
+        ] {
+            assert_eq!(parse_backend_key(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn round_trips_and_rejects_foreign_descriptions() {
