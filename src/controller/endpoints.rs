@@ -6,8 +6,9 @@
 //!  enqueue(BackendKey): after an ensure that uses it (forced when it changed something), on
 //!  EndpointSlice, Pod and Node changes, every resync (forced: a drift check), and while a gated
 //!  pod waits for its endpoint (every second, slower while nothing moves)
-//!    ─► in use by a served load balancer as an endpoint backend? (else let its gated pods go
-//!       and forget it)
+//!    ─► in use as an endpoint backend — by a load balancer this process serves, by one
+//!       switching away from it, or by one the cloud holds (an Ingress in Error after a
+//!       restart still routes there)? (else let its gated pods go and forget it)
 //!    ─► translate::endpoint_plan ─► Provider::sync_endpoints (only when the set changed, or forced)
 //!    ─► Provider::endpoint_health (only while a gated pod is not True yet)
 //!    ─► gates::gate_writes (pure) ─► patch pods/status, paced by --pod-status-qps
