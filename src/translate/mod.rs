@@ -137,7 +137,7 @@ pub struct Translation {
 
 /// Where a backend's health check settings came from (told in a Normal Event when it changes).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "kind")]
 pub enum HealthCheckOrigin {
     /// Our defaults, with the Service's health-check annotations applied; `why_not_probe` says
     /// why the pods' readiness probe was not used, when they have one that could not be.
