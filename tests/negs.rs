@@ -24,6 +24,16 @@ async fn start() -> Harness {
     .await
 }
 
+/// [`start`] with fake-gce's data plane: the load balancer's health checks really probe the
+/// pods, whose containers echo servers stand in for (see `PodServers::set_serving`).
+async fn start_probing() -> Harness {
+    Harness::start_pods(PodCluster {
+        probe_interval: Some(std::time::Duration::from_millis(200)),
+        termination: fake_kube::Termination::GracePeriod,
+    })
+    .await
+}
+
 fn controller(h: &Harness, extra: &[&str]) -> Running {
     let mut args = vec!["--leader-elect=false", "--cluster-uid", CLUSTER_UID];
     args.extend_from_slice(extra);
@@ -157,7 +167,9 @@ async fn a_neg_service_is_served_by_exactly_its_ready_endpoints() {
 
 #[tokio::test]
 async fn the_readiness_gate_follows_the_endpoints_health_in_the_load_balancer() {
-    let h = start().await;
+    let h = start_probing().await;
+    let servers = h.pod_servers.as_ref().expect("pods served");
+    servers.set_serving("default/web-1", false).await;
     h.apply(WEB_NEG).await;
     h.apply(&web_pod("web-1", "node-a1", GATED)).await;
     let ip = h.pod_ip("web-1").await;
@@ -165,17 +177,11 @@ async fn the_readiness_gate_follows_the_endpoints_health_in_the_load_balancer() 
     let c = controller(&h, &["--pod-status-qps", "100"]);
 
     // The pod is not Ready (its gate holds it), yet its endpoint is attached: the load
-    // balancer's health check decides.
+    // balancer's health check decides. Its container does not answer yet: the probes fail,
+    // and the gate says so.
     let endpoint = format!("{ip}:8080");
     h.wait_attached("the gated pod attached", &[endpoint.clone()].into())
         .await;
-    let (neg, _, _) = h.attached().into_iter().next().expect("a NEG");
-    // Forced unhealthy first: the gate says so.
-    let neg_name = neg.rsplit('/').next().unwrap().to_owned();
-    assert!(
-        h.gce
-            .set_endpoint_health("us-central1-a", &neg_name, &ip, 8080, false)
-    );
     let (status, message) = eventually("the gate False", WAIT, || async {
         h.gate("web-1")
             .await
@@ -185,11 +191,8 @@ async fn the_readiness_gate_follows_the_endpoints_health_in_the_load_balancer() 
     assert_eq!(status, "False");
     assert!(message.contains(&endpoint), "{message}");
 
-    // Healthy: the gate turns True, and the pod Ready.
-    assert!(
-        h.gce
-            .set_endpoint_health("us-central1-a", &neg_name, &ip, 8080, true)
-    );
+    // It answers: the gate turns True, and the pod Ready.
+    servers.set_serving("default/web-1", true).await;
     eventually("the gate True", WAIT, || async {
         h.gate("web-1").await.filter(|(s, _)| s == "True")
     })
@@ -347,7 +350,10 @@ async fn an_exec_readiness_probe_keeps_the_default_health_check_and_says_why() {
 
 #[tokio::test]
 async fn deleting_the_ingress_lets_its_gated_pods_go() {
-    let h = start().await;
+    let h = start_probing().await;
+    // Its container never answers: the load balancer never sees it healthy.
+    let servers = h.pod_servers.as_ref().expect("pods served");
+    servers.set_serving("default/web-1", false).await;
     h.apply(WEB_NEG).await;
     h.apply(&web_pod("web-1", "node-a1", GATED)).await;
     let ip = h.pod_ip("web-1").await;
@@ -355,15 +361,11 @@ async fn deleting_the_ingress_lets_its_gated_pods_go() {
     let c = controller(&h, &[]);
     h.wait_attached("the gated pod attached", &[format!("{ip}:8080")].into())
         .await;
-    // The load balancer never sees it healthy: the gate holds the pod.
-    let (neg, _, _) = h.attached().into_iter().next().expect("a NEG");
-    let neg_name = neg.rsplit('/').next().expect("a name").to_owned();
-    assert!(
-        h.gce
-            .set_endpoint_health("us-central1-a", &neg_name, &ip, 8080, false)
-    );
+    // The gate holds the pod.
     eventually("the gate False", WAIT, || async {
-        h.gate("web-1").await.filter(|(s, _)| s == "False")
+        h.gate("web-1")
+            .await
+            .filter(|(s, m)| s == "False" && m.contains("health check"))
     })
     .await;
 

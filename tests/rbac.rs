@@ -171,7 +171,9 @@ async fn exercise(h: &Harness) {
 }
 
 /// A ClusterIP Service served through NEGs, an EndpointSlice listing its one pod (not ready),
-/// the pod with the readiness gate, and an Ingress using it; waits for the gate's condition.
+/// the pod with the readiness gate, and an Ingress using it; once the Ingress has its load
+/// balancer, deletes it and waits for the gate's condition (the pod is let go: nothing will
+/// serve it).
 async fn neg_backend_with_a_gated_pod(h: &Harness) {
     use k8s_openapi::api::core::v1::Pod;
     use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -219,6 +221,11 @@ spec:
     slices.create(&Default::default(), &slice).await.expect("slice");
     h.apply(&ingress("negs").replace("name: echo", "name: negs"))
         .await;
+    eventually("the negs Ingress's address", WAIT, || h.address("negs")).await;
+    h.ingresses()
+        .delete("negs", &Default::default())
+        .await
+        .expect("delete");
     eventually("the pod's readiness-gate condition", WAIT, || async {
         let pod = pods.get_opt("negs-1").await.ok()??;
         pod.status?.conditions?.into_iter().find(|c| c.type_ == gate)

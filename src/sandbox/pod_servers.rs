@@ -34,6 +34,8 @@ struct Inner {
     /// Addresses wanted, by pod (`namespace/name`), with the identity the echo answers with.
     wanted: BTreeMap<String, Vec<(SocketAddr, String)>>,
     running: BTreeMap<SocketAddr, (String, EchoServer)>,
+    /// Pods (`namespace/name`) whose containers are taken down by [`PodServers::set_serving`].
+    down: std::collections::BTreeSet<String>,
     incomplete: bool,
 }
 
@@ -43,6 +45,21 @@ impl PodServers {
         let shared = Arc::new(Shared::default());
         let task = tokio::spawn(watch(client, Arc::clone(&shared)));
         PodServers { shared, task }
+    }
+
+    /// Takes a pod's containers down (`false`: its ports refuse connections, as a container
+    /// that does not answer) or brings them back; the pod need not exist yet. Down means closed
+    /// when this returns.
+    pub async fn set_serving(&self, pod: &str, serving: bool) {
+        {
+            let mut inner = lock(&self.shared.inner);
+            if serving {
+                inner.down.remove(pod);
+            } else {
+                inner.down.insert(pod.to_owned());
+            }
+        }
+        sync(&self.shared).await;
     }
 
     /// The addresses served now.
@@ -153,7 +170,12 @@ async fn sync(shared: &Shared) {
     let _one_at_a_time = shared.sync.lock().await;
     let (stop, start) = {
         let mut inner = lock(&shared.inner);
-        let wanted: BTreeMap<SocketAddr, String> = inner.wanted.values().flatten().cloned().collect();
+        let wanted: BTreeMap<SocketAddr, String> = inner
+            .wanted
+            .iter()
+            .filter(|(pod, _)| !inner.down.contains(*pod))
+            .flat_map(|(_, addresses)| addresses.iter().cloned())
+            .collect();
         let (keep, stop): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut inner.running)
             .into_iter()
             .partition(|(addr, (identity, _))| wanted.get(addr) == Some(identity));
