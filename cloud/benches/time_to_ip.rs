@@ -7,7 +7,8 @@
 //! → forwarding rule: 5 operations, whatever the number of backends (they are created side by
 //! side) and whether HTTPS is on (certificates and the address are created beside the first
 //! step). A cluster's first load balancer also waits for its instance groups: insert →
-//! addInstances, 2 more.
+//! addInstances, 2 more. Endpoint backends (NEGs) keep the depth at 5: each zone's NEG is
+//! inserted beside the health check, and no instance group is needed at all.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -49,6 +50,30 @@ async fn main() {
             );
             report(&case, elapsed, bound);
         }
+    }
+
+    // Endpoint backends: NEGs in both zones beside the health checks; a fresh cluster with only
+    // endpoint backends needs no instance group, so the chain is all there is.
+    for backends in [1u16, 5] {
+        let env = Env::start(&[]).await;
+        env.gce.set_latency(fake_gce::Latency::uniform(LATENCY));
+        let model = lb(
+            "default",
+            "negs",
+            (0..backends)
+                .map(|i| cloud::model::Backend {
+                    target: cloud::model::BackendTarget::Endpoints,
+                    ..backend("default", &format!("svc{i}"), 80, 30080 + i)
+                })
+                .collect(),
+        );
+        let started = Instant::now();
+        env.provider.ensure(&model).await.expect("ensure");
+        report(
+            &format!("{backends} endpoint backend(s) (NEGs), HTTP"),
+            started.elapsed(),
+            LATENCY * CHAIN_DEPTH,
+        );
     }
 
     // A fresh cluster: the instance groups and firewall first, then the chain.
