@@ -338,13 +338,7 @@ async fn an_exec_readiness_probe_keeps_the_default_health_check_and_says_why() {
         "names the pod, the probe's kind and the Service: {note}"
     );
     // The health check probes the default path.
-    let paths: Vec<String> = h
-        .gce_names("healthChecks")
-        .iter()
-        .filter_map(|n| h.gce_resource("healthChecks", n))
-        .filter_map(|hc| hc["httpHealthCheck"]["requestPath"].as_str().map(str::to_owned))
-        .collect();
-    assert_eq!(paths, ["/"]);
+    assert_eq!(h.health_check_paths(), ["/"]);
     c.stop().await;
 }
 
@@ -465,5 +459,44 @@ async fn after_a_restart_the_endpoints_of_an_ingress_in_error_still_follow_its_p
     // The pod port never left the firewall: no pass of the restarted controller wrote it.
     assert!(firewall_opens_8080(&h));
     assert_eq!(firewall_writes(&h, since), Vec::<String>::new());
+    c.stop().await;
+}
+
+#[tokio::test]
+async fn the_health_check_follows_an_edited_readiness_probe() {
+    let h = start().await;
+    h.apply(WEB_NEG).await;
+    h.apply(&web_pod("web-1", "node-a1", WebPod::default())).await;
+    h.pod_ip("web-1").await;
+    h.apply(&web_ingress("web")).await;
+    let c = controller(&h, &[]);
+    eventually("the health check follows /healthz", WAIT, || async {
+        (h.health_check_paths() == ["/healthz"]).then_some(())
+    })
+    .await;
+    // A rollout whose pods probe another path: once they serve (and the old pod is gone), the
+    // health check follows, where ingress-gce keeps what it read at creation.
+    let edited = WebPod {
+        probe_path: "/ready",
+        ..Default::default()
+    };
+    h.apply(&web_pod("web-2", "node-a2", edited)).await;
+    h.pod_ip("web-2").await;
+    h.pods()
+        .delete("web-1", &DeleteParams::default())
+        .await
+        .expect("delete web-1");
+    eventually("the health check follows /ready", WAIT, || async {
+        (h.health_check_paths() == ["/ready"]).then_some(())
+    })
+    .await;
+    let (kind, _, _) = eventually("an Event about the new probe", WAIT, || async {
+        h.events("web")
+            .await
+            .into_iter()
+            .find(|(_, r, n)| r == "HealthCheckFromProbe" && n.contains("/ready"))
+    })
+    .await;
+    assert_eq!(kind, "Normal");
     c.stop().await;
 }

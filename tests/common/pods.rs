@@ -105,6 +105,18 @@ impl Harness {
             .map(|c| (c.status, c.message.unwrap_or_default()))
     }
 
+    /// The request paths of every HTTP health check, sorted.
+    pub fn health_check_paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = self
+            .gce_names("healthChecks")
+            .iter()
+            .filter_map(|n| self.gce_resource("healthChecks", n))
+            .filter_map(|hc| hc["httpHealthCheck"]["requestPath"].as_str().map(str::to_owned))
+            .collect();
+        paths.sort();
+        paths
+    }
+
     /// Every endpoint attached to a NEG of fake-gce: (NEG path, ip, port).
     pub fn attached(&self) -> BTreeSet<(String, String, u64)> {
         let state = self.gce.state();
