@@ -180,6 +180,7 @@ async fn a_rolling_update_behind_negs_never_fails_a_request() {
         "{} of {sent} requests failed: {failures:?}",
         failures.len()
     );
+    eprintln!("rolling update: {sent} requests, {samples} samples of the NEGs, none failed");
     assert!(samples > 0 && sent > 0);
     assert!(
         served_by.last().is_some_and(|b| b.contains("web-new-")),
@@ -240,7 +241,11 @@ async fn switching_a_service_from_node_ports_to_negs_keeps_the_address_and_every
     })
     .await;
     stop.cancel();
-    let (sent, _, failures) = load.await.expect("load");
+    let (sent, by, failures) = load.await.expect("load");
+    let through_nodes = by.iter().filter(|b| b.starts_with("node-")).count();
+    eprintln!(
+        "switch: {sent} requests, {through_nodes} through node ports, the rest straight to pods, none failed"
+    );
     assert!(
         failures.is_empty(),
         "{} of {sent} requests failed: {failures:?}",
