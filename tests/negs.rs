@@ -34,6 +34,19 @@ async fn start_probing() -> Harness {
     .await
 }
 
+/// On a [`start_probing`] cluster: the NEG Service `web`, its one gated pod `web-1` whose
+/// container does not answer (the load balancer's probes fail until the test says otherwise),
+/// and the Ingress `web`. Returns the pod's address.
+async fn web_with_a_silent_gated_pod(h: &Harness) -> String {
+    let servers = h.pod_servers.as_ref().expect("pods served");
+    servers.set_serving("default/web-1", false).await;
+    h.apply(WEB_NEG).await;
+    h.apply(&web_pod("web-1", "node-a1", GATED)).await;
+    let ip = h.pod_ip("web-1").await;
+    h.apply(&web_ingress("web")).await;
+    ip
+}
+
 fn controller(h: &Harness, extra: &[&str]) -> Running {
     let mut args = vec!["--leader-elect=false", "--cluster-uid", CLUSTER_UID];
     args.extend_from_slice(extra);
@@ -168,12 +181,7 @@ async fn a_neg_service_is_served_by_exactly_its_ready_endpoints() {
 #[tokio::test]
 async fn the_readiness_gate_follows_the_endpoints_health_in_the_load_balancer() {
     let h = start_probing().await;
-    let servers = h.pod_servers.as_ref().expect("pods served");
-    servers.set_serving("default/web-1", false).await;
-    h.apply(WEB_NEG).await;
-    h.apply(&web_pod("web-1", "node-a1", GATED)).await;
-    let ip = h.pod_ip("web-1").await;
-    h.apply(&web_ingress("web")).await;
+    let ip = web_with_a_silent_gated_pod(&h).await;
     let c = controller(&h, &["--pod-status-qps", "100"]);
 
     // The pod is not Ready (its gate holds it), yet its endpoint is attached: the load
@@ -192,6 +200,7 @@ async fn the_readiness_gate_follows_the_endpoints_health_in_the_load_balancer() 
     assert!(message.contains(&endpoint), "{message}");
 
     // It answers: the gate turns True, and the pod Ready.
+    let servers = h.pod_servers.as_ref().expect("pods served");
     servers.set_serving("default/web-1", true).await;
     eventually("the gate True", WAIT, || async {
         h.gate("web-1").await.filter(|(s, _)| s == "True")
@@ -346,12 +355,7 @@ async fn an_exec_readiness_probe_keeps_the_default_health_check_and_says_why() {
 async fn deleting_the_ingress_lets_its_gated_pods_go() {
     let h = start_probing().await;
     // Its container never answers: the load balancer never sees it healthy.
-    let servers = h.pod_servers.as_ref().expect("pods served");
-    servers.set_serving("default/web-1", false).await;
-    h.apply(WEB_NEG).await;
-    h.apply(&web_pod("web-1", "node-a1", GATED)).await;
-    let ip = h.pod_ip("web-1").await;
-    h.apply(&web_ingress("web")).await;
+    let ip = web_with_a_silent_gated_pod(&h).await;
     let c = controller(&h, &[]);
     h.wait_attached("the gated pod attached", &[format!("{ip}:8080")].into())
         .await;

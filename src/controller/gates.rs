@@ -28,7 +28,7 @@ pub const GATE_TIMED_OUT: &str = "LoadBalancerNegTimeout";
 /// condition is set True anyway, so that a pod the load balancer never sees healthy (a wrong
 /// probe path, a node outside the load balancer) cannot hold up a rollout for ever. ingress-gce's
 /// readiness reflector does the same after the same time (`unreadyTimeout`, 15 minutes).
-pub const GATE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+pub const GATE_TIMEOUT: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
 
 /// What [`gate_writes`] reads of a gated pod in the store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -74,16 +74,11 @@ pub fn gate_writes(
     let mut waiting = 0;
     for pod in gated {
         let PodGate { condition, created } = read(pod);
-        let now_condition = condition;
-        if now_condition.as_ref().is_some_and(|c| c.status == "True") {
+        if condition.as_ref().is_some_and(|c| c.status == "True") {
             continue;
         }
-        let timed_out = created.is_some_and(|c| {
-            jiff::SignedDuration::try_from(GATE_TIMEOUT)
-                .ok()
-                .and_then(|t| c.checked_add(t).ok())
-                .is_some_and(|deadline| now >= deadline)
-        });
+        let timed_out =
+            created.is_some_and(|c| c.checked_add(GATE_TIMEOUT).is_ok_and(|deadline| now >= deadline));
         if timed_out {
             writes.push(GateWrite {
                 namespace: pod.namespace.clone(),
@@ -94,13 +89,12 @@ pub fn gate_writes(
                     "endpoint {} was not seen healthy in the load balancer within {} minutes of the \
                      pod's creation: set True so that the rollout is not held up for ever",
                     pod.endpoint,
-                    GATE_TIMEOUT.as_secs() / 60
+                    GATE_TIMEOUT.as_mins()
                 ),
                 transition: true,
             });
             continue;
         }
-        let now = now_condition;
         let seen = health.and_then(|h| {
             h.get(&pod.endpoint).copied().or_else(|| {
                 h.iter()
@@ -108,7 +102,7 @@ pub fn gate_writes(
                     .map(|(_, h)| *h)
             })
         });
-        if !pod.attached && now_condition_is_absent(&now) {
+        if !pod.attached && condition.is_none() {
             // Not Ready already (the kubelet says the gate's condition does not exist): a write
             // would only explain why, and at start-up there may be many such pods, each write
             // paced; the condition comes once the endpoint is attached.
@@ -148,7 +142,7 @@ pub fn gate_writes(
             waiting += 1;
         }
         let reason = if ready { GATE_READY } else { GATE_NOT_READY };
-        let same = now.as_ref().is_some_and(|c| {
+        let same = condition.as_ref().is_some_and(|c| {
             c.status == "False"
                 && c.reason.as_deref() == Some(reason)
                 && c.message.as_deref() == Some(&message)
@@ -161,15 +155,11 @@ pub fn gate_writes(
             name: pod.name.clone(),
             ready,
             reason,
-            transition: now.is_none_or(|c| c.status != if ready { "True" } else { "False" }),
+            transition: condition.is_none_or(|c| c.status != if ready { "True" } else { "False" }),
             message,
         });
     }
     (writes, waiting)
-}
-
-fn now_condition_is_absent(condition: &Option<Current>) -> bool {
-    condition.is_none()
 }
 
 /// The gated pods of an endpoint backend no load balancer of ours serves any more (its
